@@ -1,0 +1,85 @@
+"""Argument helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from explorer.errors import UserError
+
+
+def add_checkpoint_arg(p):
+    p.add_argument('--checkpoint', metavar='P', default=None,
+                   help='checkpoint path or http(s) URL (default: the shipped default model)')
+
+
+def add_device_arg(p):
+    p.add_argument('--device', default=None, choices=['cpu', 'cuda'], help='device (default: cuda if available)')
+
+
+def psi_type(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'psi must be a number, got {text!r}') from None
+    return v
+
+
+def nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f'expected a number >= 0, got {v}')
+    return v
+
+
+def pick_device(name=None):
+    import torch
+    if name == 'cuda' and not torch.cuda.is_available():
+        raise UserError('--device cuda given but no CUDA device is available')
+    if name is None:
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    return torch.device(name)
+
+
+def writable_dir(path) -> Path:
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (OSError, FileExistsError) as e:
+        raise UserError(f'cannot create output folder {path}: {e.strerror or e}') from None
+    if not path.is_dir():
+        raise UserError(f'output path {path} is not a folder')
+    if not os.access(path, os.W_OK):
+        raise UserError(f'output folder {path} is not writable')
+    return path
+
+
+def writable_file(path) -> Path:
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path('.')
+    if not parent.is_dir():
+        raise UserError(f'cannot write {path}: folder {parent} does not exist')
+    if not os.access(parent, os.W_OK):
+        raise UserError(f'cannot write {path}: folder {parent} is not writable')
+    return path
+
+
+def load_for_cli(checkpoint, device):
+    """Load a generator with a stderr progress bar for downloads."""
+    from explorer.engine.checkpoint import load_generator, resolve_path, default_checkpoint_path
+    from explorer.engine.progress import TextProgress
+    with TextProgress('download') as bar:
+        path = resolve_path(checkpoint, progress=bar) if checkpoint else default_checkpoint_path()
+    if not path.exists():
+        raise UserError(f'{path}: no such file')
+    G = load_generator(path, device=device)
+    return G, path
+
+
+def info(msg):
+    sys.stderr.write(msg + '\n')

@@ -1,0 +1,47 @@
+"""python main.py mix: the Figure-3 style-mixing grid as one PNG."""
+
+from __future__ import annotations
+
+from explorer.commands import _common as C
+
+NAME = 'mix'
+HELP = 'style-mixing grid: rows = destination seeds, columns = style sources (Figure 3 of StyleGAN)'
+
+
+def add_arguments(p):
+    C.add_checkpoint_arg(p)
+    p.add_argument('--rows', required=True, help='destination seeds, e.g. 1,2,3')
+    p.add_argument('--cols', required=True, help='source seeds, e.g. 4,5')
+    p.add_argument('--styles', default='coarse',
+                   help="layers taken from the column face: coarse|middle|fine|all or indices like 0-3 (default coarse)")
+    p.add_argument('--psi', type=C.psi_type, default=1.0, help='truncation psi')
+    p.add_argument('--cutoff', type=C.nonneg_int, default=None, help='truncate only the first N style layers')
+    p.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const', help='noise inputs')
+    p.add_argument('--class', dest='class_idx', type=C.nonneg_int, default=None, help='class for conditional models')
+    p.add_argument('--out', default='grid.png', help='output PNG (default grid.png)')
+    C.add_device_arg(p)
+
+
+def run(args):
+    from pathlib import Path
+    from explorer.engine import latents
+    from explorer.engine.checkpoint import sha256_file
+    from explorer.engine.export import save_png
+    from explorer.engine.mixing import GridSpec, render_grid
+    from explorer.engine.progress import TextProgress
+    rows = latents.parse_seeds(args.rows)
+    cols = latents.parse_seeds(args.cols)
+    out = C.writable_file(args.out)
+    device = C.pick_device(args.device)
+    G, path = C.load_for_cli(args.checkpoint, device)
+    layers = latents.parse_layers(args.styles, G)
+    spec = GridSpec(rows=tuple(rows), cols=tuple(cols), layers=tuple(layers), psi=args.psi, cutoff=args.cutoff,
+                    class_idx=args.class_idx, noise_mode=args.noise_mode)
+    with TextProgress('mix') as bar:
+        grid = render_grid(G, spec, device=device, progress=bar)
+    meta = {'grid': {'rows': rows, 'cols': cols, 'layers': list(layers), 'styles': args.styles, 'psi': args.psi,
+                     'cutoff': args.cutoff, 'class_idx': args.class_idx, 'noise_mode': args.noise_mode},
+            'checkpoint': Path(path).name, 'checkpoint_sha256': sha256_file(path)}
+    save_png(out, grid, meta)
+    C.info(f'wrote {out} ({len(rows)}x{len(cols)} grid, layers {list(layers)})')
+    return 0

@@ -1,0 +1,1 @@
+"""The engine: networks, checkpoints, latents, rendering and export. No Qt here."""

@@ -1,0 +1,283 @@
+"""Reading and writing checkpoints.
+
+``load_generator(path_or_url)`` recognises the file by its content, never by
+running it:
+
+- the project's own format (a torch zip written by ``save_generator`` or by a
+  training snapshot; read with ``torch.load(weights_only=True)``),
+- NVIDIA PyTorch / TensorFlow pickles and rosinality ``.pt`` files, through the
+  restricted readers in ``explorer.engine.formats`` (never plain pickle).
+
+Own format: one ``torch.save`` file holding only tensors and plain containers::
+
+    {'format': 'stylegan-explorer', 'version': 1,
+     'G_ema': {'class': 'stylegan2', 'init_kwargs': {...}, 'state_dict': {...}},
+     ...training extras (G, D, optimizer states, kimg...) in snapshots}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from explorer.engine.families import build_generator
+from explorer.errors import CheckpointError, ExplorerError
+
+FORMAT_NAME = 'stylegan-explorer'
+FORMAT_VERSION = 1
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT_DIR = PROJECT_ROOT / 'checkpoints'
+DEFAULT_CHECKPOINT_NAME = 'portraits64.pt'
+
+
+# ----------------------------------------------------------------------------- own format
+
+def _jsonable(obj):
+    """Round-trip through JSON so configs hold only plain types (tuples -> lists)."""
+    return json.loads(json.dumps(obj))
+
+
+def network_record(G) -> dict:
+    return {
+        'class': G.family,
+        'init_kwargs': _jsonable(G.init_kwargs),
+        'state_dict': {k: v.detach().cpu().clone() for k, v in G.state_dict().items()},
+    }
+
+
+def atomic_torch_save(obj, path) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_generator(G, path, extra: dict | None = None) -> Path:
+    """Save ``G`` (its config + tensors) in the project's own format, atomically."""
+    record = {'format': FORMAT_NAME, 'version': FORMAT_VERSION, 'G_ema': network_record(G)}
+    if extra:
+        record.update(extra)
+    atomic_torch_save(record, path)
+    return Path(path)
+
+
+def generator_from_record(record: dict, path='<memory>'):
+    """Build a generator from {'class', 'init_kwargs', 'state_dict'}; every tensor must land."""
+    try:
+        family = record['class']
+        init_kwargs = record['init_kwargs']
+        state = record['state_dict']
+    except (KeyError, TypeError):
+        raise CheckpointError(path, 'network record lacks class/init_kwargs/state_dict') from None
+    if isinstance(init_kwargs, str):
+        init_kwargs = json.loads(init_kwargs)
+    try:
+        G = build_generator(family, init_kwargs)
+    except ExplorerError as e:
+        raise CheckpointError(path, str(e)) from None
+    except (TypeError, ValueError, AssertionError) as e:
+        raise CheckpointError(path, f'cannot build {family} generator from its config: {e}') from None
+    load_state_strict(G, state, path)
+    return G
+
+
+def load_state_strict(module, state: dict, path='<memory>') -> None:
+    """Copy tensors by name; refuse missing, unexpected or mis-shaped tensors."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f'missing tensors {_short(missing)}')
+        if unexpected:
+            parts.append(f'unexpected tensors {_short(unexpected)}')
+        raise CheckpointError(path, '; '.join(parts))
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(path, f'{name} is not a tensor')
+        if tuple(value.shape) != tuple(own[name].shape):
+            raise CheckpointError(path, f'shape mismatch for {name}: file {tuple(value.shape)}, '
+                                        f'model {tuple(own[name].shape)}')
+    with torch.no_grad():
+        for name, value in state.items():
+            own[name].copy_(value)
+
+
+def _short(names, n=5):
+    s = ', '.join(names[:n])
+    return s + (f' and {len(names) - n} more' if len(names) > n else '')
+
+
+# ----------------------------------------------------------------------------- detection
+
+def sniff_format(path) -> str:
+    """'torch-zip', 'pickle', or raise CheckpointError for anything else."""
+    path = Path(path)
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(8)
+    except FileNotFoundError:
+        raise CheckpointError(path, 'no such file') from None
+    except IsADirectoryError:
+        raise CheckpointError(path, 'is a directory, not a checkpoint file') from None
+    except OSError as e:
+        raise CheckpointError(path, e.strerror or str(e)) from None
+    if len(head) == 0:
+        raise CheckpointError(path, 'file is empty')
+    if head.startswith(b'PK'):
+        return 'torch-zip'
+    if head[:1] == b'\x80' and len(head) > 1 and head[1] in range(2, 6):
+        return 'pickle'
+    raise CheckpointError(path, 'not a recognised checkpoint (neither a torch zip file nor a pickle)')
+
+
+def load_torch_zip(path) -> object:
+    """torch.load with weights_only=True, errors turned into CheckpointError."""
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except zipfile.BadZipFile as e:
+        raise CheckpointError(path, f'truncated or corrupt file ({e})') from None
+    except RuntimeError as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(path, f'truncated or corrupt file ({msg})') from None
+    except Exception as e:  # weights_only refusals are UnpicklingError
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(path, f'refused to load: {msg}') from None
+
+
+def is_url(s) -> bool:
+    return isinstance(s, str) and s.lower().startswith(('http://', 'https://'))
+
+
+def resolve_path(path_or_url, progress=None) -> Path:
+    """Local path for a path or URL (URLs are downloaded once into the cache)."""
+    if is_url(path_or_url):
+        from explorer.engine import download
+        return Path(download.fetch(path_or_url, progress=progress))
+    return Path(path_or_url)
+
+
+def read_checkpoint(path_or_url, progress=None) -> dict:
+    """Everything the file holds, converted: {'G_ema': module, 'G': module|None, 'D': module|None,
+    'format': str, 'path': Path, ...}. Nothing is executed; nothing half-loaded is returned."""
+    path = resolve_path(path_or_url, progress=progress)
+    kind = sniff_format(path)
+    if kind == 'torch-zip':
+        data = load_torch_zip(path)
+        if isinstance(data, dict) and data.get('format') == FORMAT_NAME:
+            return _read_own(data, path)
+        if isinstance(data, dict) and 'g_ema' in data:
+            from explorer.engine.formats import rosinality
+            return rosinality.read(data, path)
+        raise CheckpointError(path, 'torch file of unknown layout (not a StyleGAN Explorer or rosinality checkpoint)')
+    from explorer.engine.formats import nvidia_pickle
+    return nvidia_pickle.read(path)
+
+
+def _read_own(data, path) -> dict:
+    version = data.get('version')
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(path, f'unsupported {FORMAT_NAME} format version {version!r}')
+    if 'G_ema' not in data:
+        raise CheckpointError(path, 'no G_ema network in file')
+    out = {'format': FORMAT_NAME, 'path': Path(path), 'G_ema': generator_from_record(data['G_ema'], path),
+           'G': None, 'D': None, 'raw': data}
+    if isinstance(data.get('G'), dict):
+        out['G'] = generator_from_record(data['G'], path)
+    if isinstance(data.get('D'), dict):
+        out['D'] = discriminator_from_record(data['D'], path)
+    return out
+
+
+def discriminator_from_record(record, path):
+    try:
+        from explorer.engine.discriminator import Discriminator
+    except ImportError:
+        return None
+    init_kwargs = record['init_kwargs']
+    if isinstance(init_kwargs, str):
+        init_kwargs = json.loads(init_kwargs)
+    try:
+        D = Discriminator(**init_kwargs)
+    except (TypeError, ValueError, AssertionError) as e:
+        raise CheckpointError(path, f'cannot build discriminator from its config: {e}') from None
+    load_state_strict(D, record['state_dict'], path)
+    return D
+
+
+# ----------------------------------------------------------------------------- public
+
+def load_generator(path_or_url=None, device=None, progress=None):
+    """The generator to render with (G_ema), in eval mode, on ``device``."""
+    if path_or_url is None:
+        path_or_url = default_checkpoint_path()
+    G = read_checkpoint(path_or_url, progress=progress)['G_ema']
+    G = G.eval().requires_grad_(False)
+    if device is not None:
+        G = G.to(device)
+    return G
+
+
+def sha256_file(path, chunk=1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    base = os.environ.get('STYLEGAN_EXPLORER_CACHE') or os.environ.get('XDG_CACHE_HOME') \
+        or os.path.join(os.path.expanduser('~'), '.cache')
+    d = Path(base)
+    if not os.environ.get('STYLEGAN_EXPLORER_CACHE'):
+        d = d / 'stylegan-explorer'
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+# A small network used until a trained default checkpoint is shipped.
+RANDOM_DEFAULT_KWARGS = dict(
+    z_dim=128, c_dim=0, w_dim=128, img_resolution=64, img_channels=3,
+    mapping_kwargs=dict(num_layers=4),
+    synthesis_kwargs=dict(channel_base=4096, channel_max=128, architecture='skip', conv_clamp=256),
+)
+
+
+def is_placeholder_default(path) -> bool:
+    return Path(path).name.startswith('random-default')
+
+
+def default_checkpoint_path() -> Path:
+    """The shipped trained model if present, else a seeded random network made on first use."""
+    shipped = CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME
+    if shipped.exists():
+        return shipped
+    path = cache_dir() / 'random-default-v1.pt'
+    if not path.exists():
+        from explorer.engine.networks_stylegan2 import Generator
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            G = Generator(**RANDOM_DEFAULT_KWARGS)
+        save_generator(G, path)
+    return path

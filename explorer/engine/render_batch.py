@@ -1,0 +1,47 @@
+"""Render many seeds to PNG files (CLI render, GUI batch export)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from explorer.engine.checkpoint import sha256_file
+from explorer.engine.export import save_png, to_uint8
+from explorer.engine.progress import Cancelled
+from explorer.engine.recipe import Recipe, render, validate
+
+
+def seed_filename(seed: int) -> str:
+    return f'seed{seed:04d}.png'
+
+
+@torch.no_grad()
+def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None, noise_mode='const',
+                        noise_seed=0, noise_strength=1.0, class_idx=None, device=None,
+                        progress=None, base_recipe: Recipe | None = None, skip_existing=False) -> list[Path]:
+    """One PNG per seed, written atomically (temp name, then rename). Returns written paths."""
+    outdir = Path(outdir)
+    sha = sha256_file(checkpoint_path) if checkpoint_path else ''
+    name = Path(checkpoint_path).name if checkpoint_path else ''
+    if base_recipe is None:
+        base_recipe = Recipe(psi=psi, cutoff=cutoff, class_idx=class_idx, noise_mode=noise_mode,
+                             noise_seed=noise_seed, noise_strength=noise_strength)
+    base_recipe = base_recipe.replace(checkpoint=name, checkpoint_sha256=sha)
+    validate(base_recipe, G)
+    written = []
+    seeds = list(seeds)
+    for i, seed in enumerate(seeds):
+        out = outdir / seed_filename(seed)
+        if skip_existing and out.exists():
+            continue
+        recipe = base_recipe.replace(seeds=(int(seed),), seed_weights=(1.0,))
+        img = render(G, recipe, device=device)
+        tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
+        save_png(tmp, to_uint8(img), recipe.to_dict())
+        os.replace(tmp, out)
+        written.append(out)
+        if progress is not None:
+            progress(i + 1, len(seeds), out.name)
+    return written

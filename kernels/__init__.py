@@ -1,0 +1,18 @@
+"""GPU kernels with plain-torch reference twins.
+
+Every public op takes ``impl='auto'|'ref'|<fast>``. ``auto`` picks a fast path only
+where it is available (CUDA tensor, Triton importable) and otherwise the reference.
+Nothing is compiled at import time. ``EXPLORER_KERNELS=ref`` forces the reference
+everywhere (useful for debugging and for parity checks).
+"""
+
+from kernels.bias_act import bias_act, activation_funcs
+from kernels.upfirdn2d import setup_filter, upfirdn2d, upsample2d, downsample2d, filter2d
+from kernels.conv2d_resample import conv2d_resample
+from kernels.modulated_conv2d import modulated_conv2d
+
+__all__ = [
+    'bias_act', 'activation_funcs',
+    'setup_filter', 'upfirdn2d', 'upsample2d', 'downsample2d', 'filter2d',
+    'conv2d_resample', 'modulated_conv2d',
+]

@@ -1,0 +1,51 @@
+"""Shared helpers to decide between a reference op and a fast kernel."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+
+import torch
+
+VALID_IMPLS = ('auto', 'ref', 'triton')
+
+
+def forced_ref() -> bool:
+    """True when ``EXPLORER_KERNELS=ref`` asks for the reference path everywhere."""
+    return os.environ.get('EXPLORER_KERNELS', '').strip().lower() == 'ref'
+
+
+@functools.lru_cache(maxsize=None)
+def triton_available() -> bool:
+    """Triton importable? (Checked lazily; nothing is imported or compiled at import.)"""
+    return importlib.util.find_spec('triton') is not None
+
+
+def triton_interpret() -> bool:
+    return os.environ.get('TRITON_INTERPRET', '') == '1'
+
+
+def resolve_impl(impl: str, *tensors: torch.Tensor) -> str:
+    """Map ``impl`` to 'ref' or 'triton' for the given inputs.
+
+    'auto' -> 'triton' only when Triton is importable and every tensor is on CUDA
+    (or the Triton interpreter is on), else 'ref'. An explicit 'triton' on a machine
+    without Triton raises a clear error.
+    """
+    if impl not in VALID_IMPLS:
+        raise ValueError(f'impl must be one of {VALID_IMPLS}, got {impl!r}')
+    if forced_ref():
+        return 'ref'
+    if impl == 'ref':
+        return 'ref'
+    if impl == 'triton':
+        if not triton_available():
+            raise RuntimeError("impl='triton' requested but Triton is not installed")
+        return 'triton'
+    # auto
+    if not triton_available():
+        return 'ref'
+    if all(t is None or t.is_cuda for t in tensors) and any(t is not None and t.is_cuda for t in tensors):
+        return 'triton'
+    return 'ref'

@@ -1,0 +1,155 @@
+"""Upsample, FIR-filter and downsample 2-D images (upfirdn2d).
+
+The op pads/upsamples by zero insertion, convolves every channel with the same
+2-D (or separable 1-D) FIR filter, then keeps every ``down``-th pixel. Conventions
+(padding order ``[x0, x1, y0, y1]``, filter flipping, ``gain`` applied as
+``gain ** (f.ndim / 2)``) follow the published StyleGAN2 description so that
+filters prepared by ``setup_filter`` behave identically across the project.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from kernels._dispatch import resolve_impl
+
+
+def _parse_scaling(scaling):
+    if isinstance(scaling, int):
+        scaling = [scaling, scaling]
+    sx, sy = scaling
+    assert sx >= 1 and sy >= 1
+    return int(sx), int(sy)
+
+
+def _parse_padding(padding):
+    if isinstance(padding, int):
+        padding = [padding, padding]
+    if len(padding) == 2:
+        px, py = padding
+        padding = [px, px, py, py]
+    px0, px1, py0, py1 = padding
+    return int(px0), int(px1), int(py0), int(py1)
+
+
+def get_filter_size(f):
+    if f is None:
+        return 1, 1
+    assert f.ndim in (1, 2)
+    fw = f.shape[-1]
+    fh = f.shape[0]
+    return int(fw), int(fh)
+
+
+def setup_filter(f, device=torch.device('cpu'), normalize=True, flip_filter=False, gain=1, separable=None):
+    """Turn a list/array into a float32 FIR filter tensor.
+
+    1-D filters with fewer than 8 taps become the 2-D outer product (non-separable)
+    unless ``separable`` says otherwise. ``normalize`` divides by the sum.
+    """
+    if f is None:
+        f = 1
+    f = torch.as_tensor(f, dtype=torch.float32)
+    assert f.ndim in (0, 1, 2)
+    assert f.numel() > 0
+    if f.ndim == 0:
+        f = f[None]
+    if separable is None:
+        separable = (f.ndim == 1 and f.numel() >= 8)
+    if f.ndim == 1 and not separable:
+        f = torch.outer(f, f)
+    assert f.ndim == (1 if separable else 2)
+    if normalize:
+        f = f / f.sum()
+    if flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    f = f * (gain ** (f.ndim / 2))
+    return f.to(device=device)
+
+
+def upfirdn2d_ref(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
+    """Reference twin: zero-insertion upsampling, pad/crop, depthwise conv, decimation."""
+    assert isinstance(x, torch.Tensor) and x.ndim == 4
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    assert isinstance(f, torch.Tensor) and f.ndim in (1, 2)
+    assert f.dtype == torch.float32 and not f.requires_grad
+    batch_size, num_channels, in_height, in_width = x.shape
+    upx, upy = _parse_scaling(up)
+    downx, downy = _parse_scaling(down)
+    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+
+    # Upsample by inserting zeros.
+    x = x.reshape([batch_size, num_channels, in_height, 1, in_width, 1])
+    x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
+    x = x.reshape([batch_size, num_channels, in_height * upy, in_width * upx])
+
+    # Pad, or crop where the padding is negative.
+    x = F.pad(x, [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)])
+    x = x[:, :, max(-pady0, 0): x.shape[2] - max(-pady1, 0), max(-padx0, 0): x.shape[3] - max(-padx1, 0)]
+
+    # conv2d is correlation: flip the filter unless told the filter is already flipped.
+    f = f * (gain ** (f.ndim / 2))
+    f = f.to(x.dtype)
+    if not flip_filter:
+        f = f.flip(list(range(f.ndim)))
+
+    f = f[None, None].repeat([num_channels, 1] + [1] * f.ndim)
+    if f.ndim == 4:
+        x = F.conv2d(x, f, groups=num_channels)
+    else:
+        x = F.conv2d(x, f.unsqueeze(2), groups=num_channels)
+        x = F.conv2d(x, f.unsqueeze(3), groups=num_channels)
+
+    return x[:, :, ::downy, ::downx]
+
+
+def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl='auto'):
+    """Public op. ``x``: [N, C, H, W]; ``f``: prepared filter (see ``setup_filter``)."""
+    which = resolve_impl(impl, x)
+    if which == 'triton':
+        try:
+            from kernels import triton_upfirdn2d  # lazy
+        except ImportError:
+            triton_upfirdn2d = None
+        if triton_upfirdn2d is not None and triton_upfirdn2d.supports(x, f, up=up, down=down):
+            return triton_upfirdn2d.upfirdn2d_triton(x, f, up=up, down=down, padding=padding,
+                                                     flip_filter=flip_filter, gain=gain)
+    return upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+
+
+def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl='auto'):
+    """Filter with ``f`` keeping the size (padding adds to the centring pad)."""
+    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    fw, fh = get_filter_size(f)
+    p = [padx0 + fw // 2, padx1 + (fw - 1) // 2, pady0 + fh // 2, pady1 + (fh - 1) // 2]
+    return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl='auto'):
+    """Upsample by ``up`` with filter ``f``; output is ``up`` times larger."""
+    upx, upy = _parse_scaling(up)
+    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    fw, fh = get_filter_size(f)
+    p = [
+        padx0 + (fw + upx - 1) // 2,
+        padx1 + (fw - upx) // 2,
+        pady0 + (fh + upy - 1) // 2,
+        pady1 + (fh - upy) // 2,
+    ]
+    return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
+
+
+def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl='auto'):
+    """Downsample by ``down`` with filter ``f``; output is ``down`` times smaller."""
+    downx, downy = _parse_scaling(down)
+    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    fw, fh = get_filter_size(f)
+    p = [
+        padx0 + (fw - downx + 1) // 2,
+        padx1 + (fw - downx) // 2,
+        pady0 + (fh - downy + 1) // 2,
+        pady1 + (fh - downy) // 2,
+    ]
+    return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)

@@ -1,0 +1,36 @@
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own cache dir so nothing touches the user's cache."""
+    cache = tmp_path_factory.mktemp('cache')
+    monkeypatch.setenv('STYLEGAN_EXPLORER_CACHE', str(cache))
+    yield
+
+
+@pytest.fixture
+def tiny_G():
+    """A tiny StyleGAN2 generator (16x16) with non-trivial noise strengths."""
+    from explorer.engine.networks_stylegan2 import Generator
+    torch.manual_seed(0)
+    G = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3,
+                  mapping_kwargs=dict(num_layers=2),
+                  synthesis_kwargs=dict(channel_base=128, channel_max=16))
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith('noise_strength'):
+                p.fill_(0.5)
+        G.mapping.w_avg.normal_()
+    return G.eval()

@@ -1,0 +1,103 @@
+"""Headless CLI: render/mix/info work, bad input is one line on stderr with exit code 2."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd=None, env_extra=None):
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, str(ROOT / 'main.py'), *args], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=240)
+
+
+@pytest.fixture(scope='module')
+def ckpt(tmp_path_factory):
+    from explorer.engine.checkpoint import save_generator
+    from explorer.engine.networks_stylegan2 import Generator
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+                  mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=64, channel_max=8))
+    return save_generator(G, tmp_path_factory.mktemp('ck') / 'tiny.pt')
+
+
+def test_render_writes_pngs_with_recipe(tmp_path, ckpt):
+    r = run_cli('render', '--checkpoint', str(ckpt), '--seeds', '0-3', '--psi', '0.7', '--outdir', str(tmp_path / 'out'))
+    assert r.returncode == 0, r.stderr
+    files = sorted((tmp_path / 'out').glob('*.png'))
+    assert [f.name for f in files] == ['seed0000.png', 'seed0001.png', 'seed0002.png', 'seed0003.png']
+    from explorer.engine.export import read_recipe
+    ims = [np.asarray(Image.open(f)) for f in files]
+    assert all(im.shape == (16, 16, 3) for im in ims)
+    assert not np.array_equal(ims[0], ims[1])
+    rec = read_recipe(files[2])
+    assert rec['seeds'] == [2] and rec['psi'] == 0.7 and rec['checkpoint'] == 'tiny.pt'
+
+
+def test_mix_grid_layout(tmp_path, ckpt):
+    out = tmp_path / 'grid.png'
+    r = run_cli('mix', '--checkpoint', str(ckpt), '--rows', '1,2,3', '--cols', '4,5', '--styles', 'coarse',
+                '--out', str(out))
+    assert r.returncode == 0, r.stderr
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (4 * 16, 3 * 16, 3)
+    assert (grid[:16, :16] == 255).all()  # blank corner
+    # Top row shows the column faces; left column the row faces.
+    from explorer.engine.checkpoint import load_generator
+    from explorer.engine.export import to_uint8
+    from explorer.engine.recipe import Recipe, render
+    G = load_generator(ckpt)
+    assert np.array_equal(grid[:16, 16:32], to_uint8(render(G, Recipe(seeds=(4,)))))
+    assert np.array_equal(grid[32:48, :16], to_uint8(render(G, Recipe(seeds=(2,)))))
+
+
+def test_info(ckpt):
+    r = run_cli('info', str(ckpt))
+    assert r.returncode == 0, r.stderr
+    assert 'stylegan2' in r.stdout and 'num_ws' in r.stdout
+
+
+@pytest.mark.parametrize('args', [
+    ['render', '--seeds', 'abc'],
+    ['render', '--seeds', '1', '--psi', 'notanumber'],
+    ['render', '--seeds', '1', '--checkpoint', '/definitely/missing.pkl'],
+    ['render', '--seeds', '1', '--outdir', '/proc/not-writable'],
+    ['mix', '--rows', '1', '--cols', '2', '--styles', 'elbows'],
+    ['mix', '--rows', '1', '--cols', 'x'],
+    ['render', '--seeds', '1', '--noise-mode', 'loud'],
+    ['info', '/definitely/missing.pt'],
+])
+def test_bad_input_is_one_line_exit_2(args, tmp_path, ckpt):
+    if args[0] in ('render', 'mix') and '--checkpoint' not in args:
+        args = args + ['--checkpoint', str(ckpt)]
+    r = run_cli(*args, cwd=tmp_path)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = [l for l in r.stderr.splitlines() if l.strip() and 'usage:' not in l and not l.startswith(' ')]
+    assert len(lines) == 1, r.stderr
+    assert 'Traceback' not in r.stderr
+
+
+def test_help_on_every_command():
+    from explorer.cli import build_parser
+    parser = build_parser()
+    names = list(parser._subparsers._group_actions[0].choices)
+    assert {'render', 'mix', 'info', 'gui'} <= set(names)
+    for name in names:
+        r = run_cli(name, '--help')
+        assert r.returncode == 0 and 'usage' in r.stdout.lower(), name
+
+
+def test_default_checkpoint_used_without_flag(tmp_path):
+    r = run_cli('render', '--seeds', '0-1', '--outdir', str(tmp_path / 'o'),
+                env_extra={'STYLEGAN_EXPLORER_CACHE': str(tmp_path / 'cache')})
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / 'o').glob('*.png'))) == 2
