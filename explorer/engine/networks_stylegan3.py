@@ -251,9 +251,9 @@ class MappingNetwork(torch.nn.Module):
 
 def input_transform_matrix(translate=(0.0, 0.0), rotate_deg=0.0):
     """The matrix written into ``synthesis.input.transform`` for an image translated by
-    ``translate`` (in units of the image size... as in NVIDIA's tools) and rotated by
-    ``rotate_deg`` degrees: the inverse of [[cos, sin, tx], [-sin, cos, ty], [0, 0, 1]].
-    float64 numpy [3, 3]."""
+    ``translate`` (in image widths/heights: 1.0 shifts by the whole image, the unit of
+    NVIDIA's gen_images.py and visualizer) and rotated by ``rotate_deg`` degrees: the
+    inverse of [[cos, sin, tx], [-sin, cos, ty], [0, 0, 1]]. float64 numpy [3, 3]."""
     a = float(rotate_deg) / 360.0 * np.pi * 2
     m = np.eye(3)
     m[0, 0] = np.cos(a)
