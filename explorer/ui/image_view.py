@@ -1,0 +1,31 @@
+"""The main image view: a pyqtgraph ImageItem scaled to fit, aspect kept, no auto-levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtGui import QPainter
+
+
+class ImageView(pg.GraphicsLayoutWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackground('#202124')
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        self.viewbox = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.viewbox.setMenuEnabled(False)
+        self.item = pg.ImageItem(axisOrder='row-major')
+        self.viewbox.addItem(self.item)
+        self.frame: np.ndarray | None = None
+        self.setMinimumSize(256, 256)
+
+    def set_frame(self, frame: np.ndarray) -> None:
+        """frame: uint8 [H, W, C] (C = 1 or 3)."""
+        if frame.ndim == 3 and frame.shape[2] == 1:
+            frame = frame[:, :, 0]
+        first = self.frame is None or self.frame.shape[:2] != frame.shape[:2]
+        self.frame = frame
+        self.item.setImage(frame, autoLevels=False, levels=(0, 255))
+        if first:
+            h, w = frame.shape[:2]
+            self.viewbox.setRange(xRange=(0, w), yRange=(0, h), padding=0.0)

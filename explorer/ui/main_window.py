@@ -1,0 +1,631 @@
+"""The explorer window: image view, control panels, mixing grid, export, undo, favourites.
+
+The window holds the current ``Recipe`` (immutable). Every control writes one or a
+few fields through ``apply_changes``; the window pushes the old recipe on the undo
+stack, refreshes the panels under QSignalBlocker and submits a ``RenderRequest``
+to the render worker. Results older than the newest shown are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence, QShortcut
+from PyQt6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                             QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar,
+                             QPushButton, QRadioButton, QScrollArea, QSpinBox, QSplitter, QTabWidget,
+                             QVBoxLayout, QWidget)
+
+from explorer.engine.checkpoint import cache_dir
+from explorer.engine.export import read_recipe, save_png
+from explorer.engine.latents import parse_seeds
+from explorer.engine.mixing import cell_recipe, compose_grid
+from explorer.engine.recipe import Recipe
+from explorer.errors import ExplorerError
+from explorer.ui.image_view import ImageView
+from explorer.ui.panels.favourites import FavouritesPanel
+from explorer.ui.panels.grid import GridPanel
+from explorer.ui.panels.latent import LatentPanel
+from explorer.ui.panels.layers import LayersPanel
+from explorer.ui.panels.noise import NoisePanel
+from explorer.ui.panels.truncation import TruncationPanel
+from explorer.ui.qimage import to_qimage
+from explorer.workers.render_worker import RenderRequest, RenderWorker
+
+APP_NAME = 'StyleGAN Explorer'
+MAX_RECENT = 8
+UNDO_COALESCE_S = 0.8
+MAX_UNDO = 500
+
+
+def _scrolled(widget):
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+class MainWindow(QMainWindow):
+    frameShown = pyqtSignal(int)        # request id of the frame now on screen
+    modelLoaded = pyqtSignal(object)    # ModelInfo
+    errorShown = pyqtSignal(str)
+
+    def __init__(self, engine=None, checkpoint=None, device=None, load_default=True, parent=None):
+        super().__init__(parent)
+        if engine is None:
+            from explorer.workers.engine import RenderEngine
+            engine = RenderEngine(device)
+        self.engine = engine
+        self.info = None
+        self.recipe = Recipe()
+        self.frame = None                   # native uint8 HWC of the shown frame
+        self.frame_recipe = None            # the recipe that made it
+        self.last_request: RenderRequest | None = None
+        self.request_options: tuple = ()    # view options (e.g. progressive preview, later)
+        self._next_id = 0
+        self._shown_id = -1
+        self._submit_t: dict = {}
+        self._frame_times: list = []
+        self.latencies_ms: list = []        # submit -> shown, per shown frame (bench)
+        self.undo_stack: list = []
+        self.redo_stack: list = []
+        self._undo_key = None
+        self._undo_t = 0.0
+        self._grid_id = 0
+        self._grid_spec = None
+        self._loading = None
+        self.last_error_box = None
+        self.settings = QSettings(str(cache_dir() / 'gui.ini'), QSettings.Format.IniFormat)
+
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        self._build_ui()
+        self._build_menus()
+        self._build_shortcuts()
+
+        self.worker = RenderWorker(engine)
+        self.worker.resultReady.connect(self._on_result)
+        self.worker.loaded.connect(self._on_loaded)
+        self.worker.loadFailed.connect(self._on_load_failed)
+        self.worker.gridTile.connect(self._on_grid_tile)
+        self.worker.gridFinished.connect(self._on_grid_finished)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.batchFinished.connect(self._on_batch_finished)
+        self.worker.start()
+        if checkpoint is not None or load_default:
+            self.open_checkpoint(checkpoint)
+
+    # ================================================================== layout
+    def _build_ui(self):
+        self.tabs = QTabWidget()
+        self.setCentralWidget(self.tabs)
+
+        explore = QSplitter(Qt.Orientation.Horizontal)
+        self.view = ImageView()
+        explore.addWidget(self.view)
+        self.controls = QTabWidget()
+        self.latent_panel = LatentPanel()
+        self.truncation_panel = TruncationPanel()
+        self.noise_panel = NoisePanel()
+        self.layers_panel = LayersPanel()
+        self.favourites_panel = FavouritesPanel()
+        self.controls.addTab(_scrolled(self._stack(self.latent_panel, self.truncation_panel)), 'Latent && truncation')
+        self.controls.addTab(_scrolled(self.layers_panel), 'Per-layer styles')
+        self.controls.addTab(_scrolled(self.noise_panel), 'Noise')
+        self.controls.addTab(self.favourites_panel, 'Favourites')
+        self.controls.setMinimumWidth(520)
+        explore.addWidget(self.controls)
+        explore.setStretchFactor(0, 3)
+        explore.setStretchFactor(1, 2)
+        explore.setSizes([820, 580])
+        self.tabs.addTab(explore, 'Explore')
+
+        self.grid_panel = GridPanel()
+        self.tabs.addTab(self.grid_panel, 'Mixing grid')
+        self.tabs.currentChanged.connect(self._tab_changed)
+
+        self.panels = [self.latent_panel, self.truncation_panel, self.noise_panel, self.layers_panel]
+        for p in self.panels:
+            p.changed.connect(self.apply_changes)
+        self.favourites_panel.starRequested.connect(self.star_current)
+        self.favourites_panel.restore.connect(self.restore_recipe)
+        self.grid_panel.specChanged.connect(self._grid_spec_changed)
+        self.grid_panel.cellClicked.connect(self.open_grid_cell)
+        self.grid_panel.savePressed.connect(self.save_grid_dialog)
+
+        sb = self.statusBar()
+        self.status_label = QLabel('Starting…')
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        sb.addWidget(self.status_label, 1)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(240)
+        self.progress_bar.setVisible(False)
+        self.cancel_btn = QPushButton('Cancel')
+        self.cancel_btn.setVisible(False)
+        self.cancel_btn.clicked.connect(self.cancel_batch)
+        sb.addPermanentWidget(self.progress_bar)
+        sb.addPermanentWidget(self.cancel_btn)
+        self.info_label = QLabel('')
+        sb.addPermanentWidget(self.info_label)
+
+    @staticmethod
+    def _stack(*widgets):
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        lay.setContentsMargins(0, 0, 0, 0)
+        for x in widgets:
+            lay.addWidget(x)
+        lay.addStretch(1)
+        return w
+
+    def add_tab(self, widget, title) -> int:
+        """Add a top-level tab (e.g. the training panel, issue 5)."""
+        return self.tabs.addTab(widget, title)
+
+    def _build_menus(self):
+        mb = self.menuBar()
+        f = mb.addMenu('&File')
+        self.act_open = self._action(f, 'Open checkpoint…', self.open_checkpoint_dialog, QKeySequence('Ctrl+O'))
+        self._action(f, 'Open checkpoint URL…', self.open_url_dialog)
+        self.recent_menu = f.addMenu('Recent checkpoints')
+        self._action(f, 'Checkpoint info', self.show_checkpoint_info)
+        f.addSeparator()
+        self._action(f, 'Open recipe (PNG)…', self.open_recipe_dialog, QKeySequence('Ctrl+Shift+O'))
+        self._action(f, 'Save PNG…', self.save_png_dialog, QKeySequence('Ctrl+S'))
+        self._action(f, 'Save grid PNG…', self.save_grid_dialog)
+        self._action(f, 'Copy image to clipboard', self.copy_to_clipboard, QKeySequence('Ctrl+C'))
+        self._action(f, 'Batch export…', self.batch_export_dialog, QKeySequence('Ctrl+B'))
+        f.addSeparator()
+        self._action(f, 'Quit', self.close, QKeySequence('Ctrl+Q'))
+        e = mb.addMenu('&Edit')
+        self.act_undo = self._action(e, 'Undo', self.undo, QKeySequence('Ctrl+Z'))
+        self.act_redo = self._action(e, 'Redo', self.redo, QKeySequence('Ctrl+Shift+Z'))
+        self.act_redo.setShortcuts([QKeySequence('Ctrl+Shift+Z'), QKeySequence('Ctrl+Y')])
+        self._action(e, '★ Star current state', self.star_current, QKeySequence('Ctrl+D'))
+        v = mb.addMenu('&Seed')
+        self._action(v, 'Previous seed (←)', lambda: self.latent_panel.step_seed(-1))
+        self._action(v, 'Next seed (→)', lambda: self.latent_panel.step_seed(+1))
+        self._action(v, 'Random seed (R)', self.latent_panel.random_seed)
+        self._refresh_recent()
+
+    def _action(self, menu, text, slot, shortcut=None):
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(shortcut)
+        a.triggered.connect(lambda _=False: slot())
+        menu.addAction(a)
+        return a
+
+    def _build_shortcuts(self):
+        keys = {'Left': lambda: self.latent_panel.step_seed(-1), 'Down': lambda: self.latent_panel.step_seed(-1),
+                'Right': lambda: self.latent_panel.step_seed(+1), 'Up': lambda: self.latent_panel.step_seed(+1),
+                'R': self.latent_panel.random_seed, 'S': self.save_png_dialog}
+        self.shortcuts = {}
+        for key, slot in keys.items():
+            sc = QShortcut(QKeySequence(key), self)
+            sc.activated.connect(slot)
+            self.shortcuts[key] = sc
+
+    # ================================================================== state
+    def apply_changes(self, changes: dict) -> None:
+        """A control changed some recipe fields: record undo, update panels, render."""
+        try:
+            new = self.recipe.replace(**changes)
+        except ExplorerError as e:
+            self._status_error(str(e))
+            return
+        if new == self.recipe:
+            return
+        key = tuple(sorted(changes))
+        now = time.monotonic()
+        if not (key == self._undo_key and now - self._undo_t < UNDO_COALESCE_S):
+            self.undo_stack.append(self.recipe)
+            del self.undo_stack[:-MAX_UNDO]
+        self._undo_key, self._undo_t = key, now
+        self.redo_stack.clear()
+        self.set_recipe(new)
+
+    def set_recipe(self, recipe: Recipe) -> None:
+        """Show ``recipe`` in every control (no signals) and render it."""
+        self.recipe = recipe
+        for p in self.panels:
+            p.set_recipe(recipe)
+        self.submit()
+        if self.tabs.currentWidget() is self.grid_panel:
+            self._refresh_grid()
+
+    def restore_recipe(self, recipe: Recipe) -> None:
+        """Jump to a whole state (favourite, recipe file, grid cell) as one undo step."""
+        recipe = recipe.replace(checkpoint='', checkpoint_sha256='')
+        if recipe == self.recipe:
+            return
+        self.undo_stack.append(self.recipe)
+        self.redo_stack.clear()
+        self._undo_key = None
+        self.set_recipe(recipe)
+
+    def undo(self):
+        if self.undo_stack:
+            self.redo_stack.append(self.recipe)
+            self._undo_key = None
+            self.set_recipe(self.undo_stack.pop())
+
+    def redo(self):
+        if self.redo_stack:
+            self.undo_stack.append(self.recipe)
+            self._undo_key = None
+            self.set_recipe(self.redo_stack.pop())
+
+    def submit(self) -> RenderRequest | None:
+        if self.info is None:
+            return None
+        self._next_id += 1
+        req = RenderRequest(recipe=self.recipe, request_id=self._next_id, options=self.request_options)
+        self.last_request = req
+        self._submit_t[req.request_id] = time.perf_counter()
+        if len(self._submit_t) > 1000:
+            for k in sorted(self._submit_t)[:500]:
+                del self._submit_t[k]
+        self.worker.submit(req)
+        return req
+
+    # ================================================================== results
+    def _on_result(self, res):
+        if res.request_id <= self._shown_id:
+            return  # stale: something newer is already on screen
+        self._shown_id = res.request_id
+        if res.error:
+            self._status_error(f'Render failed: {res.error}')
+            return
+        self.frame = res.image
+        self.frame_recipe = res.request.recipe
+        self.view.set_frame(res.image)
+        now = time.perf_counter()
+        t0 = self._submit_t.pop(res.request_id, None)
+        if t0 is not None:
+            self.latencies_ms.append((now - t0) * 1e3)
+        self._frame_times = [t for t in self._frame_times if now - t < 2.0] + [now]
+        fps = (len(self._frame_times) - 1) / (self._frame_times[-1] - self._frame_times[0]) \
+            if len(self._frame_times) > 1 else 0.0
+        ms = res.timings.get('total_ms', 0.0)
+        mapping = res.timings.get('mapping_ms')
+        extra = f' (mapping {mapping:.1f} ms)' if mapping is not None else ''
+        self.status_label.setStyleSheet('')
+        self.status_label.setText(f'Render {ms:.1f} ms{extra}  ·  {fps:.1f} fps')
+        self.frameShown.emit(res.request_id)
+
+    def _status_error(self, text):
+        self.status_label.setStyleSheet('color: #d33;')
+        self.status_label.setText(text)
+        self.errorShown.emit(text)
+
+    # ================================================================== checkpoints
+    def open_checkpoint(self, path=None):
+        """Load a checkpoint (path, URL or None = default) in the worker."""
+        self._loading = path
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setVisible(True)
+        self.status_label.setStyleSheet('')
+        self.status_label.setText(f'Loading {path or "default checkpoint"}…')
+        self.worker.load(path)
+
+    def open_checkpoint_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(self, 'Open checkpoint', '',
+                                              'Checkpoints (*.pkl *.pt *.pth *.ckpt);;All files (*)')
+        if path:
+            self.open_checkpoint(path)
+
+    def open_url_dialog(self):
+        url, ok = QInputDialog.getText(self, 'Open checkpoint', 'Path or http(s) URL:')
+        if ok and url.strip():
+            self.open_checkpoint(url.strip())
+
+    def _on_loaded(self, info):
+        self.progress_bar.setVisible(False)
+        self.info = info
+        for p in self.panels + [self.grid_panel]:
+            p.set_model(info)
+        r = self.recipe
+        fix = {}
+        for name in ('layer_noise', 'layer_source', 'layer_blend'):
+            v = getattr(r, name)
+            if v is not None and len(v) != info.num_ws:
+                fix[name] = None
+        if 'layer_source' in fix or 'layer_blend' in fix:
+            fix.update(layer_source=None, layer_blend=None, mix_seeds=())
+        if r.cutoff is not None and r.cutoff > info.num_ws:
+            fix['cutoff'] = None
+        if info.c_dim == 0 and r.class_idx is not None:
+            fix['class_idx'] = None
+        if info.c_dim > 0 and (r.class_idx is None or r.class_idx >= info.c_dim):
+            fix['class_idx'] = 0
+        self.undo_stack.clear()
+        self.redo_stack.clear()
+        self._grid_spec = None
+        self._shown_id = max(self._shown_id, self._next_id)
+        title = f'{info.name} — {APP_NAME}'
+        if info.placeholder:
+            title += ' (untrained placeholder model)'
+        self.setWindowTitle(title)
+        self.info_label.setText(f'{info.device}  ·  {info.name}  {info.resolution}×{info.resolution}'
+                                f'  ({info.family}, {info.num_ws} style layers)')
+        if not info.placeholder:
+            self._add_recent(info.path)
+        self.set_recipe(r.replace(**fix))
+        self.modelLoaded.emit(info)
+
+    def _on_load_failed(self, message):
+        self.progress_bar.setVisible(False)
+        what = 'the current model is still loaded' if self.info else 'no model is loaded'
+        self._status_error(f'Could not load checkpoint ({what})')
+        self.show_error('Could not load checkpoint', f'{message}\n\nNothing was changed: {what}.')
+
+    def show_error(self, title, text):
+        box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()      # non-blocking, so the worker and tests keep running
+        self.last_error_box = box
+        self.errorShown.emit(text)
+
+    def show_checkpoint_info(self):
+        i = self.info
+        if i is None:
+            return
+        text = (f'File: {i.path}\nFamily: {i.family}\nResolution: {i.resolution}×{i.resolution}, '
+                f'{i.channels} channels\nStyle layers (num_ws): {i.num_ws}\nz_dim {i.z_dim}, w_dim {i.w_dim}, '
+                f'classes {i.c_dim or "none (unconditional)"}\nDevice: {i.device}\nSHA-256: {i.sha256}')
+        if i.placeholder:
+            text += '\n\nThis is the untrained placeholder model (random weights).'
+        QMessageBox.information(self, 'Checkpoint info', text)
+
+    def _recent(self):
+        v = self.settings.value('recent', []) or []
+        return [v] if isinstance(v, str) else list(v)
+
+    def _add_recent(self, path):
+        rec = [path] + [p for p in self._recent() if p != path]
+        self.settings.setValue('recent', rec[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _refresh_recent(self):
+        self.recent_menu.clear()
+        rec = self._recent()
+        for p in rec:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_checkpoint(p))
+        self.recent_menu.setEnabled(bool(rec))
+
+    # ================================================================== drag and drop
+    def dragEnterEvent(self, e):
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e):
+        for url in e.mimeData().urls():
+            self.open_path(url.toLocalFile() or url.toString())
+            break
+
+    def open_path(self, path):
+        """A dropped file: PNG -> restore its recipe, anything else -> checkpoint."""
+        if str(path).lower().endswith('.png'):
+            self.open_recipe(path)
+        else:
+            self.open_checkpoint(path)
+
+    # ================================================================== export
+    def export_recipe(self, recipe: Recipe) -> dict:
+        if self.info is not None:
+            recipe = recipe.replace(checkpoint=self.info.name, checkpoint_sha256=self.info.sha256)
+        return recipe.to_dict()
+
+    def save_png(self, path) -> Path:
+        """Full native resolution with the shown frame's recipe embedded."""
+        if self.frame is None:
+            raise ExplorerError('nothing rendered yet')
+        return save_png(path, self.frame, self.export_recipe(self.frame_recipe))
+
+    def save_png_dialog(self):
+        if self.frame is None:
+            return
+        r = self.frame_recipe
+        name = f'seed{r.seeds[0]:04d}.png'
+        path, _ = QFileDialog.getSaveFileName(self, 'Save PNG', name, 'PNG images (*.png)')
+        if path:
+            try:
+                self.save_png(path)
+                self.status_label.setText(f'Saved {path}')
+            except ExplorerError as e:
+                self.show_error('Could not save', str(e))
+
+    def copy_to_clipboard(self):
+        if self.frame is not None:
+            QApplication.clipboard().setImage(to_qimage(self.frame))
+            self.status_label.setText('Image copied to the clipboard')
+
+    def open_recipe(self, path) -> bool:
+        try:
+            recipe = Recipe.from_dict(read_recipe(path))
+        except (ExplorerError, TypeError, ValueError) as e:
+            self.show_error('Could not open recipe', str(e))
+            return False
+        if self.info is not None and recipe.checkpoint_sha256 and recipe.checkpoint_sha256 != self.info.sha256:
+            self.show_error('Different checkpoint',
+                            f'{Path(path).name} was made with {recipe.checkpoint or "another checkpoint"}, '
+                            f'not {self.info.name}. The settings are restored; open that checkpoint to get '
+                            f'the same image.')
+        self.restore_recipe(recipe)
+        return True
+
+    def open_recipe_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(self, 'Open recipe', '', 'PNG images (*.png)')
+        if path:
+            self.open_recipe(path)
+
+    def star_current(self):
+        if self.frame is not None and self.frame_recipe is not None:
+            self.favourites_panel.add(self.frame_recipe, self.frame)
+            self.status_label.setText('Starred. See the Favourites tab.')
+
+    # ---------------------------------------------------------------- batch export
+    def batch_export(self, seeds, outdir):
+        self.progress_bar.setRange(0, max(1, len(seeds)))
+        self.progress_bar.setValue(0)
+        self.progress_bar.setVisible(True)
+        self.cancel_btn.setVisible(True)
+        self.worker.batch_export(seeds, outdir, self.recipe)
+
+    def cancel_batch(self):
+        self.worker.cancel_batch()
+
+    def batch_export_dialog(self):
+        if self.info is None:
+            return
+        dlg = BatchDialog(self, int(self.recipe.seeds[0]))
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            try:
+                seeds = dlg.seeds()
+            except ExplorerError as e:
+                self.show_error('Batch export', str(e))
+                return
+            self.batch_export(seeds, dlg.outdir.text())
+
+    def _on_progress(self, kind, done, total, text):
+        if total:
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(done)
+        if kind == 'batch':
+            self.status_label.setText(f'Batch export {done}/{total} {text}')
+
+    def _on_batch_finished(self, paths, error):
+        self.progress_bar.setVisible(False)
+        self.cancel_btn.setVisible(False)
+        if error == 'cancelled':
+            self.status_label.setText('Batch export cancelled')
+        elif error:
+            self.show_error('Batch export failed', error)
+        else:
+            self.status_label.setText(f'Batch export: wrote {len(paths)} PNGs'
+                                      + (f' to {Path(paths[0]).parent}' if paths else ''))
+
+    # ================================================================== grid
+    def _tab_changed(self, _):
+        if self.tabs.currentWidget() is self.grid_panel:
+            self._refresh_grid()
+
+    def _grid_spec_changed(self):
+        self._refresh_grid()
+
+    def _refresh_grid(self):
+        if self.info is None:
+            return
+        try:
+            spec = self.grid_panel.spec(self.recipe)
+        except ExplorerError as e:
+            self.grid_panel.status.setText(str(e))
+            return
+        if spec == self._grid_spec:
+            return
+        self._grid_spec = spec
+        self._grid_id += 1
+        self.grid_panel.clear_tiles()
+        self.grid_panel.status.setText('Rendering…')
+        self.worker.render_grid(self._grid_id, spec)
+
+    def _on_grid_tile(self, grid_id, kind, r, c, img):
+        if grid_id == self._grid_id:
+            self.grid_panel.set_tile(kind, r, c, img)
+
+    def _on_grid_finished(self, grid_id, error):
+        if grid_id == self._grid_id and error:
+            self.grid_panel.status.setText(f'Grid failed: {error}')
+
+    def open_grid_cell(self, r, c):
+        spec = self._grid_spec
+        if spec is None or self.info is None:
+            return
+        rec = cell_recipe(spec, self.info.num_ws, spec.rows[r], spec.cols[c])
+        rec = rec.replace(noise_seed=self.recipe.noise_seed)
+        self.tabs.setCurrentIndex(0)
+        self.restore_recipe(rec)
+
+    def grid_image(self):
+        spec = self._grid_spec
+        total = len(spec.rows) + len(spec.cols) + len(spec.rows) * len(spec.cols) if spec else 0
+        tiles = self.grid_panel.tiles
+        if not spec or len(tiles) < total:
+            raise ExplorerError('the grid is still rendering')
+        return compose_grid(spec, tiles, next(iter(tiles.values())).shape)
+
+    def save_grid(self, path) -> Path:
+        spec = self._grid_spec
+        extra = {'stylegan-explorer-grid': str({'rows': spec.rows, 'cols': spec.cols, 'layers': spec.layers,
+                                                'psi': spec.psi})}
+        return save_png(path, self.grid_image(), None, extra)
+
+    def save_grid_dialog(self):
+        try:
+            self.grid_image()
+        except ExplorerError as e:
+            self.show_error('Save grid PNG', str(e))
+            return
+        path, _ = QFileDialog.getSaveFileName(self, 'Save grid PNG', 'grid.png', 'PNG images (*.png)')
+        if path:
+            try:
+                self.save_grid(path)
+                self.status_label.setText(f'Saved {path}')
+            except ExplorerError as e:
+                self.show_error('Could not save', str(e))
+
+    # ================================================================== shutdown
+    def shutdown(self):
+        self.latent_panel.animate.setChecked(False)
+        self.worker.stop()
+
+    def closeEvent(self, e):
+        self.shutdown()
+        super().closeEvent(e)
+
+
+class BatchDialog(QDialog):
+    """N seeds from the current one, or an explicit seed range; output folder."""
+
+    def __init__(self, parent, seed):
+        super().__init__(parent)
+        self.setWindowTitle('Batch export')
+        lay = QFormLayout(self)
+        self.use_count = QRadioButton('Number of seeds from the current seed')
+        self.use_count.setChecked(True)
+        self.count = QSpinBox()
+        self.count.setRange(1, 100000)
+        self.count.setValue(16)
+        self.use_range = QRadioButton('Seed range')
+        self.range = QLineEdit(f'{seed}-{seed + 15}')
+        self.start = seed
+        lay.addRow(self.use_count, self.count)
+        lay.addRow(self.use_range, self.range)
+        row = QHBoxLayout()
+        self.outdir = QLineEdit(str(Path.cwd() / 'out'))
+        browse = QPushButton('Browse…')
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.outdir, 1)
+        row.addWidget(browse)
+        lay.addRow('Output folder', row)
+        lay.addRow(QLabel('Each PNG embeds its recipe and uses the current settings.'))
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        bb.accepted.connect(self.accept)
+        bb.rejected.connect(self.reject)
+        lay.addRow(bb)
+
+    def _browse(self):
+        d = QFileDialog.getExistingDirectory(self, 'Output folder', self.outdir.text())
+        if d:
+            self.outdir.setText(d)
+
+    def seeds(self):
+        if self.use_range.isChecked():
+            return parse_seeds(self.range.text())
+        return list(range(self.start, self.start + self.count.value()))

@@ -1,0 +1,218 @@
+"""The render worker: one QThread that owns the engine (and so the generator).
+
+- Renders go through a one-slot mailbox: ``submit`` overwrites the pending request,
+  so the newest request always wins and slider bursts collapse without debouncing.
+- A request equal to the last rendered one (same recipe and options) is skipped.
+- Results carry the request id; the window drops any result older than what it shows.
+- Other jobs (load a checkpoint, render a grid, batch export) run on the same thread.
+  A grid renders one tile at a time and yields to pending single renders in between,
+  so sliders stay live while a grid fills in; a newer grid replaces an older one.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass, field
+
+from PyQt6.QtCore import QThread, pyqtSignal
+
+from explorer.engine.progress import Cancelled
+from explorer.engine.recipe import Recipe
+from explorer.errors import ExplorerError
+
+# Every started worker, so tests can assert none is left running.
+LIVE_WORKERS: 'weakref.WeakSet[RenderWorker]' = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Immutable, hashable: a recipe plus view options, tagged with an increasing id."""
+    recipe: Recipe
+    request_id: int = 0
+    options: tuple = ()         # sorted (name, value) pairs, e.g. (('preview', 32),); extensible
+
+    def key(self):
+        """What the pixels depend on (the id is not part of it)."""
+        return (self.recipe, self.options)
+
+    def option(self, name, default=None):
+        return dict(self.options).get(name, default)
+
+
+@dataclass
+class RenderResult:
+    request_id: int
+    request: RenderRequest
+    image: object = None            # uint8 [H, W, C] numpy array, None on error
+    timings: dict = field(default_factory=dict)
+    error: str = ''
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, ExplorerError):
+        return str(e)
+    return f'{type(e).__name__}: {e}'
+
+
+class RenderWorker(QThread):
+    resultReady = pyqtSignal(object)            # RenderResult
+    loaded = pyqtSignal(object)                 # ModelInfo
+    loadFailed = pyqtSignal(str)                # clear error text
+    gridTile = pyqtSignal(int, str, int, int, object)   # grid_id, kind, r, c, uint8 image
+    gridFinished = pyqtSignal(int, str)         # grid_id, error ('' = ok)
+    progress = pyqtSignal(str, int, int, str)   # job kind, done, total, text
+    batchFinished = pyqtSignal(object, str)     # written paths, error ('' ok, 'cancelled')
+
+    def __init__(self, engine, parent=None):
+        super().__init__(parent)
+        self.engine = engine
+        self._cond = threading.Condition()
+        self._pending: RenderRequest | None = None     # the one-slot mailbox
+        self._jobs: list = []                           # ('load', path) | ('batch', ...)
+        self._grid = None                               # (grid_id, iterator)
+        self._grid_pending = None                       # (grid_id, spec) not started yet
+        self._stop = False
+        self._cancel_batch = threading.Event()
+        self._last_key = None
+        self.rendered_ids: list[int] = []               # for tests and the bench
+        LIVE_WORKERS.add(self)
+
+    # ------------------------------------------------------------------ UI-thread API
+    def submit(self, request: RenderRequest) -> None:
+        with self._cond:
+            self._pending = request
+            self._cond.notify()
+
+    def load(self, path) -> None:
+        self._push(('load', None if path is None else str(path)))
+
+    def render_grid(self, grid_id: int, spec) -> None:
+        with self._cond:
+            self._grid_pending = (grid_id, spec)
+            self._cond.notify()
+
+    def cancel_grid(self) -> None:
+        with self._cond:
+            self._grid_pending = None
+            self._grid = None
+
+    def batch_export(self, seeds, outdir, recipe) -> None:
+        self._cancel_batch.clear()
+        self._push(('batch', (list(seeds), str(outdir), recipe)))
+
+    def cancel_batch(self) -> None:
+        self._cancel_batch.set()
+
+    def stop(self, timeout_ms: int = 10000) -> None:
+        with self._cond:
+            self._stop = True
+            self._cancel_batch.set()
+            self._cond.notify()
+        if self.isRunning():
+            self.wait(timeout_ms)
+
+    def forget_last(self) -> None:
+        """Render the next request even if it equals the last one (e.g. after a model change)."""
+        with self._cond:
+            self._last_key = None
+
+    def _push(self, job):
+        with self._cond:
+            self._jobs.append(job)
+            self._cond.notify()
+
+    # ------------------------------------------------------------------ worker thread
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._stop or self._jobs or self._pending is not None
+                           or self._grid is not None or self._grid_pending is not None):
+                    self._cond.wait()
+                if self._stop:
+                    return
+                job = request = None
+                if self._jobs:
+                    job = self._jobs.pop(0)
+                elif self._pending is not None:
+                    request, self._pending = self._pending, None
+                elif self._grid_pending is not None:
+                    grid_id, spec = self._grid_pending
+                    self._grid_pending = None
+                    job = ('grid-start', (grid_id, spec))
+                else:
+                    job = ('grid-step', self._grid)
+            if request is not None:
+                self._render(request)
+            else:
+                self._run_job(*job)
+
+    def _render(self, request: RenderRequest) -> None:
+        if request.key() == self._last_key:
+            return  # identical to what is already on screen
+        self.rendered_ids.append(request.request_id)
+        try:
+            image, timings = self.engine.render(request.recipe)
+            self._last_key = request.key()
+            self.resultReady.emit(RenderResult(request.request_id, request, image, dict(timings)))
+        except Exception as e:  # a failed render never kills the worker
+            self._last_key = None
+            self.resultReady.emit(RenderResult(request.request_id, request, None, {}, _message(e)))
+
+    def _run_job(self, kind, arg) -> None:
+        if kind == 'load':
+            def progress(done, total=None, text=''):
+                self.progress.emit('load', int(done), int(total or 0), str(text))
+            try:
+                info = self.engine.load(arg, progress=progress)
+            except Exception as e:
+                self.loadFailed.emit(_message(e))
+                return
+            with self._cond:
+                self._last_key = None
+                self._grid = None
+            self.loaded.emit(info)
+        elif kind == 'grid-start':
+            grid_id, spec = arg
+            try:
+                it = iter(self.engine.render_grid_iter(spec))
+            except Exception as e:
+                self.gridFinished.emit(grid_id, _message(e))
+                return
+            with self._cond:
+                if self._grid_pending is None:
+                    self._grid = (grid_id, it)
+        elif kind == 'grid-step':
+            grid_id, it = arg
+            try:
+                kind_, r, c, img = next(it)
+            except StopIteration:
+                self._finish_grid(arg, '')
+                return
+            except Exception as e:
+                self._finish_grid(arg, _message(e))
+                return
+            self.gridTile.emit(grid_id, kind_, r, c, img)
+        elif kind == 'batch':
+            seeds, outdir, recipe = arg
+
+            def progress(done, total=None, text=''):
+                self.progress.emit('batch', int(done), int(total or 0), str(text))
+                if self._cancel_batch.is_set():
+                    raise Cancelled()
+            self.progress.emit('batch', 0, len(seeds), '')
+            try:
+                paths = self.engine.batch_export(seeds, outdir, recipe, progress=progress)
+            except Cancelled:
+                self.batchFinished.emit([], 'cancelled')
+                return
+            except Exception as e:
+                self.batchFinished.emit([], _message(e))
+                return
+            self.batchFinished.emit(list(paths), '')
+
+    def _finish_grid(self, grid, error):
+        with self._cond:
+            if self._grid is grid:
+                self._grid = None
+        self.gridFinished.emit(grid[0], error)
