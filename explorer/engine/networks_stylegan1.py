@@ -247,7 +247,9 @@ class SynthesisLayer(torch.nn.Module):
             x = F.conv2d(upscale2d(x), weight, padding=1)
         else:
             # Upscale + 3x3 conv as one stride-2 transposed conv: the 3x3 kernel summed
-            # over the four 1-pixel shifts gives the 4x4 kernel.
+            # over the four 1-pixel shifts gives the 4x4 kernel. As in the official
+            # definition this equals upscale + conv with the kernel flipped in space, so
+            # a model trained fused must be run fused.
             wt = F.pad(weight.transpose(0, 1), [1, 1, 1, 1])  # [in, out, 5, 5]
             wt = wt[:, :, 1:, 1:] + wt[:, :, :-1, 1:] + wt[:, :, 1:, :-1] + wt[:, :, :-1, :-1]
             x = F.conv_transpose2d(x, wt, stride=2, padding=1)
@@ -298,7 +300,7 @@ class SynthesisBlock(torch.nn.Module):
     """One resolution: layer0 (const/dense at 4x4, up-conv above) -> layer1 (conv), + torgb."""
 
     def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, first_kind='up',
-                 fused=False, blur_filter=(1, 2, 1), use_wscale=True, **layer_kwargs):
+                 fused=False, blur_filter=(1, 2, 1), use_wscale=True, has_torgb=True, **layer_kwargs):
         super().__init__()
         self.resolution = resolution
         self.in_channels = in_channels
@@ -307,7 +309,7 @@ class SynthesisBlock(torch.nn.Module):
                                      blur_filter=blur_filter, use_wscale=use_wscale, **layer_kwargs)
         self.layer1 = SynthesisLayer('conv', out_channels, out_channels, w_dim, resolution,
                                      use_wscale=use_wscale, **layer_kwargs)
-        self.torgb = ToRGB(out_channels, img_channels, use_wscale=use_wscale)
+        self.torgb = ToRGB(out_channels, img_channels, use_wscale=use_wscale) if has_torgb else None
 
     def forward(self, x, ws, noise_scales=(1.0, 1.0), **layer_kwargs):  # ws: [N, 2, w_dim]
         x = self.layer0(x, ws[:, 0], noise_scale=noise_scales[0], **layer_kwargs)
@@ -332,6 +334,7 @@ class SynthesisNetwork(torch.nn.Module):
         fused_scale='auto',         # Fused up-conv: True, False or 'auto' (output >= 128).
         blur_filter=(1, 2, 1),      # Low-pass after upsampling, None = off.
         crop=None,                  # [top, bottom, left, right] pixels removed from the output.
+        progressive=True,           # ToRGB at every resolution (progressive growing) or only the last?
     ):
         super().__init__()
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
@@ -347,6 +350,7 @@ class SynthesisNetwork(torch.nn.Module):
                                  or crop[2] + crop[3] >= img_resolution):
             raise ValueError(f'crop must be [top, bottom, left, right] leaving a non-empty image, got {crop}')
         self.crop = list(crop) if crop else None
+        self.progressive = progressive
         if len(channels) != len(self.block_resolutions):
             raise ValueError(f'channels needs {len(self.block_resolutions)} entries (4..{img_resolution}), '
                              f'got {len(channels)}')
@@ -362,7 +366,8 @@ class SynthesisNetwork(torch.nn.Module):
                 in_ch = channels[i - 1]
             fused = fused_scale if fused_scale != 'auto' else res >= 128
             block = SynthesisBlock(in_ch, int(channels[i]), w_dim, res, img_channels, first_kind=kind,
-                                   fused=fused, blur_filter=blur_filter, use_wscale=use_wscale, **layer_kwargs)
+                                   fused=fused, blur_filter=blur_filter, use_wscale=use_wscale,
+                                   has_torgb=progressive or res == img_resolution, **layer_kwargs)
             setattr(self, f'b{res}', block)
         # Level of detail of progressive growing (0 = fully grown); fractional values
         # blend the two ToRGB outputs as during a fade-in.
@@ -383,8 +388,10 @@ class SynthesisNetwork(torch.nn.Module):
             raise ValueError(f'noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}')
         ws = ws.to(torch.float32)
         scales = _per_index(noise_scale, self.num_ws)
-        lod = float(self.lod)
+        lod = float(self.lod) if self.progressive else 0.0
         last = self.img_resolution if stop_at is None else min(max(int(stop_at), 4), self.img_resolution)
+        if not self.progressive:
+            last = self.img_resolution
         x = img = None
         for i, res in enumerate(self.block_resolutions):
             if res > last:
@@ -456,6 +463,7 @@ class Generator(torch.nn.Module):
         fused_scale='auto',         # Fused up-conv: True, False, 'auto' (>= 128x128).
         blur_filter=(1, 2, 1),      # Low-pass after upsampling, None = off.
         crop=None,                  # [top, bottom, left, right] pixels removed from the output.
+        progressive=True,           # Keep the lower-resolution ToRGBs of progressive growing?
         truncation_psi=OFFICIAL_TRUNCATION_PSI,        # forward()'s default psi (official: 0.7).
         truncation_cutoff=OFFICIAL_TRUNCATION_CUTOFF,  # forward()'s default cutoff (official: 8).
     ):
@@ -473,7 +481,7 @@ class Generator(torch.nn.Module):
             normalize_latents=normalize_latents, nonlinearity=nonlinearity, use_wscale=use_wscale,
             use_noise=use_noise, use_pixel_norm=use_pixel_norm, use_instance_norm=use_instance_norm,
             const_input_layer=const_input_layer, fused_scale=fused_scale, blur_filter=blur_filter, crop=crop,
-            truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+            progressive=progressive, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim
@@ -485,7 +493,7 @@ class Generator(torch.nn.Module):
             w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, channels=channels,
             nonlinearity=nonlinearity, use_wscale=use_wscale, use_noise=use_noise, use_pixel_norm=use_pixel_norm,
             use_instance_norm=use_instance_norm, const_input_layer=const_input_layer, fused_scale=fused_scale,
-            blur_filter=blur_filter, crop=crop)
+            blur_filter=blur_filter, crop=crop, progressive=progressive)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, num_layers=mapping_layers,
                                       layer_features=mapping_fmaps, lrmul=mapping_lrmul,
