@@ -387,6 +387,9 @@ def test_update_emas_and_style_layers():
     assert not torch.equal(G.mapping.w_avg, torch.zeros(8))
     assert all(getattr(G.synthesis, n).magnitude_ema.item() != 1.0 for n in G.synthesis.layer_names)
     layers = G.style_layers()
-    assert layers == [StyleLayer(0, 36, 'input', False)] + [StyleLayer(i + 1, r, 'layer', False) for i, r in
-                                                            enumerate([36, 36, 36, 16])] + [StyleLayer(5, 16, 'torgb', False)]
+    # Detail scale = 2 x output cutoff (cutoffs 2, 4, 8, 8, 8 here), capped at the image size.
+    assert layers == [StyleLayer(0, 4, 'input', False)] + [StyleLayer(i + 1, r, 'layer', False) for i, r in
+                                                           enumerate([4, 8, 16, 16])] + [StyleLayer(5, 16, 'torgb', False)]
+    from explorer.engine.latents import groups_for
+    assert groups_for(G)['coarse'] == (0, 1, 2) and groups_for(G)['middle'] == (3, 4, 5)
     assert G.preview_resolutions() == [16]

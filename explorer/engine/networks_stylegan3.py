@@ -617,12 +617,23 @@ class Generator(torch.nn.Module):
 
     def style_layers(self) -> list[StyleLayer]:
         """ws[0] -> the Fourier input, ws[i + 1] -> layer L{i}; the last drives ToRGB.
-        ``resolution`` is the output size of the module the style drives (margin included)."""
-        layers = [StyleLayer(0, int(self.synthesis.input.size.max()), 'input', False)]
+
+        ``resolution`` is the detail scale the style controls: twice the layer's output
+        cutoff frequency rounded up to a power of two (capped at the image size). Cutoffs
+        grow geometrically from 2 to img_resolution / 2 through the network, so the
+        paper's coarse / middle / fine grouping (<= 8, 16-32, >= 64) stays meaningful;
+        the padded feature-map sizes (e.g. 36..1044) would put every layer in 'fine'.
+        """
+        def scale(cutoff):
+            r = 2 ** int(np.ceil(np.log2(max(2.0 * float(cutoff), 1.0))))
+            return int(min(r, self.img_resolution))
+
+        first = getattr(self.synthesis, self.synthesis.layer_names[0])
+        layers = [StyleLayer(0, scale(first.in_cutoff), 'input', False)]
         for name in self.synthesis.layer_names:
             layer = getattr(self.synthesis, name)
             kind = 'torgb' if layer.is_torgb else 'layer'
-            layers.append(StyleLayer(len(layers), int(layer.out_size.max()), kind, False))
+            layers.append(StyleLayer(len(layers), scale(layer.out_cutoff), kind, False))
         assert len(layers) == self.num_ws
         return layers
 
