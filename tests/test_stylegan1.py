@@ -1,24 +1,24 @@
 """StyleGAN1 generator and the conversion of official TensorFlow (G_style) pickles.
 
 The TF-layout networks are built here: random numpy variables with the official
-names and shapes, wrapped as ``dnnlib.tflib.network.Network`` states and pickled
-through stand-in modules that exist only while this test pickles them.
+names and shapes, in the ``dnnlib.tflib.network.Network`` state layout, pickled with
+the stand-in modules of ``nvidia_layout.write_tf`` (nothing from dnnlib is needed).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import pickle
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from nvidia_layout import write_tf
 
 from explorer.engine.formats import tf_stylegan1
 from explorer.engine.layers import layer_groups
@@ -93,54 +93,31 @@ def make_sg1_record(resolution=32, latent_size=16, dlatent_size=16, label_size=0
             'variables': top}
 
 
-@contextlib.contextmanager
-def fake_dnnlib():
-    """``dnnlib.tflib.network.Network`` stand-in (this test process only) whose pickled
-    state has the official layout; removed again afterwards."""
-    names = ['dnnlib', 'dnnlib.tflib', 'dnnlib.tflib.network']
-    saved = {n: sys.modules.get(n) for n in names}
-    mods = {n: types.ModuleType(n) for n in names}
-
-    class Network:
-        def __init__(self, record):
-            self.record = record
-
-        def __getstate__(self):
-            r = self.record
-            return {'version': 3, 'name': r['name'], 'static_kwargs': dict(r['static_kwargs']),
-                    'components': {k: Network(v) for k, v in r['components'].items()},
-                    'build_module_src': 'raise RuntimeError("this source must never run")\n',
-                    'build_func_name': {'Gs': 'G_style', 'G_mapping': 'G_mapping',
-                                        'G_synthesis': 'G_synthesis'}.get(r['name'], r['name']),
-                    'variables': list(r['variables'].items())}
-
-    Network.__module__ = 'dnnlib.tflib.network'
-    Network.__qualname__ = 'Network'
-    mods['dnnlib.tflib.network'].Network = Network
-    mods['dnnlib'].tflib = mods['dnnlib.tflib']
-    mods['dnnlib.tflib'].network = mods['dnnlib.tflib.network']
-    sys.modules.update(mods)
-    try:
-        yield Network
-    finally:
-        for n, m in saved.items():
-            if m is None:
-                sys.modules.pop(n, None)
-            else:
-                sys.modules[n] = m
-
-
 def d_record(resolution=32):
-    """A tiny stand-in D (only present so the pickle is the official (G, D, Gs) tuple)."""
+    """A tiny stand-in D (present so the pickle is the official (G, D, Gs) tuple)."""
     return {'name': 'D', 'static_kwargs': {'resolution': resolution}, 'components': {},
             'variables': {'lod': np.float32(0), 'FromRGB_lod0/weight': np.zeros([1, 1, 3, 4], np.float32)}}
 
 
+_FUNC_NAMES = {'Gs': 'training.networks_stylegan.G_style', 'G': 'training.networks_stylegan.G_style',
+               'G_mapping': 'training.networks_stylegan.G_mapping', 'D': 'training.networks_stylegan.D_basic',
+               'G_synthesis': 'training.networks_stylegan.G_synthesis'}
+
+
+def official_state(record, name=None) -> dict:
+    """The ``Network.__getstate__`` layout (version 3) of a record."""
+    name = name or record['name']
+    return {'version': 3, 'name': name, 'static_kwargs': dict(record['static_kwargs']),
+            'components': {k: official_state(v) for k, v in record['components'].items()},
+            'build_module_src': 'raise RuntimeError("embedded source must never run")\n',
+            'build_func_name': _FUNC_NAMES.get(name, name),
+            'variables': list(record['variables'].items())}
+
+
 def write_tf_pickle(path, record):
-    with fake_dnnlib() as Network:
-        data = pickle.dumps((Network(record), Network(d_record()), Network(record)), protocol=2)
-    Path(path).write_bytes(data)
-    return Path(path)
+    """(G, D, Gs) like the official StyleGAN1 pickles."""
+    return Path(write_tf(path, (official_state(record, 'G'), official_state(d_record()),
+                                official_state(record, 'Gs'))))
 
 
 def convert(record, **kw):
@@ -426,3 +403,92 @@ def test_lod_fade_and_crop():
     assert tf_stylegan1.crop_from_name('stylegan2-car-config-f.pkl', 512) == [64, 64, 0, 0]
     assert tf_stylegan1.crop_from_name('karras2019stylegan-ffhq-1024x1024.pkl', 1024) is None
     assert tf_stylegan1.crop_from_name('scarf-512.pkl', 512) is None
+
+
+# ----------------------------------------------------------------------------- pickles end to end
+
+def test_pickle_round_trip_through_restricted_unpickler(tmp_path):
+    from explorer.engine.formats.restricted_pickle import TFNetworkRecord, restricted_load
+    rec = make_sg1_record(seed=9)
+    path = write_tf_pickle(tmp_path / 'sg1.pkl', rec)
+    data = restricted_load(path)
+    assert isinstance(data, tuple) and len(data) == 3 and all(isinstance(r, TFNetworkRecord) for r in data)
+    Gs = data[2]
+    names = list(Gs.components['synthesis'].variables)
+    assert tf_stylegan1.recognise(Gs.static_kwargs, names)
+    G = tf_stylegan1.convert(Gs, path)
+    G_direct = convert(rec)
+    z = zs(2, G.z_dim)
+    assert torch.equal(G(z), G_direct(z))
+
+
+def _sg1_pickle(tmp_path, name='sg1-32.pkl', **kw):
+    return write_tf_pickle(tmp_path / name, make_sg1_record(seed=11, **kw))
+
+
+def test_load_generator_on_tf_pickle(tmp_path):
+    from explorer.engine.checkpoint import load_generator, read_checkpoint
+    path = _sg1_pickle(tmp_path)
+    data = read_checkpoint(path)
+    G = data['G_ema']
+    assert G.family == 'stylegan1' and G.img_resolution == 32 and G.num_ws == 8
+    torch.testing.assert_close(G.mapping.w_avg, torch.from_numpy(
+        make_sg1_record(seed=11)['variables']['dlatent_avg']))
+    G2 = load_generator(path)
+    assert not any(p.requires_grad for p in G2.parameters())
+    # Non-square: the file name tells the aspect ratio; the padding is cropped.
+    car = _sg1_pickle(tmp_path, name='tiny-cars-32x24.pkl')
+    Gc = load_generator(car)
+    assert Gc(zs(1, Gc.z_dim)).shape == (1, 3, 24, 32)
+
+
+def _cli(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), QT_QPA_PLATFORM='offscreen')
+    return subprocess.run([sys.executable, str(ROOT / 'main.py'), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_info_render_mix_on_tf_pickle(tmp_path):
+    import json
+    from explorer.engine.export import load_png, read_recipe
+    path = _sg1_pickle(tmp_path)
+    r = _cli('info', str(path), '--json', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info['family'] == 'stylegan1' and info['num_ws'] == 8 and info['resolution'] == 32
+    assert info['layers'][:3] == ['4x4 const', '4x4 conv', '8x8 up']
+
+    r = _cli('render', '--checkpoint', str(path), '--seeds', '0-1', '--psi', '0.7', '--cutoff', '8',
+             '--outdir', str(tmp_path / 'out'), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    img = load_png(tmp_path / 'out' / 'seed0001.png')
+    assert img.shape == (32, 32, 3)
+    assert read_recipe(tmp_path / 'out' / 'seed0001.png')['psi'] == 0.7
+    # The PNG holds exactly what the API renders for seed 1.
+    from explorer.engine.checkpoint import load_generator
+    from explorer.engine.export import to_uint8
+    from explorer.engine.latents import seeds_to_z
+    G = load_generator(path)
+    expected = to_uint8(G(seeds_to_z([1], G.z_dim), truncation_psi=0.7, truncation_cutoff=8))
+    np.testing.assert_array_equal(img, expected)
+
+    car = _sg1_pickle(tmp_path, name='tiny-cars-32x24.pkl')
+    r = _cli('mix', '--checkpoint', str(car), '--rows', '1,2', '--cols', '3,4,5', '--styles', 'coarse',
+             '--out', str(tmp_path / 'grid.png'), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    grid = load_png(tmp_path / 'grid.png')
+    assert grid.shape == (3 * 24, 4 * 32, 3)
+    Gc = load_generator(car)
+    from explorer.engine.latents import compute_ws, mix_group
+    ws = mix_group(compute_ws(Gc, [2]), compute_ws(Gc, [4]), (0, 1, 2, 3))
+    cell = to_uint8(Gc.synthesis(ws))                 # row seed 2 with coarse styles of seed 4
+    np.testing.assert_array_equal(grid[2 * 24:3 * 24, 2 * 32:3 * 32], cell)
+
+
+def test_cli_clear_error_on_broken_tf_pickle(tmp_path):
+    rec = make_sg1_record()
+    del rec['components']['synthesis']['variables']['ToRGB_lod0/bias']
+    path = write_tf_pickle(tmp_path / 'broken.pkl', rec)
+    r = _cli('info', str(path), cwd=tmp_path)
+    assert r.returncode == 2
+    assert 'broken.pkl' in r.stderr and 'ToRGB_lod0/bias' in r.stderr and 'Traceback' not in r.stderr
