@@ -34,3 +34,16 @@ def tiny_G():
                 p.fill_(0.5)
         G.mapping.w_avg.normal_()
     return G.eval()
+
+
+@pytest.fixture(autouse=True)
+def _no_render_thread_left():
+    """Fail a test that leaves a GUI render worker (QThread) running."""
+    yield
+    mod = sys.modules.get('explorer.workers.render_worker')
+    if mod is None:
+        return
+    running = [w for w in list(mod.LIVE_WORKERS) if w.isRunning()]
+    for w in running:
+        w.stop()
+    assert not running, f'{len(running)} render worker thread(s) left running'

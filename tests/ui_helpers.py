@@ -1,0 +1,52 @@
+"""Shared helpers for the GUI tests (fake engine, tiny checkpoint, window fixture bits)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from explorer.workers.engine import ModelInfo
+
+LABELS = ('4x4 conv', '8x8 up', '8x8 conv', '16x16 up', '16x16 conv', '16x16 torgb')
+
+
+def fake_info(name='fake.pt', num_ws=6):
+    return ModelInfo(path=f'/tmp/{name}', name=name, sha256='0' * 64, family='fake', resolution=8, channels=3,
+                     num_ws=num_ws, z_dim=4, w_dim=4, c_dim=0, layer_labels=LABELS[:num_ws],
+                     layer_has_noise=(True,) * (num_ws - 1) + (False,),
+                     groups=(('coarse', (0, 1, 2)), ('middle', (3, 4, 5)), ('fine', ()), ('all', tuple(range(num_ws)))),
+                     placeholder=False, device='CPU (fake)')
+
+
+class FakeEngine:
+    """Renders a frame whose first pixel encodes the seed; can block on a lock."""
+
+    def __init__(self):
+        self.gate = threading.Lock()        # held by a test to block render()
+        self.started = threading.Event()    # set when render() is entered
+        self.rendered = []                  # recipes, in order
+        self.fail_load = None               # message to raise from load()
+        self.fail_render = None
+
+    def load(self, path, progress=None):
+        if self.fail_load:
+            from explorer.errors import CheckpointError
+            raise CheckpointError(path, self.fail_load)
+        return fake_info(name=str(path or 'fake.pt').split('/')[-1])
+
+    def render(self, recipe):
+        self.started.set()
+        with self.gate:
+            self.rendered.append(recipe)
+            if self.fail_render:
+                raise RuntimeError(self.fail_render)
+            img = np.zeros((8, 8, 3), np.uint8)
+            img[0, 0, 0] = recipe.seeds[0] % 256
+            return img, {'total_ms': 1.0, 'mapping_ms': 0.5}
+
+    def render_grid_iter(self, spec):
+        return iter(())
+
+    def batch_export(self, seeds, outdir, recipe, progress=None):
+        return []
