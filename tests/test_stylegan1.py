@@ -492,3 +492,27 @@ def test_cli_clear_error_on_broken_tf_pickle(tmp_path):
     r = _cli('info', str(path), cwd=tmp_path)
     assert r.returncode == 2
     assert 'broken.pkl' in r.stderr and 'ToRGB_lod0/bias' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_own_format_round_trip(tmp_path):
+    from explorer.engine.checkpoint import load_generator, save_generator
+    G = convert(make_sg1_record(seed=5, lod=0.25), path='x-cars-32x24.pkl')
+    path = save_generator(G, tmp_path / 'sg1.pt')
+    G2 = load_generator(path)
+    assert G2.family == 'stylegan1' and G2.init_kwargs == G.init_kwargs
+    z = zs(2, G.z_dim)
+    assert torch.equal(G2(z), G(z)) and G2(z).shape == (2, 3, 24, 32)
+
+
+def test_fixed_structure_and_dense_input_variants():
+    rec = make_sg1_record(structure='fixed', const_input_layer=False)
+    syn = rec['components']['synthesis']['variables']
+    for n in [k for k in syn if k.startswith('ToRGB_lod') and not k.startswith('ToRGB_lod0/')]:
+        del syn[n]
+    G = convert(rec)
+    assert G.style_layers()[0].kind == 'dense' and G.synthesis.b16.torgb is None
+    assert G(zs(1, G.z_dim)).shape == (1, 3, 32, 32)
+    for r in (rec, rec['components']['mapping'], rec['components']['synthesis']):
+        r['static_kwargs']['structure'] = 'linear'   # progressive: every ToRGB_lod must be there
+    with pytest.raises(CheckpointError, match='missing variables: G_synthesis/ToRGB_lod1/bias'):
+        convert(rec)
