@@ -509,6 +509,15 @@ class Generator(torch.nn.Module):
         """(height, width) of the images ``synthesis`` returns."""
         return self.synthesis.img_shape
 
+    def set_crop(self, crop) -> None:
+        """Change the output crop ([top, bottom, left, right] or None); kept in init_kwargs."""
+        crop = [int(v) for v in crop] if crop else None
+        R = self.img_resolution
+        if crop is not None and (len(crop) != 4 or min(crop) < 0 or crop[0] + crop[1] >= R or crop[2] + crop[3] >= R):
+            raise ValueError(f'crop must be [top, bottom, left, right] leaving a non-empty image, got {crop}')
+        self.synthesis.crop = crop
+        self.init_kwargs['crop'] = crop
+
     def forward(self, z, c=None, truncation_psi=_DEFAULT, truncation_cutoff=_DEFAULT, update_emas=False,
                 **synthesis_kwargs):
         """Like the official ``Gs``: truncation defaults to the model's (psi 0.7, cutoff 8)."""

@@ -349,3 +349,55 @@ def crop_from_name(path, resolution) -> list | None:
     if re.search(r'(^|[^a-z])cars?([^a-z]|$)', name) and resolution == 512:
         return [64, 64, 0, 0]
     return None
+
+
+# ----------------------------------------------------------------------------- tf_pickle registry
+
+def _split_flat(variables: dict, static_kwargs: dict) -> dict:
+    """tf_pickle's flat {'mapping/Dense0/weight': ..., 'synthesis/...': ..., 'dlatent_avg': ...}
+    back into a G_style record (components share the top-level kwargs, as in the official code)."""
+    top, comps = {}, {'mapping': {}, 'synthesis': {}}
+    for name, value in variables.items():
+        head, sep, rest = name.partition('/')
+        if sep and head in comps:
+            comps[head][rest] = value
+        else:
+            top[name] = value
+    kw = dict(static_kwargs or {})
+    return {'name': 'Gs', 'static_kwargs': kw, 'variables': top,
+            'components': {k: {'name': _NET_NAMES[k], 'static_kwargs': kw, 'components': {}, 'variables': v}
+                           for k, v in comps.items()}}
+
+
+def detect(variables: dict, static_kwargs: dict) -> bool:
+    return recognise(static_kwargs, variables)
+
+
+def convert_generator(variables: dict, static_kwargs: dict) -> Generator:
+    from explorer.engine.formats.tf_pickle import ConversionError
+    try:
+        return convert(_split_flat(variables, static_kwargs), path='<memory>')
+    except CheckpointError as e:
+        raise ConversionError(e.reason) from None
+
+
+def finish(G: Generator, path) -> Generator:
+    """Crop non-square models by their file name (e.g. ``...cars-512x384.pkl``)."""
+    crop = crop_from_name(path, G.img_resolution)
+    if crop is not None:
+        G.set_crop(crop)
+    return G
+
+
+def _register():
+    from explorer.engine.formats.tf_pickle import TFConverter, register
+    fields = dict(family=FAMILY, detect=detect, convert_generator=convert_generator)
+    names = getattr(TFConverter, '__dataclass_fields__', {})
+    if 'min_version' in names:
+        fields['min_version'] = 2   # StyleGAN1's dnnlib writes Network state version 3
+    if 'finish' in names:
+        fields['finish'] = finish
+    register(TFConverter(**fields))
+
+
+_register()
