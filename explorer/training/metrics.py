@@ -75,6 +75,14 @@ def laplacian_pyramid(images, min_res=16):
     return levels
 
 
+def collapse_laplacian_pyramid(levels):
+    """Inverse of :func:`laplacian_pyramid`: the original images (up to float rounding)."""
+    x = levels[-1]
+    for band in reversed(levels[:-1]):
+        x = band + _up(x)
+    return x
+
+
 def _patches(level, count, generator):
     """Random 7x7 patches: [N * count, C, 7, 7] from level [N, C, H, W]."""
     n, c, h, w = level.shape

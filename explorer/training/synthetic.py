@@ -310,7 +310,7 @@ class _Detail:
         self.skin = 0.25 * (g[:-1, :-1] + g[1:, :-1] + g[:-1, 1:] + g[1:, 1:])   # [R, R], ~N(0, 0.5^2)
         self.fine = rng.standard_normal((res, res), dtype=np.float32)             # [R, R]
         self.freckle = rng.random((res, res), dtype=np.float32)                   # [R, R]
-        self.strands = rng.standard_normal(257, dtype=np.float32)                 # strand brightness
+        self.strands = rng.standard_normal(513, dtype=np.float32)                 # strand brightness
         self.strands[-1] = self.strands[0]
         self.curl_phase = rng.uniform(0, 2 * math.pi, 2).astype(np.float32)
 
@@ -375,7 +375,7 @@ def _render(f: PortraitFactors, res: int, detail_seed) -> np.ndarray:
             hd = np.minimum(top, side)
         else:  # curly
             ang = np.arctan2(V + 0.25 * b, U)
-            rr = 1.5 * a * (1.0 + 0.045 * np.sin(ang * 11.0 + D.curl_phase[0]))
+            rr = 1.5 * a * (1.0 + 0.045 * np.sin(ang * 11.0 + 3.0 * f.hair_parting))
             hd = np.sqrt(U * U + (V + 0.25 * b) ** 2) - rr
             hd = np.maximum(hd, V - (0.35 + 0.3 * hl) * b)
         hair_alpha = _aa(hd, px)
@@ -399,12 +399,12 @@ def _render(f: PortraitFactors, res: int, detail_seed) -> np.ndarray:
             tex = np.sin(cu + np.sin(cv)) * np.sin(cv + np.sin(cu * 0.7)) + 0.5 * D.skin * 2.0
         else:
             ang = np.arctan2(U - L.hairline_u - 0.3 * a * f.hair_parting, -(V + 1.3 * b))  # [-pi, pi]
-            k = (ang * (1.0 / (2 * math.pi)) + 0.5) * 256.0
+            k = (ang * (1.0 / (2 * math.pi)) + 0.5) * 512.0
             k0 = np.floor(k).astype(np.int32)
             fr = k - k0
-            k0 = np.clip(k0, 0, 255)
+            k0 = np.clip(k0, 0, 511)
             tex = D.strands[k0] * (1 - fr) + D.strands[k0 + 1] * fr + 0.35 * D.fine
-        hshade = hshade * (1.0 + 0.14 * f.hair_texture * tex)
+        hshade = hshade * (1.0 + 0.12 * f.hair_texture * tex)
         hair_rgb = hair_col * hshade[..., None] + spec[..., None] * (0.35 + hair_col)
 
     # Clothes + neck --------------------------------------------------------------
