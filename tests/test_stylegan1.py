@@ -516,3 +516,19 @@ def test_fixed_structure_and_dense_input_variants():
         r['static_kwargs']['structure'] = 'linear'   # progressive: every ToRGB_lod must be there
     with pytest.raises(CheckpointError, match='missing variables: G_synthesis/ToRGB_lod1/bias'):
         convert(rec)
+
+
+def test_gui_render_engine_on_non_square_tf_pickle(tmp_path):
+    """The GUI's engine (Qt-free) loads a StyleGAN1 pickle and renders recipes and grid tiles."""
+    from explorer.engine.mixing import GridSpec, compose_grid
+    from explorer.engine.recipe import Recipe
+    from explorer.workers.engine import RenderEngine
+    eng = RenderEngine(device='cpu')
+    info = eng.load(_sg1_pickle(tmp_path, name='tiny-cars-32x24.pkl'))
+    assert info.family == 'stylegan1' and info.group('coarse') == (0, 1, 2, 3)
+    frame, _ = eng.render(Recipe(seeds=(3,), psi=0.7, cutoff=8, layer_noise=tuple([0.5] * 8)))
+    assert frame.shape == (24, 32, 3)
+    spec = GridSpec(rows=(1,), cols=(2, 3), layers=(4, 5, 6, 7))
+    tiles = {(k, r, c): t for k, r, c, t in eng.render_grid_iter(spec)}
+    assert all(t.shape == (24, 32, 3) for t in tiles.values())
+    assert compose_grid(spec, tiles, (24, 32, 3)).shape == (48, 96, 3)
