@@ -234,3 +234,14 @@ def test_info_on_rosinality(tmp_path, capsys):
     assert main(['info', str(p)]) == 0
     out = capsys.readouterr().out
     assert 'rosinality' in out and 'stylegan2' in out
+
+
+def test_rosinality_training_checkpoint_with_args(tmp_path):
+    """train.py checkpoints also hold 'g', 'd', optimiser states and an argparse Namespace."""
+    import argparse
+    s = rosinality_state(size=8, channels={4: 12, 8: 12})
+    p = tmp_path / 'train.pt'
+    torch.save({'g': s, 'd': {'convs.0.0.weight': torch.zeros(2)}, 'g_ema': s, 'g_optim': {'state': {}},
+                'args': argparse.Namespace(size=8, n_mlp=3, latent=8)}, p)
+    data = read_checkpoint(p)
+    assert data['format'] == 'rosinality' and data['G_ema'].img_resolution == 8

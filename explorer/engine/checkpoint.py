@@ -17,6 +17,7 @@ Own format: one ``torch.save`` file holding only tensors and plain containers::
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import json
@@ -154,7 +155,10 @@ def sniff_format(path) -> str:
 def load_torch_zip(path) -> object:
     """torch.load with weights_only=True, errors turned into CheckpointError."""
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        # rosinality's training checkpoints store their argparse options; Namespace only
+        # holds attributes, so it joins torch's weights-only allowlist here.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location='cpu', weights_only=True)
     except zipfile.BadZipFile as e:
         raise CheckpointError(path, f'truncated or corrupt file ({e})') from None
     except RuntimeError as e:
