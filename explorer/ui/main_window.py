@@ -45,6 +45,7 @@ def _scrolled(widget):
     area.setWidgetResizable(True)
     area.setWidget(widget)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return area
 
 
@@ -295,7 +296,8 @@ class MainWindow(QMainWindow):
         mapping = res.timings.get('mapping_ms')
         extra = f' (mapping {mapping:.1f} ms)' if mapping is not None else ''
         self.status_label.setStyleSheet('')
-        self.status_label.setText(f'Render {ms:.1f} ms{extra}  ·  {fps:.1f} fps')
+        fps_text = f'{fps:.1f} fps' if fps > 0 else '– fps (idle)'
+        self.status_label.setText(f'Render {ms:.1f} ms{extra}  ·  {fps_text}')
         self.frameShown.emit(res.request_id)
 
     def _status_error(self, text):

@@ -96,7 +96,7 @@ class GridPanel(QWidget):
         self.add_col.clicked.connect(lambda: self._edit(cols=self.cols + [max(self.rows + self.cols + [0]) + 1]))
         self.del_col.clicked.connect(lambda: self._edit(cols=self.cols[:-1]) if len(self.cols) > 1 else None)
         self.group.currentIndexChanged.connect(self._group_changed)
-        self.custom.editingFinished.connect(self.specChanged)
+        self.custom.editingFinished.connect(lambda: (self._update_layers_label(), self.specChanged.emit()))
         self.save_btn.clicked.connect(self.savePressed)
         self._rebuild()
 
@@ -150,7 +150,15 @@ class GridPanel(QWidget):
     # ------------------------------------------------------------------ internals
     def _group_changed(self, _):
         self.custom.setEnabled(self.group.currentData() == 'custom')
+        self._update_layers_label()
         self.specChanged.emit()
+
+    def _update_layers_label(self):
+        try:
+            idx = self.layers() if self.num_ws else ()
+            self.layers_label.setText(f'(layers {", ".join(map(str, idx))})' if idx else '')
+        except UserError:
+            self.layers_label.setText('')
 
     def _edit(self, rows=None, cols=None):
         if rows is not None:
@@ -202,11 +210,7 @@ class GridPanel(QWidget):
         for key, img in self.tiles.items():
             if key in self.tile_widgets:
                 self.tile_widgets[key].setPixmap(to_pixmap(img, self.tile_size - 4))
-        try:
-            idx = self.layers() if self.num_ws else ()
-            self.layers_label.setText(f'(layers {", ".join(map(str, idx))})' if idx else '')
-        except UserError:
-            self.layers_label.setText('')
+        self._update_layers_label()
 
     def _set_seed(self, which, i, v):
         if which == 'row':

@@ -51,7 +51,7 @@ class LatentPad(QWidget):
         self.x = 0.0
         self.y = 0.0
         self._drag = None
-        self.setMinimumSize(220, 160)
+        self.setMinimumSize(220, 230)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setCursor(Qt.CursorShape.OpenHandCursor)
         self.setToolTip('Drag to blend smoothly between neighbouring seeds (W space, bilinear)')
@@ -87,8 +87,10 @@ class LatentPad(QWidget):
         r = QRectF(self.rect()).adjusted(1, 1, -1, -1)
         p.fillRect(r, QColor('#2b2d30'))
         # The unit cell around the position, centred; grid lines at integer seeds.
-        cx, cy = r.center().x(), r.center().y()
-        s = self.PIXELS_PER_SEED * 0.6
+        s = min(r.width(), r.height()) * 0.42      # pixels per seed step on screen
+        # Keep the whole current cell in view: its centre sits at the middle of the pad.
+        cx = r.center().x() - (0.5 - (self.x - math.floor(self.x))) * s
+        cy = r.center().y() - (0.5 - (self.y - math.floor(self.y))) * s
         pen = QPen(QColor('#555'))
         p.setPen(pen)
         for k in range(-3, 4):

@@ -41,7 +41,7 @@ class LayersPanel(QWidget):
         pl = QHBoxLayout(pbox)
         pl.addWidget(QLabel('from'))
         self.preset_source = QComboBox()
-        self.preset_source.setMinimumWidth(130)
+        self.preset_source.setMinimumWidth(110)
         pl.addWidget(self.preset_source)
         self.preset_buttons = {}
         for name in PRESETS + ('none',):
@@ -79,7 +79,7 @@ class LayersPanel(QWidget):
             name = QLabel(f'{i:2d}  {label}')
             name.setMinimumWidth(110)
             combo = QComboBox()
-            combo.setMinimumWidth(130)
+            combo.setMinimumWidth(120)
             slider = FloatSlider(0.0, 1.0, 1.0, step=0.01)
             combo.currentIndexChanged.connect(lambda _i, i=i: self._row_source_changed(i))
             slider.valueChanged.connect(lambda v, i=i: self._row_blend_changed(i, v))

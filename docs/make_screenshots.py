@@ -1,0 +1,80 @@
+"""Regenerate the README screenshots: main view, per-layer panel, noise panel, mixing grid.
+
+    xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--checkpoint P]
+
+(works with QT_QPA_PLATFORM=offscreen too; QWidget.grab renders the window itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--checkpoint', default=None)
+    ap.add_argument('--outdir', default=str(ROOT / 'docs'))
+    args = ap.parse_args(argv)
+    from explorer.ui.app import make_app
+    app = make_app()
+    from explorer.ui.main_window import MainWindow
+    win = MainWindow(checkpoint=args.checkpoint)
+    win.resize(1500, 940)
+    win.show()
+    out = Path(args.outdir)
+
+    def wait(cond, timeout=120):
+        end = time.time() + timeout
+        while not cond():
+            app.processEvents()
+            time.sleep(0.01)
+            if time.time() > end:
+                raise SystemExit('timed out')
+
+    def settle():
+        wait(lambda: win.last_request is not None and win._shown_id >= win.last_request.request_id)
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.01)
+
+    wait(lambda: win.frame is not None)
+    win.latent_panel.seed.setValue(1207)
+    win.latent_panel.pad.drag_by(-0.35, -0.2)
+    win.truncation_panel.preset_07.click()
+    settle()
+    win.grab().save(str(out / 'screenshot_main.png'))
+
+    win.controls.setCurrentIndex(1)
+    win.layers_panel.preset_buttons['coarse'].click()
+    win.layers_panel.blend_sliders[2].setValue(0.6)
+    settle()
+    win.grab().save(str(out / 'screenshot_layers.png'))
+
+    win.controls.setCurrentIndex(2)
+    for i, s in enumerate(win.noise_panel.rows):
+        if s.isEnabled() and i < 5:
+            s.setValue(0.0)
+    win.noise_panel.rows[7].setValue(2.0)
+    settle()
+    win.grab().save(str(out / 'screenshot_noise.png'))
+
+    win.tabs.setCurrentWidget(win.grid_panel)
+    g = win.grid_panel
+    wait(lambda: len(g.tiles) == len(g.rows) + len(g.cols) + len(g.rows) * len(g.cols), timeout=300)
+    for _ in range(20):
+        app.processEvents()
+    win.grab().save(str(out / 'screenshot_grid.png'))
+    win.shutdown()
+    win.close()
+    print('wrote', ', '.join(sorted(p.name for p in out.glob('screenshot_*.png'))))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
