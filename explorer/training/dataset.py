@@ -386,7 +386,10 @@ def _synthetic_source(resolution, seed, length):
         from explorer.training.synthetic import SyntheticPortraits
     except ImportError:
         return _StubPortraits(resolution=resolution, seed=seed, length=length)
-    return SyntheticPortraits(resolution=resolution, seed=seed, length=length)
+    try:  # the procedural source draws at >= 32 px; smaller resolutions are downsampled here
+        return SyntheticPortraits(resolution=max(resolution, 32), seed=seed, length=length)
+    except ValueError as e:
+        raise UserError(f'synthetic dataset: {e}') from None
 
 
 class SyntheticDataset(BaseDataset):

@@ -290,7 +290,8 @@ class Trainer:
     def _load_finetune(self, path):
         from explorer.engine.checkpoint import read_checkpoint
         cfg = self.config
-        data = read_checkpoint(path)
+        data = path if isinstance(path, dict) else read_checkpoint(path)
+        path = data.get('path', '<checkpoint>') if isinstance(path, dict) else path
         G_ema = data['G_ema']
         G = data.get('G') or copy.deepcopy(G_ema)
         if not isinstance(G, Generator):
@@ -300,14 +301,19 @@ class Trainer:
             raise UserError(f'{path} generates {G.img_resolution}x{G.img_resolution} images with {G.img_channels} '
                             f'channel(s); the dataset gives {cfg.resolution}x{cfg.resolution} / {cfg.num_channels}')
         self.c_dim = G.c_dim
+        # Record the real network sizes in the config so the run describes itself.
+        cfg.z_dim, cfg.w_dim = G.z_dim, G.w_dim
+        syn = G.init_kwargs.get('synthesis_kwargs', {})
+        for key in ('channel_base', 'channel_max', 'num_fp16_res', 'conv_clamp'):
+            if key in syn:
+                setattr(cfg, key, syn[key])
+        cfg.mapping_layers = G.mapping.num_layers
+        cfg.extra = dict(cfg.extra, finetune_from=str(path))
         D = data.get('D')
         if D is None:
             warnings.warn(f'{Path(path).name} has no discriminator; finetuning starts with a fresh one', stacklevel=3)
             self.log('checkpoint has no discriminator: starting with a fresh one')
             D = build_discriminator(cfg, G.c_dim, G.img_resolution, G.img_channels)
-        # Record the real network sizes in the config so the run describes itself.
-        cfg.z_dim, cfg.w_dim = G.z_dim, G.w_dim
-        cfg.extra = dict(cfg.extra, finetune_from=str(path))
         self._finetune_ema = G_ema
         return G, D
 

@@ -1,0 +1,229 @@
+"""python main.py train: train or finetune a StyleGAN2 generator headless.
+
+    python main.py train --data DIR|ZIP|synthetic --outdir RUN [--resolution R] [--kimg K] [--batch B]
+    python main.py train --outdir RUN --resume [--kimg K]          # continue from the newest snapshot
+    python main.py train --data DIR --outdir RUN --finetune CKPT   # start from a checkpoint's G (and D)
+
+Ctrl+C (or SIGTERM) stops after the current step and writes a final snapshot (exit 130);
+a second Ctrl+C aborts at once (the last snapshot on disk stays valid).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+
+from explorer.commands import _common as C
+from explorer.errors import UserError
+
+NAME = 'train'
+HELP = 'train or finetune a StyleGAN2 generator on a folder/zip of images or the synthetic portraits'
+
+
+def _pos_int(text):
+    v = C.nonneg_int(text)
+    if v == 0:
+        import argparse
+        raise argparse.ArgumentTypeError('expected a number > 0')
+    return v
+
+
+def _pos_float(text):
+    import argparse
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
+    return v
+
+
+def add_arguments(p):
+    p.add_argument('--data', metavar='DIR', help='folder or .zip of images, or "synthetic" (procedural portraits)')
+    p.add_argument('--outdir', metavar='RUN', required=True, help='run folder (snapshots, config.json)')
+    p.add_argument('--resume', action='store_true', help='continue from the newest snapshot in RUN')
+    p.add_argument('--finetune', metavar='CHECKPOINT', help='start from this checkpoint (its G, and D when present)')
+    p.add_argument('--resolution', type=_pos_int, help='training resolution, a power of two '
+                                                      '(default: 64 for synthetic, else from the first image)')
+    p.add_argument('--kimg', type=_pos_float, help='total length in thousands of images shown (default 1000)')
+    p.add_argument('--batch', type=_pos_int, help='minibatch size (default 16)')
+    p.add_argument('--grayscale', action='store_true', help='train on 1-channel grayscale images')
+    p.add_argument('--mirror', action='store_true', help='add x-flipped copies of the data')
+    p.add_argument('--no-labels', action='store_true', help='ignore dataset.json class labels')
+    p.add_argument('--augment', action='store_true', help='adaptive discriminator augmentation (ADA)')
+    p.add_argument('--ada-target', type=float, default=None, help='ADA target for E[sign(D(real))] (default 0.6)')
+    p.add_argument('--ada-kimg', type=_pos_float, default=None, help='ADA speed in kimg (default 500)')
+    p.add_argument('--gamma', type=float, default=None, help='R1 weight (default 0.0002 * res^2 / batch)')
+    p.add_argument('--pl-weight', type=float, default=None, help='path-length weight (default 2, 0 = off)')
+    p.add_argument('--style-mixing', type=float, default=None, help='style-mixing probability (default 0.9)')
+    p.add_argument('--lr', type=_pos_float, default=None, help='G and D learning rate (default 0.0025)')
+    p.add_argument('--z-dim', type=_pos_int, default=None, help='latent size (default 512)')
+    p.add_argument('--w-dim', type=_pos_int, default=None, help='W size (default 512)')
+    p.add_argument('--map', type=_pos_int, default=None, help='mapping layers (default 2)')
+    p.add_argument('--channel-base', type=_pos_int, default=None, help='channel multiplier (default 16384)')
+    p.add_argument('--channel-max', type=_pos_int, default=None, help='max channels per layer (default 512)')
+    p.add_argument('--snapshot-kimg', type=_pos_float, default=None, help='snapshot interval in kimg (default 10)')
+    p.add_argument('--snapshot-minutes', type=_pos_float, default=None,
+                   help='also snapshot at least this often (default 15)')
+    p.add_argument('--keep', type=_pos_int, default=None, help='snapshots to keep (default 3)')
+    p.add_argument('--seed', type=int, default=None, help='random seed (default 0)')
+    p.add_argument('--synthetic-length', type=_pos_int, default=None,
+                   help='number of distinct synthetic portraits (default: the source default)')
+    p.add_argument('--threads', type=_pos_int, default=None,
+                   help='CPU threads for torch (default: torch default; 1 is much faster on a busy machine)')
+    C.add_device_arg(p)
+
+
+_OVERRIDES = [  # (argparse dest, TrainingConfig field)
+    ('kimg', 'kimg'), ('batch', 'batch'), ('gamma', 'gamma'), ('pl_weight', 'pl_weight'),
+    ('style_mixing', 'style_mixing_prob'), ('z_dim', 'z_dim'), ('w_dim', 'w_dim'), ('map', 'mapping_layers'),
+    ('channel_base', 'channel_base'), ('channel_max', 'channel_max'), ('snapshot_kimg', 'snapshot_kimg'),
+    ('snapshot_minutes', 'snapshot_minutes'), ('keep', 'keep_snapshots'), ('seed', 'seed'),
+    ('ada_target', 'ada_target'), ('ada_kimg', 'ada_kimg'),
+]
+
+
+def build_config(args):
+    """(config, resume) from the command line; on --resume the snapshot's config is the base."""
+    from explorer.training import snapshot as snap
+    from explorer.training.loop import TrainingConfig
+    if args.resume:
+        if args.finetune:
+            raise UserError('--resume and --finetune cannot be combined')
+        found = snap.read_latest_snapshot(args.outdir)
+        if found is None:
+            raise UserError(f'--resume: no snapshot found in {args.outdir}')
+        cfg = TrainingConfig.from_dict(found[1]['config'])
+        if args.kimg is not None:
+            cfg.kimg = args.kimg
+        if args.data is not None:
+            cfg.data = args.data
+        return cfg
+    if not args.data:
+        raise UserError('--data is required (a folder, a .zip of images, or "synthetic")')
+    cfg = TrainingConfig(data=args.data)
+    if args.resolution is not None:
+        cfg.resolution = args.resolution
+    for dest, name in _OVERRIDES:
+        value = getattr(args, dest)
+        if value is not None:
+            setattr(cfg, name, value)
+    if args.lr is not None:
+        cfg.g_lr = cfg.d_lr = args.lr
+    cfg.num_channels = 1 if args.grayscale else 3
+    cfg.xflip = bool(args.mirror)
+    cfg.use_labels = not args.no_labels
+    cfg.augment = bool(args.augment)
+    if args.synthetic_length is not None:
+        cfg.extra = dict(cfg.extra, synthetic_length=args.synthetic_length)
+    return cfg
+
+
+def _fmt_time(s):
+    if s is None or not math.isfinite(s):
+        return '--:--:--'
+    s = int(s)
+    return f'{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}'
+
+
+class ProgressBar:
+    """One-line text bar on stderr; on a non-terminal, a plain line at most every 30 s."""
+
+    def __init__(self, stream=None, width=24):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
+        self._last_line = 0.0
+
+    def line(self, p) -> str:
+        frac = min(max(p['kimg'] / p['total_kimg'], 0.0), 1.0) if p['total_kimg'] else 0.0
+        filled = int(round(frac * self.width))
+        bar = '#' * filled + '.' * (self.width - filled)
+        digits = 3 if p['total_kimg'] < 10 else 1
+        text = (f'[{bar}] {p["kimg"]:.{digits}f}/{p["total_kimg"]:g} kimg  {p["images_per_sec"]:.1f} img/s  '
+                f'ETA {_fmt_time(p["eta_s"])}  G {p["loss_G"]:.3f}  D {p["loss_D"]:.3f}')
+        if p.get('augment_p'):
+            text += f'  p {p["augment_p"]:.3f}'
+        return text
+
+    def update(self, p):
+        now = time.time()
+        final = p.get('done') or p.get('stopped') or p.get('snapshot')
+        if self.tty:
+            self.stream.write('\r' + self.line(p) + '\x1b[K')
+            if p.get('snapshot'):
+                self.stream.write(f'\n  snapshot {p["snapshot"]}\n')
+        elif final or now - self._last_line >= 30:
+            self.stream.write(self.line(p) + '\n')
+            if p.get('snapshot'):
+                self.stream.write(f'  snapshot {p["snapshot"]}\n')
+            self._last_line = now
+        self.stream.flush()
+
+    def close(self):
+        if self.tty:
+            self.stream.write('\n')
+            self.stream.flush()
+
+
+def run(args):
+    import torch
+    from explorer.training.dataset import open_dataset
+    from explorer.training.loop import Trainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = C.pick_device(args.device)
+    cfg = build_config(args)
+    finetune = None
+    if args.finetune:
+        from explorer.engine.checkpoint import read_checkpoint
+        finetune = read_checkpoint(args.finetune)
+        G = finetune['G_ema']
+        if args.resolution is not None and args.resolution != G.img_resolution:
+            raise UserError(f'--resolution {args.resolution} does not match the checkpoint ({G.img_resolution})')
+        cfg.resolution = G.img_resolution
+        cfg.num_channels = G.img_channels
+    elif not args.resume and args.resolution is None and cfg.data != 'synthetic':
+        cfg.resolution = None  # take it from the images
+    C.writable_dir(args.outdir)
+
+    dataset = open_dataset(cfg.data, resolution=cfg.resolution, num_channels=cfg.num_channels, xflip=cfg.xflip,
+                           use_labels=cfg.use_labels, seed=cfg.seed,
+                           length=cfg.extra.get('synthetic_length'))
+    sys.stderr.write(f'dataset {dataset.describe()}\n')
+    trainer = Trainer(cfg, dataset, args.outdir, device=device, resume=args.resume, finetune_from=finetune,
+                      log=lambda msg: sys.stderr.write(msg + '\n'))
+    sys.stderr.write(f'training {trainer.config.resolution}x{trainer.config.resolution} on {device} '
+                     f'for {trainer.config.kimg:g} kimg (starting at {trainer.kimg:.3f}), batch {trainer.config.batch}, '
+                     f'run folder {args.outdir}\n')
+
+    interrupted = []
+
+    def on_signal(signum, frame):
+        if interrupted:  # second Ctrl+C: give up at once, the last snapshot stays valid
+            raise KeyboardInterrupt
+        interrupted.append(signum)
+        sys.stderr.write('\nstopping: finishing this step and writing a snapshot (Ctrl+C again to abort)\n')
+        trainer.request_stop()
+
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    bar = ProgressBar()
+    last = None
+    try:
+        for p in trainer.run():
+            bar.update(p)
+            last = p
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        bar.close()
+    if dataset.num_skipped:
+        sys.stderr.write(f'skipped {dataset.num_skipped} image(s) that could not be decoded\n')
+    if last is not None and last.get('snapshot'):
+        sys.stderr.write(f'last snapshot: {last["snapshot"]}\n')
+    return 130 if interrupted else 0
