@@ -132,6 +132,7 @@ class MainWindow(QMainWindow):
         self.panels = [self.latent_panel, self.truncation_panel, self.noise_panel, self.layers_panel]
         for p in self.panels:
             p.changed.connect(self.apply_changes)
+        self.noise_panel.viewChanged.connect(self.set_view_mode)
         self.favourites_panel.starRequested.connect(self.star_current)
         self.favourites_panel.restore.connect(self.restore_recipe)
         self.grid_panel.specChanged.connect(self._grid_spec_changed)
@@ -261,6 +262,19 @@ class MainWindow(QMainWindow):
             self._undo_key = None
             self.set_recipe(self.redo_stack.pop())
 
+    def set_option(self, name, value) -> None:
+        """A view option (not part of the recipe, not undoable), e.g. view='noise'."""
+        opts = dict(self.request_options)
+        if value is None:
+            opts.pop(name, None)
+        else:
+            opts[name] = value
+        self.request_options = tuple(sorted(opts.items()))
+        self.submit()
+
+    def set_view_mode(self, mode: str) -> None:
+        self.set_option('view', None if mode == 'image' else mode)
+
     def submit(self) -> RenderRequest | None:
         if self.info is None:
             return None
@@ -282,7 +296,7 @@ class MainWindow(QMainWindow):
         if res.error:
             self._status_error(f'Render failed: {res.error}')
             return
-        self.frame = res.image
+        self.frame = res.frame
         self.frame_recipe = res.request.recipe
         self.view.set_frame(res.image)
         now = time.perf_counter()

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from explorer.engine import latents
@@ -104,6 +105,19 @@ class RenderEngine:
         frame = to_uint8(img)
         t2 = time.perf_counter()
         return frame, {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3}
+
+    @torch.no_grad()
+    def render_noise_detail(self, recipe: Recipe, gain: float = 4.0):
+        """What the noise adds: |image - image without noise| x gain.
+
+        -> (display uint8 [H, W, C], the normal frame uint8 [H, W, C], timings).
+        """
+        frame, timings = self.render(recipe)
+        plain, t2 = self.render(recipe.replace(noise_mode='none'))
+        diff = np.abs(frame.astype(np.int16) - plain.astype(np.int16)).astype(np.float32) * gain
+        display = np.clip(diff, 0, 255).astype(np.uint8)
+        timings = dict(timings, total_ms=timings['total_ms'] + t2['total_ms'])
+        return display, frame, timings
 
     def render_grid_iter(self, spec: GridSpec):
         """Yield (kind, r, c, uint8 HWC) tiles progressively (see engine.mixing.iter_grid)."""

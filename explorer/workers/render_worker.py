@@ -44,9 +44,15 @@ class RenderRequest:
 class RenderResult:
     request_id: int
     request: RenderRequest
-    image: object = None            # uint8 [H, W, C] numpy array, None on error
+    image: object = None            # uint8 [H, W, C] numpy array to display, None on error
     timings: dict = field(default_factory=dict)
     error: str = ''
+    export_image: object = None     # the plain image when ``image`` is a diagnostic view
+
+    @property
+    def frame(self):
+        """The image that the recipe makes (what Save PNG writes)."""
+        return self.image if self.export_image is None else self.export_image
 
 
 def _message(e: BaseException) -> str:
@@ -152,9 +158,13 @@ class RenderWorker(QThread):
             return  # identical to what is already on screen
         self.rendered_ids.append(request.request_id)
         try:
-            image, timings = self.engine.render(request.recipe)
+            export = None
+            if request.option('view', 'image') == 'noise' and hasattr(self.engine, 'render_noise_detail'):
+                image, export, timings = self.engine.render_noise_detail(request.recipe)
+            else:
+                image, timings = self.engine.render(request.recipe)
             self._last_key = request.key()
-            self.resultReady.emit(RenderResult(request.request_id, request, image, dict(timings)))
+            self.resultReady.emit(RenderResult(request.request_id, request, image, dict(timings), '', export))
         except Exception as e:  # a failed render never kills the worker
             self._last_key = None
             self.resultReady.emit(RenderResult(request.request_id, request, None, {}, _message(e)))

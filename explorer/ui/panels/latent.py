@@ -157,6 +157,19 @@ class LatentPanel(QWidget):
         cl.addRow('Class', self.class_combo)
         lay.addWidget(self.class_box)
         self.class_box.setVisible(False)
+
+        self.transform_box = QGroupBox('StyleGAN3 input transform')
+        tl = QVBoxLayout(self.transform_box)
+        self.tx = FloatSlider(-1.0, 1.0, 0.0, step=0.01, label='Translate x', label_width=90)
+        self.ty = FloatSlider(-1.0, 1.0, 0.0, step=0.01, label='Translate y', label_width=90)
+        self.rot = FloatSlider(-180.0, 180.0, 0.0, step=1.0, decimals=0, label='Rotate (°)', label_width=90)
+        for w in (self.tx, self.ty, self.rot):
+            tl.addWidget(w)
+        lay.addWidget(self.transform_box)
+        self.transform_box.setVisible(False)
+        self.tx.valueChanged.connect(lambda v: self.changed.emit({'translate': (float(v), self.ty.value())}))
+        self.ty.valueChanged.connect(lambda v: self.changed.emit({'translate': (self.tx.value(), float(v))}))
+        self.rot.valueChanged.connect(lambda v: self.changed.emit({'rotate': float(v)}))
         lay.addStretch(1)
 
         self._timer = QTimer(self)
@@ -179,6 +192,7 @@ class LatentPanel(QWidget):
             for k in range(info.c_dim):
                 self.class_combo.addItem(f'class {k}', k)
         self.class_box.setVisible(info.c_dim > 0)
+        self.transform_box.setVisible(bool(getattr(info, 'is_stylegan3', False)))
 
     def set_recipe(self, recipe):
         x, y = pad_position(recipe.seeds, recipe.seed_weights)
@@ -190,6 +204,9 @@ class LatentPanel(QWidget):
             with QSignalBlocker(self.class_combo):
                 self.class_combo.setCurrentIndex(recipe.class_idx)
         self._update_label(recipe.seeds, recipe.seed_weights)
+        self.tx.set_silently(recipe.translate[0])
+        self.ty.set_silently(recipe.translate[1])
+        self.rot.set_silently(recipe.rotate)
 
     # ------------------------------------------------------------------ actions
     def step_seed(self, delta):

@@ -7,7 +7,7 @@ larger structures, fine layers (64 px and up) hold hair strands, freckles, pores
 from __future__ import annotations
 
 from PyQt6.QtCore import QSignalBlocker, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                              QSpinBox, QVBoxLayout, QWidget)
 
 from explorer.ui.widgets import FloatSlider
@@ -17,6 +17,7 @@ MODES = ('const', 'random', 'none')
 
 class NoisePanel(QWidget):
     changed = pyqtSignal(dict)
+    viewChanged = pyqtSignal(str)       # 'image' | 'noise'
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -55,6 +56,9 @@ class NoisePanel(QWidget):
                        'only that detail.')
         help_.setWordWrap(True)
         lay.addWidget(help_)
+        self.show_detail = QCheckBox('Show only what the noise adds (|image − image without noise| × 4)')
+        self.show_detail.setToolTip('The main view shows where stochastic detail lives; drag the sliders to see it move')
+        lay.addWidget(self.show_detail)
         btns = QHBoxLayout()
         self.all_one = QPushButton('All layers 1×')
         self.all_zero = QPushButton('All layers 0×')
@@ -70,6 +74,7 @@ class NoisePanel(QWidget):
         self.mode.currentIndexChanged.connect(lambda i: self.changed.emit({'noise_mode': self.mode.itemData(i)}))
         self.noise_seed.valueChanged.connect(lambda s: self.changed.emit({'noise_seed': int(s)}))
         self.reroll.clicked.connect(self._reroll)
+        self.show_detail.toggled.connect(lambda on: self.viewChanged.emit('noise' if on else 'image'))
         self.strength.valueChanged.connect(lambda v: self.changed.emit({'noise_strength': float(v)}))
         self.all_one.clicked.connect(lambda: self._set_all(None))
         self.all_zero.clicked.connect(lambda: self._set_all(tuple(0.0 for _ in range(self.num_ws))))
