@@ -361,82 +361,90 @@ def _render(f: PortraitFactors, res: int, detail_seed) -> np.ndarray:
     hl = f.hair_length
     hair_alpha = None
     if style != 'bald':
+        hs = _box(L, res, -1.62 * a, 1.62 * a, -1.52 * b, (2.0 if style in ('long', 'ponytail') else 0.8) * b)
+        Uh, Vh = U[hs], V[hs]
         if style in ('short', 'ponytail', 'bun'):
-            hd = _ellipse_d(U, V + 0.05 * b, a * 1.07, b * 1.06)
-            hd = np.maximum(hd, V - 0.05 * b)
+            hd = _ellipse_d(Uh, Vh + 0.05 * b, a * 1.07, b * 1.06)
+            hd = np.maximum(hd, Vh - 0.05 * b)
         elif style == 'bob':
-            hd = _ellipse_d(U, V + 0.04 * b, a * 1.24, b * 1.12)
-            hd = np.maximum(hd, V - (0.3 + 0.35 * hl) * b)
+            hd = _ellipse_d(Uh, Vh + 0.04 * b, a * 1.24, b * 1.12)
+            hd = np.maximum(hd, Vh - (0.3 + 0.35 * hl) * b)
         elif style == 'long':
-            top = _ellipse_d(U, V + 0.04 * b, a * 1.22, b * 1.1)
-            half_w = a * (1.2 + 0.12 * np.clip(V / b, 0, 3))
-            bottom = (0.9 + 1.0 * hl) * b + 0.03 * b * np.cos(U * (9.0 / a))
-            side = np.maximum(np.abs(U) - half_w, np.maximum(-V, V - bottom))
+            top = _ellipse_d(Uh, Vh + 0.04 * b, a * 1.22, b * 1.1)
+            half_w = a * (1.2 + 0.12 * np.clip(Vh / b, 0, 3))
+            bottom = (0.9 + 1.0 * hl) * b + 0.03 * b * np.cos(Uh * (9.0 / a))
+            side = np.maximum(np.abs(Uh) - half_w, np.maximum(-Vh, Vh - bottom))
             hd = np.minimum(top, side)
         else:  # curly
-            ang = np.arctan2(V + 0.25 * b, U)
+            ang = np.arctan2(Vh + 0.25 * b, Uh)
             rr = 1.5 * a * (1.0 + 0.045 * np.sin(ang * 11.0 + 3.0 * f.hair_parting))
-            hd = np.sqrt(U * U + (V + 0.25 * b) ** 2) - rr
-            hd = np.maximum(hd, V - (0.35 + 0.3 * hl) * b)
-        hair_alpha = _aa(hd, px)
+            hd = np.sqrt(Uh * Uh + (Vh + 0.25 * b) ** 2) - rr
+            hd = np.maximum(hd, Vh - (0.35 + 0.3 * hl) * b)
+        hair_a = _aa(hd, px)
         if style == 'ponytail':
             side = 1.0 if f.hair_parting >= 0 else -1.0
-            pd = _ellipse_d(U - side * 1.02 * a, V - (0.25 + 0.3 * hl) * b, 0.3 * a, (0.55 + 0.45 * hl) * b)
-            hair_alpha = np.maximum(hair_alpha, _aa(pd, px))
+            pd = _ellipse_d(Uh - side * 1.02 * a, Vh - (0.25 + 0.3 * hl) * b, 0.3 * a, (0.55 + 0.45 * hl) * b)
+            hair_a = np.maximum(hair_a, _aa(pd, px))
         elif style == 'bun':
-            bd = np.sqrt(U * U + (V + 1.12 * b) ** 2) - 0.36 * a
-            hair_alpha = np.maximum(hair_alpha, _aa(bd, px))
+            bd = np.sqrt(Uh * Uh + (Vh + 1.12 * b) ** 2) - 0.36 * a
+            hair_a = np.maximum(hair_a, _aa(bd, px))
 
         # Hair shading: ellipsoid normals + strands radiating from the crown.
-        hnx = np.clip(U * (1.0 / (1.3 * a)), -1, 1)
-        hny = np.clip((V + 0.2 * b) * (1.0 / (1.35 * b)), -1, 1) * (V < 0.3 * b)
+        hnx = np.clip(Uh * (1.0 / (1.3 * a)), -1, 1)
+        hny = np.clip((Vh + 0.2 * b) * (1.0 / (1.35 * b)), -1, 1) * (Vh < 0.3 * b)
         hnz = np.sqrt(np.maximum(1.0 - hnx * hnx - hny * hny, 0.05))
         hshade = lambert(hnx, hny, hnz)
         spec = np.maximum(hnx * lx + hny * ly + hnz * lz, 0.0) ** 12 * 0.35
         if style == 'curly':
-            cu = U * (55.0 / a) + D.curl_phase[0]
-            cv = V * (55.0 / a) + D.curl_phase[1]
-            tex = np.sin(cu + np.sin(cv)) * np.sin(cv + np.sin(cu * 0.7)) + 0.5 * D.skin * 2.0
+            cu = Uh * (55.0 / a) + D.curl_phase[0]
+            cv = Vh * (55.0 / a) + D.curl_phase[1]
+            tex = np.sin(cu + np.sin(cv)) * np.sin(cv + np.sin(cu * 0.7)) + 0.5 * D.skin[hs] * 2.0
         else:
-            ang = np.arctan2(U - L.hairline_u - 0.3 * a * f.hair_parting, -(V + 1.3 * b))  # [-pi, pi]
+            ang = np.arctan2(Uh - L.hairline_u - 0.3 * a * f.hair_parting, -(Vh + 1.3 * b))  # [-pi, pi]
             k = (ang * (1.0 / (2 * math.pi)) + 0.5) * 512.0
             k0 = np.floor(k).astype(np.int32)
             fr = k - k0
             k0 = np.clip(k0, 0, 511)
-            tex = D.strands[k0] * (1 - fr) + D.strands[k0 + 1] * fr + 0.35 * D.fine
+            tex = D.strands[k0] * (1 - fr) + D.strands[k0 + 1] * fr + 0.35 * D.fine[hs]
         hshade = hshade * (1.0 + 0.12 * f.hair_texture * tex)
-        hair_rgb = hair_col * hshade[..., None] + spec[..., None] * (0.35 + hair_col)
+        hair_alpha = np.zeros((res, res), np.float32)                          # full frame, box filled
+        hair_alpha[hs] = hair_a
+        hair_rgb = np.zeros((res, res, 3), np.float32)
+        hair_rgb[hs] = hair_col * hshade[..., None] + spec[..., None] * (0.35 + hair_col)
 
-    # Clothes + neck --------------------------------------------------------------
+    # Clothes + neck (not rolled; computed on the rows / columns they can cover) ----------
     sw = 0.82 * f.shoulder_width
     sy = L.pivot_y + 0.33
-    cdx, cdy = X - L.cx, Y - (sy + 0.82)
-    cloth_d = _ellipse_d(cdx, cdy, sw, 0.95)
     neck_w = 0.36 * a
     neck_bottom = sy - 0.05
+    r0 = min(res, max(0, int((sy - 0.18 + 1.0) * 0.5 * res)))
+    Yc = Y[r0:]
+    cdx, cdy = X - L.cx, Yc - (sy + 0.82)
+    cloth_d = _ellipse_d(cdx, cdy, sw, 0.95)
     if f.neckline == 'round':
-        cut = _ellipse_d(X - L.cx, Y - neck_bottom + 0.02, neck_w * 1.6, 0.13)
+        cut = _ellipse_d(X - L.cx, Yc - neck_bottom + 0.02, neck_w * 1.6, 0.13)
         cloth_d = np.maximum(cloth_d, -cut)
     elif f.neckline == 'v':
-        vd = (np.abs(X - L.cx) * 0.9 - (neck_bottom + 0.22 - Y) * 0.45)
+        vd = (np.abs(X - L.cx) * 0.9 - (neck_bottom + 0.22 - Yc) * 0.45)
         cloth_d = np.maximum(cloth_d, -vd)
     else:  # high collar: cover the neck's lower half
-        collar = np.maximum(np.abs(X - L.cx) - neck_w * 1.12, np.abs(Y - (neck_bottom - 0.02)) - 0.09)
+        collar = np.maximum(np.abs(X - L.cx) - neck_w * 1.12, np.abs(Yc - (neck_bottom - 0.02)) - 0.09)
         cloth_d = np.minimum(cloth_d, collar)
-    cloth_a = _aa(cloth_d, px)
+    cloth_a = np.zeros((res, res), np.float32)
+    cloth_a[r0:] = _aa(cloth_d, px)
     cnx = np.clip(cdx * (1.0 / sw), -1, 1)
     cny = np.clip(cdy * (1.0 / 0.95), -1, 1)
     cnz = np.sqrt(np.maximum(1.0 - cnx * cnx - cny * cny, 0.05))
     cshade = lambert(cnx, cny, cnz)
-    ccol = np.array(f.clothing_color, np.float32)
-    cloth_rgb = np.broadcast_to(ccol, img.shape).copy()
+    cloth_rgb = np.array(f.clothing_color, np.float32) * cshade[..., None]
     if f.clothing_stripes:
-        st = _aa((np.sin((Y - sy) * (res * 0.09 * px * 18.0)) - 0.1) * 0.02 * res * px, px * 1.5)
-        _over(cloth_rgb, np.broadcast_to(st, img.shape[:2]), f.stripe_color)
-    _over(img, cloth_a, cloth_rgb * cshade[..., None])
+        k = 30.0
+        st = _aa((0.25 - np.sin((Yc - sy) * k + 0.3 * np.sin(X * 3.0))) * (1.0 / k), px)
+        _over(cloth_rgb, np.broadcast_to(st, cshade.shape), np.array(f.stripe_color, np.float32) * cshade[..., None])
+    _over(img[r0:], cloth_a[r0:], cloth_rgb)
 
     if hair_alpha is not None:
-        _over(img, hair_alpha, hair_rgb)
+        _over(img[hs], hair_alpha[hs], hair_rgb[hs])
 
     skin = np.array(f.skin_color, np.float32)
     warm = np.array((0.0, 0.07, 0.12), np.float32)
@@ -445,14 +453,17 @@ def _render(f: PortraitFactors, res: int, detail_seed) -> np.ndarray:
         # Shadows get warmer (a hint of subsurface scattering).
         return skin * (shade[..., None] * (1.0 - warm * (1.0 - np.minimum(shade, 1.0))[..., None]))
 
-    nx_ = X - L.pivot_x
-    neck_d = np.maximum(np.abs(nx_) - neck_w * (1.0 + 0.6 * _smooth((Y - neck_bottom + 0.08) / 0.12)),
-                        np.maximum(L.cy - Y, Y - neck_bottom - 0.06))
-    neck_a = _aa(neck_d, px) * (1.0 - cloth_a)
+    ns = (slice(max(0, int((L.cy + 1.0) * 0.5 * res)), min(res, int((neck_bottom + 0.08 + 1.0) * 0.5 * res) + 1)),
+          slice(max(0, int((L.pivot_x - 1.7 * neck_w + 1.0) * 0.5 * res)),
+                min(res, int((L.pivot_x + 1.7 * neck_w + 1.0) * 0.5 * res) + 1)))
+    nx_, Yn = X[:, ns[1]] - L.pivot_x, Y[ns[0]]
+    neck_d = np.maximum(np.abs(nx_) - neck_w * (1.0 + 0.6 * _smooth((Yn - neck_bottom + 0.08) / 0.12)),
+                        np.maximum(L.cy - Yn, Yn - neck_bottom - 0.06))
+    neck_a = _aa(neck_d, px) * (1.0 - cloth_a[ns])
     nshade = lambert(np.clip(nx_ / neck_w, -1, 1) * 0.9, 0.0, 0.45)
     chin_y = L.pivot_y + 0.15 * b
-    nshade = nshade * (0.55 + 0.45 * _smooth((Y - chin_y - 0.02 - 0.06 * ly) / 0.14))
-    _over(img, neck_a, skin_rgb(nshade))
+    nshade = nshade * (0.55 + 0.45 * _smooth((Yn - chin_y - 0.02 - 0.06 * ly) / 0.14))
+    _over(img[ns], neck_a, skin_rgb(nshade))
 
     # Ears (hidden under hair that covers the sides).
     if style not in ('bob', 'long', 'curly'):
