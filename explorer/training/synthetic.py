@@ -146,7 +146,7 @@ def sample_factors(seed) -> PortraitFactors:
         light_azimuth=float(u(-1.1, 1.1)),
         light_elevation=float(u(-0.1, 0.8)),
         light_intensity=float(u(0.5, 0.8)),
-        ambient=float(u(0.38, 0.52)),
+        ambient=float(u(0.42, 0.56)),
         hair_style=style,
         hair_length=float(u(0, 1)),
         hair_color=_rgb(hair),
@@ -217,9 +217,9 @@ def _turn(s, angle):
 
 
 def _layout(f: PortraitFactors) -> _Layout:
-    a = 0.38 * f.head_scale * f.face_width
-    b = 0.49 * f.head_scale
-    cx, cy = f.head_x, -0.1 + f.head_y
+    a = 0.42 * f.head_scale * f.face_width
+    b = 0.54 * f.head_scale
+    cx, cy = f.head_x, -0.13 + f.head_y
     pivot_x, pivot_y = cx, cy + 0.85 * b
     eye_t, fy = _turn(-0.02, f.pitch)
     eyes, grx = [], []
@@ -505,7 +505,7 @@ def _render(f: PortraitFactors, res: int, detail_seed) -> np.ndarray:
             line = -0.5 * b + 0.45 * b * (hu / a) ** 2 - 0.06 * b * np.exp(-((hu - 0.3 * a * f.hair_parting) / (0.25 * a)) ** 2)
             curtain = 2.0 * a
         elif style == 'bob':
-            line = -0.3 * b - 0.04 * b * (1.0 + np.cos(hu * (30.0 / a))) + 0.12 * b * (hu / a) ** 2
+            line = -0.3 * b - 0.025 * b * np.abs(np.cos(hu * (12.0 / a))) + 0.12 * b * (hu / a) ** 2
             curtain = 0.8 * a
         elif style == 'long':
             p = 0.4 * a * f.hair_parting
@@ -515,7 +515,9 @@ def _render(f: PortraitFactors, res: int, detail_seed) -> np.ndarray:
             line = -0.55 * b + 0.4 * b * (hu / a) ** 2 + 0.03 * b * np.sin(hu * (25.0 / a))
             curtain = 0.9 * a
         win_d = np.maximum(line - v, np.abs(hu) - curtain)
-        front = head_a * (1.0 - _aa(win_d, px)) * hair_alpha[rs, cs]
+        # Cover a slightly dilated head so no skin-coloured seam shows at the head outline.
+        head_cover = _aa((q - 1.0) * a_v - 1.5 * px, px)
+        front = head_cover * (1.0 - _aa(win_d, px)) * hair_alpha[rs, cs]
         # Contact shadow on the forehead under the hairline.
         sh = head_a * _aa(win_d - 0.045 * b, px * 3) * (1.0 - front) * 0.25
         sub = img[rs, cs]
@@ -613,19 +615,19 @@ def _draw_face(face, u, v, L, f, D, rs, cs, px, light):
 
     # Mouth: lips around a smile curve, open with teeth for big smiles.
     mu, mv, mw = L.mouth
-    sl = _sub(u, v, mu, mv, mw + 2 * px, 0.14 * b + 0.12 * mw, px)
+    sl = _sub(u, v, mu, mv, mw + 2 * px, 0.14 * b + 0.5 * mw, px)
     if sl is not None:
         su, sv, fe = sl[0], sl[1], face[sl[2]]
         tt = (su - mu) / mw
         env = np.clip(1.0 - tt * tt, 0.0, 1.0)
         curve = mv - 0.28 * mw * f.smile * (tt * tt - 0.3)
-        gap = 0.09 * mw * max(0.0, f.smile - 0.5) * 2.0 * np.sqrt(env)
-        up = curve - gap - (0.1 * mw) * np.sqrt(env) * (1.0 - 0.35 * np.exp(-(tt / 0.18) ** 2))
-        lo = curve + gap + (0.14 * mw) * np.sqrt(env)
+        gap = 0.16 * mw * max(0.0, f.smile - 0.5) * 2.0 * np.sqrt(env)
+        up = curve - gap - (0.17 * mw) * np.sqrt(env) * (1.0 - 0.3 * np.exp(-(tt / 0.18) ** 2))
+        lo = curve + gap + (0.24 * mw) * np.sqrt(env)
         inside = np.clip(np.minimum(sv - up, lo - sv) / px + 0.5, 0, 1) * np.clip((1 - np.abs(tt)) * mw / px + 0.5, 0, 1)
         lip = np.array(f.lip_color, np.float32)
         lip_rgb = lip * np.where(sv < curve, 0.82, 1.0)[..., None].astype(np.float32)
-        lower_hl = np.exp(-((sv - curve - 0.09 * mw) / (0.04 * mw)) ** 2 - (tt / 0.5) ** 2) * 0.15
+        lower_hl = np.exp(-((sv - curve - gap - 0.13 * mw) / (0.05 * mw)) ** 2 - (tt / 0.5) ** 2) * 0.12
         lip_rgb = lip_rgb + lower_hl[..., None]
         _over(fe, inside, lip_rgb)
         if f.smile > 0.5:
@@ -636,7 +638,7 @@ def _draw_face(face, u, v, L, f, D, rs, cs, px, light):
         line = _aa(np.abs(sv - curve) - 0.25 * px - gap, px) * np.clip((1.05 - np.abs(tt)) * mw / px, 0, 1) * 0.6
         _over(fe, line, lip * 0.35)
         # Corners and the shadow under the lower lip.
-        chin_sh = np.exp(-(((sv - curve - 0.26 * mw) / (0.06 * mw)) ** 2 + (tt / 0.6) ** 2))
+        chin_sh = np.exp(-(((sv - curve - gap - 0.34 * mw) / (0.07 * mw)) ** 2 + (tt / 0.6) ** 2))
         fe *= (1.0 - 0.15 * chin_sh)[..., None]
 
 
