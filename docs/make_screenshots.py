@@ -61,9 +61,13 @@ def main(argv=None):
         if s.isEnabled() and i < 5:
             s.setValue(0.0)
     win.noise_panel.rows[7].setValue(2.0)
+    # (the noise-detail view is black for a model with no learned noise, e.g. the placeholder)
+    learned = [v for v in (win.info.layer_noise_learned or ()) if v]
+    win.noise_panel.show_detail.setChecked(bool(learned))
     settle()
     win.grab().save(str(out / 'screenshot_noise.png'))
 
+    win.noise_panel.show_detail.setChecked(False)
     win.tabs.setCurrentWidget(win.grid_panel)
     g = win.grid_panel
     wait(lambda: len(g.tiles) == len(g.rows) + len(g.cols) + len(g.rows) * len(g.cols), timeout=300)

@@ -188,3 +188,16 @@ def test_bad_checkpoint_on_startup_reports_error(qtbot):
         assert w.info is None and w.last_request is None
     finally:
         w.shutdown()
+
+
+def test_learned_noise_strengths_and_zero_warning(qtbot, win, tmp_path):
+    from explorer.engine.networks_stylegan2 import Generator
+    info = win.info
+    assert info.layer_noise_learned[0] == pytest.approx(0.5)      # tiny_G fills 0.5
+    assert info.layer_noise_learned[-1] is None                   # torgb takes no noise
+    assert win.noise_panel.zero_warning.isHidden()
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, mapping_kwargs=dict(num_layers=1),
+                  synthesis_kwargs=dict(channel_base=64, channel_max=8)).eval()   # fresh init: strengths 0
+    with qtbot.waitSignal(win.modelLoaded, timeout=15000):
+        win.open_checkpoint(str(save_generator(G, tmp_path / 'untrained.pt')))
+    assert not win.noise_panel.zero_warning.isHidden()

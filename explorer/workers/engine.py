@@ -41,6 +41,7 @@ class ModelInfo:
     placeholder: bool               # untrained placeholder default model?
     device: str                     # e.g. 'CPU (2 threads)' or 'GPU: NVIDIA H200'
     is_stylegan3: bool = False
+    layer_noise_learned: tuple | None = None   # per ws index: the learned noise_strength (None = no noise)
 
     def group(self, name) -> tuple:
         return dict(self.groups).get(name, ())
@@ -56,6 +57,23 @@ def pick_device(name=None) -> torch.device:
     if name in (None, 'auto'):
         name = 'cuda' if torch.cuda.is_available() else 'cpu'
     return torch.device(name)
+
+
+def learned_noise_strengths(G, layers):
+    """Per ws index, the trained ``noise_strength`` of that layer (None where it takes no noise).
+
+    Matches the synthesis network's noise_strength parameters, in order, to the style
+    layers that take noise; None when the counts disagree (unknown layout).
+    """
+    values = [float(p.detach().reshape(-1)[0]) for n, p in G.synthesis.named_parameters()
+              if n.endswith('noise_strength')]
+    noisy = [l.index for l in layers if l.has_noise]
+    if len(values) != len(noisy):
+        return None
+    out = [None] * len(layers)
+    for i, v in zip(noisy, values):
+        out[i] = v
+    return tuple(out)
 
 
 class RenderEngine:
@@ -83,7 +101,8 @@ class RenderEngine:
             layer_labels=tuple(l.label for l in layers), layer_has_noise=tuple(bool(l.has_noise) for l in layers),
             groups=tuple((k, tuple(v)) for k, v in groups.items()),
             placeholder=is_placeholder_default(path), device=device_name(self.device),
-            is_stylegan3=hasattr(G, 'set_input_transform'))
+            is_stylegan3=hasattr(G, 'set_input_transform'),
+            layer_noise_learned=learned_noise_strengths(G, layers))
         self.G, self.info = G, info
         self.cache = MappingCache()
         return info
@@ -133,3 +152,22 @@ class RenderEngine:
         os.makedirs(outdir, exist_ok=True)
         return render_seeds_to_dir(self.G, self.info.path if self.info else None, seeds, outdir,
                                    device=self.device, progress=progress, base_recipe=recipe)
+
+    # ------------------------------------------------------------------ live training weights
+    def load_state(self, record: dict) -> ModelInfo:
+        """Copy G_ema weights handed over by the training worker into the loaded generator.
+
+        ``record``: {'class', 'init_kwargs', 'state_dict' (CPU tensors), ...}, a copy the
+        trainer no longer touches. Only the same architecture fits (open a snapshot of the
+        run first); names and shapes are all checked before anything is copied, so a
+        mismatch leaves the current weights as they were. Runs on the render thread.
+        """
+        from explorer.engine.checkpoint import load_state_strict
+        from explorer.errors import CheckpointError
+        self._require()
+        if record.get('class') != getattr(self.G, 'family', None):
+            raise CheckpointError('<training>', f'the training weights ({record.get("class")}) do not fit the loaded '
+                                                f'{getattr(self.G, "family", "?")} model; open a snapshot of the run first')
+        load_state_strict(self.G, record['state_dict'], '<training>')
+        self.cache = MappingCache()
+        return self.info

@@ -69,6 +69,8 @@ class RenderWorker(QThread):
     gridFinished = pyqtSignal(int, str)         # grid_id, error ('' = ok)
     progress = pyqtSignal(str, int, int, str)   # job kind, done, total, text
     batchFinished = pyqtSignal(object, str)     # written paths, error ('' ok, 'cancelled')
+    weightsSwapped = pyqtSignal(object)         # ModelInfo: training weights now in the engine
+    weightsFailed = pyqtSignal(str)             # why the training weights did not fit
 
     def __init__(self, engine, parent=None):
         super().__init__(parent)
@@ -106,6 +108,13 @@ class RenderWorker(QThread):
     def batch_export(self, seeds, outdir, recipe) -> None:
         self._cancel_batch.clear()
         self._push(('batch', (list(seeds), str(outdir), recipe)))
+
+    def load_state(self, record) -> None:
+        """Swap in G_ema weights from the training worker (a CPU copy); the newest replaces any pending."""
+        with self._cond:
+            self._jobs = [j for j in self._jobs if j[0] != 'state']
+            self._jobs.append(('state', record))
+            self._cond.notify()
 
     def cancel_batch(self) -> None:
         self._cancel_batch.set()
@@ -220,6 +229,15 @@ class RenderWorker(QThread):
                 self.batchFinished.emit([], _message(e))
                 return
             self.batchFinished.emit(list(paths), '')
+        elif kind == 'state':
+            try:
+                info = self.engine.load_state(arg)
+            except Exception as e:
+                self.weightsFailed.emit(_message(e))
+                return
+            with self._cond:
+                self._last_key = None
+            self.weightsSwapped.emit(info)
 
     def _finish_grid(self, grid, error):
         with self._cond:

@@ -56,6 +56,13 @@ class NoisePanel(QWidget):
                        'only that detail.')
         help_.setWordWrap(True)
         lay.addWidget(help_)
+        self.zero_warning = QLabel('This model learned no noise (every layer\'s trained noise strength is 0, '
+                                   'as in the untrained placeholder), so these sliders change nothing here. '
+                                   'Open a trained checkpoint to see stochastic detail.')
+        self.zero_warning.setWordWrap(True)
+        self.zero_warning.setStyleSheet('color: #b35c00;')
+        self.zero_warning.setVisible(False)
+        lay.addWidget(self.zero_warning)
         self.show_detail = QCheckBox('Show only what the noise adds (|image − image without noise| × 4)')
         self.show_detail.setToolTip('The main view shows where stochastic detail lives; drag the sliders to see it move')
         lay.addWidget(self.show_detail)
@@ -93,12 +100,17 @@ class NoisePanel(QWidget):
         self.num_ws = info.num_ws
         self._groups = dict(info.groups)
         self._has_noise = info.layer_has_noise
+        learned = [v for v in (info.layer_noise_learned or ()) if v is not None]
+        self.zero_warning.setVisible(bool(learned) and all(v == 0 for v in learned))
         for i, label in enumerate(info.layer_labels):
             s = FloatSlider(0.0, 2.0, 1.0, step=0.01, label=f'{i:2d}  {label}', label_width=110)
             has = info.layer_has_noise[i]
             s.setEnabled(has)
+            learned = (info.layer_noise_learned or [None] * info.num_ws)[i] if has else None
             if not has:
                 s.setToolTip('this layer takes no noise input')
+            elif learned is not None:
+                s.setToolTip(f'learned noise strength of this layer: {learned:.4f} (the slider multiplies it)')
             s.valueChanged.connect(lambda v, i=i: self._layer_changed(i, v))
             self.layer_grid.addWidget(s, i, 0)
             self.rows.append(s)

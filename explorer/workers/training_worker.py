@@ -1,0 +1,269 @@
+"""The training worker: a QThread that drives ``Trainer.run()`` for the GUI.
+
+Shape of a superqt generator worker: the trainer yields a progress dict per tick and
+checks pause / stop before every minibatch; the worker turns those into signals.
+
+- ``progress(dict)`` at most ``max_rate_hz`` times a second (the newest tick wins; the
+  final tick of a run always goes out). Nothing is emitted while paused.
+- ``state(str)``: 'starting', 'running', 'paused', 'stopping', 'finished', 'stopped', 'error'.
+- ``weights_ready(dict)`` every ``weights_every`` ticks: a network record of G_ema
+  ({'class', 'init_kwargs', 'state_dict', 'kimg'}) whose tensors are a CPU copy taken
+  under the trainer's lock. The render worker loads that copy; nobody shares the
+  module being trained.
+- ``preview_ready(ndarray, float)``: a uint8 HWC grid of fixed seeds rendered from
+  G_ema in this thread (between minibatches), with the kimg it shows.
+- ``snapshot_ready(str)`` for every snapshot written; ``stop()`` writes a final one.
+- ``errored(str)``: any exception (a bad dataset folder, an incompatible checkpoint).
+- ``QThread.finished`` when the thread is done, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+from PyQt6.QtCore import QThread, pyqtSignal
+
+from explorer.errors import ExplorerError
+
+# Every started worker, so tests can assert none is left running.
+LIVE_TRAINING_WORKERS: 'weakref.WeakSet[TrainingWorker]' = weakref.WeakSet()
+
+# Network sizes offered in the panel: name -> TrainingConfig overrides.
+NETWORK_PRESETS = {
+    'tiny (CPU, minutes)': dict(z_dim=64, w_dim=64, mapping_layers=2, channel_base=2048, channel_max=64),
+    'small': dict(z_dim=256, w_dim=256, mapping_layers=2, channel_base=8192, channel_max=256),
+    'paper (GPU)': dict(z_dim=512, w_dim=512, mapping_layers=8, channel_base=16384, channel_max=512),
+}
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """What the panel asks for (plain data; the worker turns it into a TrainingConfig)."""
+    data: str                           # folder, .zip or 'synthetic'
+    outdir: str                         # run folder
+    resolution: int | None = 64         # None = from the data (or the checkpoint when finetuning)
+    batch: int = 8
+    kimg: float = 100.0
+    finetune_from: str | None = None    # checkpoint path; None = from scratch
+    resume: bool = False                # continue from the newest snapshot in outdir
+    augment: bool = True                # ADA
+    ada_target: float = 0.6
+    ada_kimg: float = 100.0             # faster than the paper's 500: GUI runs are short
+    network: str = 'tiny (CPU, minutes)'
+    device: str | None = None           # None / 'auto' = CUDA when available
+    threads: int | None = None          # torch CPU threads, None = leave as is
+    tick_seconds: float = 1.0           # report at least this often (the GUI wants a live feel)
+    tick_kimg: float = 4.0
+    snapshot_kimg: float = 10.0
+    snapshot_minutes: float | None = 10.0
+    preview_seeds: tuple = tuple(range(8))
+    preview_columns: int = 4
+    weights_every: int = 5              # hand G_ema to the renderer / preview every N ticks
+    overrides: tuple = ()               # extra (TrainingConfig field, value) pairs
+
+    def replace(self, **kw) -> 'TrainingJob':
+        return dataclasses.replace(self, **kw)
+
+    def config(self):
+        from explorer.training.loop import TrainingConfig
+        cfg = TrainingConfig(data=self.data)
+        if self.resolution:
+            cfg.resolution = int(self.resolution)
+        cfg.batch = int(self.batch)
+        cfg.kimg = float(self.kimg)
+        cfg.augment = bool(self.augment)
+        cfg.ada_target = float(self.ada_target)
+        cfg.ada_kimg = float(self.ada_kimg)
+        for k, v in NETWORK_PRESETS.get(self.network, {}).items():
+            setattr(cfg, k, v)
+        cfg.tick_seconds = float(self.tick_seconds)
+        cfg.tick_kimg = float(self.tick_kimg)
+        cfg.snapshot_kimg = float(self.snapshot_kimg)
+        cfg.snapshot_minutes = self.snapshot_minutes
+        known = {f.name for f in dataclasses.fields(cfg)}
+        for k, v in self.overrides:
+            if k not in known:
+                raise ExplorerError(f'unknown training setting {k!r}')
+            setattr(cfg, k, v)
+        return cfg
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, ExplorerError):
+        return str(e)
+    return f'{type(e).__name__}: {e}'
+
+
+def tile_grid(frames, columns: int) -> np.ndarray:
+    """uint8 [N, H, W, C] -> one uint8 [rows*H, cols*W, C] image (empty cells black)."""
+    n, h, w, c = frames.shape
+    cols = max(1, min(columns, n))
+    rows = -(-n // cols)
+    out = np.zeros([rows * h, cols * w, c], np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        out[r * h:(r + 1) * h, k * w:(k + 1) * w] = frames[i]
+    return out
+
+
+class TrainingWorker(QThread):
+    progress = pyqtSignal(object)           # dict (see Trainer.run)
+    state = pyqtSignal(str)
+    weights_ready = pyqtSignal(object)      # network record with CPU tensors
+    preview_ready = pyqtSignal(object, float)  # uint8 HWC grid, kimg
+    snapshot_ready = pyqtSignal(str)
+    errored = pyqtSignal(str)
+    log = pyqtSignal(str)
+
+    def __init__(self, job: TrainingJob, max_rate_hz: float = 5.0, trainer_factory=None, parent=None):
+        super().__init__(parent)
+        self.job = job
+        self.min_interval = 1.0 / max_rate_hz if max_rate_hz > 0 else 0.0
+        self._trainer_factory = trainer_factory or self._make_trainer
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._lock = threading.Lock()
+        self.trainer = None                     # set in the thread once built
+        self.last_progress: dict | None = None  # newest tick seen (emitted or not)
+        self.last_snapshot: str | None = None
+        self.final_state: str | None = None
+        self.error: str | None = None
+        self.num_emitted = 0
+        LIVE_TRAINING_WORKERS.add(self)
+
+    # ------------------------------------------------------------------ UI-thread API
+    def pause(self) -> None:
+        if not self._paused.is_set() and self.isRunning():
+            self._paused.set()
+            self.state.emit('paused')
+
+    def resume(self) -> None:
+        if self._paused.is_set():
+            self._paused.clear()
+            if self.isRunning() and not self._stop.is_set():
+                self.state.emit('running')
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def stop(self, wait_ms: int | None = None) -> bool:
+        """Ask the run to stop after the current minibatch (it writes a final snapshot).
+
+        With ``wait_ms`` also block until the thread has finished; returns whether it has.
+        """
+        self._stop.set()
+        self._paused.clear()
+        if self.isRunning():
+            self.state.emit('stopping')
+        if wait_ms is not None and self.isRunning():
+            return self.wait(wait_ms)
+        return not self.isRunning()
+
+    # ------------------------------------------------------------------ worker thread
+    def _make_trainer(self, job: TrainingJob):
+        import torch
+        from explorer.training import snapshot as snap
+        from explorer.training.dataset import open_dataset
+        from explorer.training.loop import Trainer, TrainingConfig
+
+        if job.threads:
+            torch.set_num_threads(int(job.threads))
+        device = job.device if job.device not in (None, 'auto') else ('cuda' if torch.cuda.is_available() else 'cpu')
+        cfg = job.config()
+        if job.resume:
+            found = snap.read_latest_snapshot(job.outdir)
+            if found is None:
+                raise ExplorerError(f'no snapshot to resume from in {job.outdir}')
+            cfg = TrainingConfig.from_dict(dict(found[1]['config'], kimg=float(job.kimg)))
+        resolution = cfg.resolution if (job.resolution or job.resume) else None
+        if job.finetune_from and not job.resolution:
+            from explorer.engine.checkpoint import load_generator
+            resolution = int(load_generator(job.finetune_from).img_resolution)
+        dataset = open_dataset(cfg.data, resolution=resolution, num_channels=cfg.num_channels, xflip=cfg.xflip,
+                               use_labels=cfg.use_labels, seed=cfg.seed, length=cfg.extra.get('synthetic_length'))
+        self.log.emit(f'dataset {dataset.describe()}')
+        return Trainer(cfg, dataset, job.outdir, device=device, resume=job.resume,
+                       finetune_from=job.finetune_from, log=self.log.emit)
+
+    def run(self) -> None:
+        self.state.emit('starting')
+        try:
+            trainer = self._trainer_factory(self.job)
+            self.trainer = trainer
+            if self._stop.is_set():  # stopped while the dataset / checkpoint was loading
+                self.final_state = 'stopped'
+                self.state.emit('stopped')
+                return
+            self.state.emit('paused' if self._paused.is_set() else 'running')
+            self._hand_over_weights(trainer)
+            last_emit = 0.0
+            pending = None
+            for info in trainer.run(should_stop=self._stop.is_set, is_paused=self._paused.is_set):
+                if info.get('paused'):
+                    continue  # the loop idles; nothing to report
+                self.last_progress = info
+                final = info.get('done') or info.get('stopped')
+                if info.get('snapshot'):
+                    self.last_snapshot = info['snapshot']
+                    self.snapshot_ready.emit(info['snapshot'])
+                if not final and self.job.weights_every > 0 and info['tick'] % self.job.weights_every == 0:
+                    self._hand_over_weights(trainer)
+                now = time.monotonic()
+                if final or now - last_emit >= self.min_interval:
+                    self._emit_progress(info)
+                    last_emit, pending = now, None
+                else:
+                    pending = info
+                if final:
+                    break
+            if pending is not None:
+                self._emit_progress(pending)
+            self._hand_over_weights(trainer)
+            done = self.last_progress is not None and self.last_progress.get('done')
+            self.final_state = 'finished' if done else 'stopped'
+            self.state.emit(self.final_state)
+        except Exception as e:  # anything: shown in the panel, never kills the app
+            self.error = _message(e)
+            self.final_state = 'error'
+            self.errored.emit(self.error)
+            self.state.emit('error')
+
+    def _emit_progress(self, info):
+        self.num_emitted += 1
+        self.progress.emit(dict(info))
+
+    def _hand_over_weights(self, trainer) -> None:
+        """weights_ready with a CPU copy of G_ema, and a preview grid rendered from it."""
+        record = {'class': getattr(trainer.G_ema, 'family', 'stylegan2'), 'init_kwargs': trainer.g_ema_init_kwargs(),
+                  'state_dict': trainer.g_ema_state(), 'kimg': trainer.kimg}
+        self.weights_ready.emit(record)
+        if self.job.preview_seeds:
+            try:
+                self.preview_ready.emit(self.render_preview(trainer), float(trainer.kimg))
+            except Exception as e:  # a preview failure is not worth stopping the run for
+                self.log.emit(f'preview failed: {_message(e)}')
+
+    def render_preview(self, trainer) -> np.ndarray:
+        """Fixed seeds through G_ema (psi 1, constant noise) -> uint8 HWC grid. Runs in this thread,
+        between minibatches, so G_ema is not being updated meanwhile."""
+        import torch
+        from explorer.engine.export import batch_to_uint8
+        from explorer.engine.latents import seeds_to_z
+
+        G = trainer.G_ema
+        device = next(G.parameters()).device
+        seeds = list(self.job.preview_seeds)
+        z = seeds_to_z(seeds, G.z_dim, device=device)
+        c = torch.zeros([len(seeds), G.c_dim], device=device)
+        if G.c_dim:
+            c[torch.arange(len(seeds)), torch.arange(len(seeds)) % G.c_dim] = 1
+        with torch.no_grad(), trainer._ema_lock:
+            img = G(z, c, truncation_psi=1.0, noise_mode='const')       # [N, C, H, W]
+        frames = batch_to_uint8(img)                                     # [N, H, W, C]
+        return tile_grid(frames, self.job.preview_columns)
