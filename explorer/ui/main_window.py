@@ -97,6 +97,9 @@ class MainWindow(QMainWindow):
         self.worker.progress.connect(self._on_progress)
         self.worker.batchFinished.connect(self._on_batch_finished)
         self.worker.start()
+        from explorer.ui.training_panel import TrainingPanel
+        self.training_panel = TrainingPanel()
+        self.training_panel.attach(self)
         if checkpoint is not None or load_default:
             self.open_checkpoint(checkpoint)
 
@@ -600,6 +603,7 @@ class MainWindow(QMainWindow):
     def shutdown(self):
         self.latent_panel.animate.setChecked(False)
         self.worker.stop()
+        self.training_panel.shutdown()
 
     def closeEvent(self, e):
         self.shutdown()

@@ -13,7 +13,8 @@ checks pause / stop before every minibatch; the worker turns those into signals.
 - ``preview_ready(ndarray, float)``: a uint8 HWC grid of fixed seeds rendered from
   G_ema in this thread (between minibatches), with the kimg it shows.
 - ``snapshot_ready(str)`` for every snapshot written; ``stop()`` writes a final one.
-- ``errored(str)``: any exception (a bad dataset folder, an incompatible checkpoint).
+- ``errored(str)``: any exception (a bad dataset folder, an incompatible checkpoint);
+  ``warned(str)``: warnings raised while the run is set up.
 - ``QThread.finished`` when the thread is done, whatever the outcome.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import warnings
 import weakref
 from dataclasses import dataclass, field
 
@@ -118,6 +120,7 @@ class TrainingWorker(QThread):
     preview_ready = pyqtSignal(object, float)  # uint8 HWC grid, kimg
     snapshot_ready = pyqtSignal(str)
     errored = pyqtSignal(str)
+    warned = pyqtSignal(str)                # warnings while setting up (e.g. finetuning without a D)
     log = pyqtSignal(str)
 
     def __init__(self, job: TrainingJob, max_rate_hz: float = 5.0, trainer_factory=None, parent=None):
@@ -194,7 +197,11 @@ class TrainingWorker(QThread):
     def run(self) -> None:
         self.state.emit('starting')
         try:
-            trainer = self._trainer_factory(self.job)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                trainer = self._trainer_factory(self.job)
+            for w in caught:
+                self.warned.emit(str(w.message))
             self.trainer = trainer
             if self._stop.is_set():  # stopped while the dataset / checkpoint was loading
                 self.final_state = 'stopped'

@@ -1,0 +1,378 @@
+"""The Training tab: set up a run, start / pause / resume / stop it, watch it learn.
+
+The panel only builds a ``TrainingJob`` and talks to a ``TrainingWorker``; all torch
+work (training, the preview grid) happens on the worker's thread. Progress arrives at
+most a few times a second; plots are pyqtgraph curves over kimg; the preview grid
+shows fixed seeds from the latest G_ema. "Explore this snapshot" hands the newest
+snapshot file to the main window's normal open path.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
+                             QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
+                             QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from explorer.ui.image_view import ImageView
+from explorer.workers.training_worker import NETWORK_PRESETS, TrainingJob, TrainingWorker
+
+RESOLUTIONS = (16, 32, 64, 128, 256, 512, 1024)
+PLOTS = (('loss_G', 'G loss'), ('loss_D', 'D loss'), ('r1', 'R1 penalty'), ('augment_p', 'augment p'))
+
+
+def format_eta(seconds) -> str:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return '--:--:--'
+    s = int(round(seconds))
+    return f'{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}'
+
+
+def default_run_dir() -> str:
+    from explorer.engine.checkpoint import cache_dir
+    return str(Path(cache_dir()) / 'runs' / time.strftime('run-%Y%m%d-%H%M%S'))
+
+
+class TrainingPanel(QWidget):
+    exploreRequested = pyqtSignal(str)      # snapshot path to open as the current checkpoint
+    liveWeights = pyqtSignal(object)        # G_ema record for the render worker (when "live" is on)
+    stateChanged = pyqtSignal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.worker: TrainingWorker | None = None
+        self.current_checkpoint: str | None = None      # what the main view shows (for finetuning)
+        self._current_family: str | None = None
+        self.latest_snapshot: str | None = None
+        self.last_info: dict | None = None
+        self.history: dict[str, list] = {key: [] for key, _ in PLOTS}
+        self.history_kimg: list[float] = []
+        self.preview_kimg: float | None = None
+        self.state = 'idle'
+        self._build()
+        self._set_state('idle')
+
+    # ================================================================== layout
+    def _build(self):
+        root = QHBoxLayout(self)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        root.addWidget(split)
+
+        # ---- left: setup and controls
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        setup = QGroupBox('Run')
+        form = QFormLayout(setup)
+        self.data_synthetic = QRadioButton('Synthetic portraits')
+        self.data_folder = QRadioButton('Image folder / zip')
+        self.data_synthetic.setChecked(True)
+        grp = QButtonGroup(self)
+        grp.addButton(self.data_synthetic)
+        grp.addButton(self.data_folder)
+        row = QHBoxLayout()
+        row.addWidget(self.data_synthetic)
+        row.addWidget(self.data_folder)
+        form.addRow('Data', row)
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText('folder or .zip of images')
+        browse = QPushButton('Browse…')
+        browse.clicked.connect(self._browse_data)
+        row = QHBoxLayout()
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(browse)
+        form.addRow('Folder', row)
+        self.folder_edit.textEdited.connect(lambda _: self.data_folder.setChecked(True))
+
+        self.resolution = QComboBox()
+        for r in RESOLUTIONS:
+            self.resolution.addItem(f'{r}×{r}', r)
+        self.resolution.setCurrentIndex(RESOLUTIONS.index(64))
+        form.addRow('Resolution', self.resolution)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 256)
+        self.batch.setValue(8)
+        form.addRow('Batch size', self.batch)
+        self.kimg = QDoubleSpinBox()
+        self.kimg.setRange(0.01, 100000)
+        self.kimg.setDecimals(2)
+        self.kimg.setValue(100)
+        self.kimg.setSuffix(' kimg')
+        form.addRow('Length', self.kimg)
+        self.network = QComboBox()
+        self.network.addItems(list(NETWORK_PRESETS))
+        form.addRow('Network', self.network)
+
+        self.from_scratch = QRadioButton('From scratch')
+        self.finetune = QRadioButton('Finetune current checkpoint')
+        self.from_scratch.setChecked(True)
+        grp2 = QButtonGroup(self)
+        grp2.addButton(self.from_scratch)
+        grp2.addButton(self.finetune)
+        row = QVBoxLayout()
+        row.addWidget(self.from_scratch)
+        row.addWidget(self.finetune)
+        form.addRow('Start', row)
+        self.finetune.toggled.connect(self._finetune_toggled)
+
+        self.augment = QCheckBox('Adaptive augmentation (ADA)')
+        self.augment.setChecked(True)
+        self.ada_target = QDoubleSpinBox()
+        self.ada_target.setRange(0.0, 1.0)
+        self.ada_target.setSingleStep(0.05)
+        self.ada_target.setValue(0.6)
+        row = QHBoxLayout()
+        row.addWidget(self.augment)
+        row.addWidget(QLabel('target'))
+        row.addWidget(self.ada_target)
+        form.addRow('Augment', row)
+
+        self.outdir_edit = QLineEdit(default_run_dir())
+        out_browse = QPushButton('…')
+        out_browse.clicked.connect(self._browse_outdir)
+        row = QHBoxLayout()
+        row.addWidget(self.outdir_edit, 1)
+        row.addWidget(out_browse)
+        form.addRow('Run folder', row)
+        lv.addWidget(setup)
+
+        buttons = QGridLayout()
+        self.start_btn = QPushButton('Start')
+        self.pause_btn = QPushButton('Pause')
+        self.resume_btn = QPushButton('Resume')
+        self.stop_btn = QPushButton('Stop')
+        self.start_btn.clicked.connect(lambda: self.start())
+        self.pause_btn.clicked.connect(self.pause)
+        self.resume_btn.clicked.connect(self.resume)
+        self.stop_btn.clicked.connect(self.stop)
+        for i, b in enumerate((self.start_btn, self.pause_btn, self.resume_btn, self.stop_btn)):
+            buttons.addWidget(b, 0, i)
+        self.explore_btn = QPushButton('Explore this snapshot')
+        self.explore_btn.setToolTip('Open the newest snapshot of this run in the Explore tab')
+        self.explore_btn.clicked.connect(self.explore_snapshot)
+        buttons.addWidget(self.explore_btn, 1, 0, 1, 2)
+        self.live = QCheckBox('Live weights in Explore')
+        self.live.setToolTip('Every few ticks, copy G_ema into the Explore view (open a snapshot of this run first)')
+        buttons.addWidget(self.live, 1, 2, 1, 2)
+        lv.addLayout(buttons)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat('%p%')
+        lv.addWidget(self.progress)
+        self.status = QLabel('Idle')
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lv.addWidget(self.status)
+        self.stats = QLabel('')
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lv.addWidget(self.stats)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(500)
+        self.log.setMinimumHeight(80)
+        lv.addWidget(self.log, 1)
+        split.addWidget(left)
+
+        # ---- right: preview grid and plots
+        right = QSplitter(Qt.Orientation.Vertical)
+        prev_box = QWidget()
+        pv = QVBoxLayout(prev_box)
+        pv.setContentsMargins(0, 0, 0, 0)
+        self.preview_label = QLabel('Preview (fixed seeds, G_ema)')
+        pv.addWidget(self.preview_label)
+        self.preview = ImageView()
+        self.preview.setMinimumSize(200, 120)
+        pv.addWidget(self.preview, 1)
+        right.addWidget(prev_box)
+
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground('#202124')
+        self.curves = {}
+        for i, (key, title) in enumerate(PLOTS):
+            plot = self.plots.addPlot(row=i // 2, col=i % 2, title=title)
+            plot.showGrid(x=True, y=True, alpha=0.3)
+            plot.setLabel('bottom', 'kimg')
+            self.curves[key] = plot.plot([], [], pen=pg.mkPen('#8ab4f8', width=2))
+        self.plots.setMinimumHeight(260)
+        right.addWidget(self.plots)
+        right.setSizes([420, 360])
+        split.addWidget(right)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([520, 880])
+
+    def _browse_data(self):
+        path = QFileDialog.getExistingDirectory(self, 'Dataset folder')
+        if path:
+            self.folder_edit.setText(path)
+            self.data_folder.setChecked(True)
+
+    def _browse_outdir(self):
+        path = QFileDialog.getExistingDirectory(self, 'Run folder')
+        if path:
+            self.outdir_edit.setText(path)
+
+    def _finetune_toggled(self, on):
+        self.resolution.setEnabled(not on)
+
+    # ================================================================== model from the main window
+    def set_current_checkpoint(self, path: str | None, resolution: int | None = None, family: str | None = None):
+        """The checkpoint the Explore view shows: what "Finetune current checkpoint" starts from."""
+        self.current_checkpoint = path
+        self._current_family = family
+        ok = bool(path) and family in (None, 'stylegan2')
+        self.finetune.setEnabled(ok)
+        self.finetune.setToolTip('' if ok else 'Finetuning needs a StyleGAN2 checkpoint open in the Explore tab')
+        if not ok and self.finetune.isChecked():
+            self.from_scratch.setChecked(True)
+        if resolution in RESOLUTIONS and self.finetune.isChecked():
+            self.resolution.setCurrentIndex(RESOLUTIONS.index(resolution))
+
+    # ================================================================== jobs
+    def job(self) -> TrainingJob:
+        data = 'synthetic' if self.data_synthetic.isChecked() else self.folder_edit.text().strip()
+        finetune = self.current_checkpoint if self.finetune.isChecked() else None
+        return TrainingJob(
+            data=data, outdir=self.outdir_edit.text().strip() or default_run_dir(),
+            resolution=None if finetune else int(self.resolution.currentData()),
+            batch=int(self.batch.value()), kimg=float(self.kimg.value()), finetune_from=finetune,
+            augment=self.augment.isChecked(), ada_target=float(self.ada_target.value()),
+            network=self.network.currentText())
+
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.isRunning()
+
+    def start(self, job: TrainingJob | None = None, max_rate_hz: float = 5.0) -> TrainingWorker | None:
+        if self.is_running():
+            return None
+        job = job or self.job()
+        if not job.data:
+            self._error('Choose a dataset folder (or Synthetic portraits)')
+            return None
+        self.latest_snapshot = None
+        self.last_info = None
+        self.history = {key: [] for key, _ in PLOTS}
+        self.history_kimg = []
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self.progress.setValue(0)
+        self.log.appendPlainText(f'Run folder: {job.outdir}')
+        w = TrainingWorker(job, max_rate_hz=max_rate_hz)
+        w.progress.connect(self.on_progress)
+        w.state.connect(self._set_state)
+        w.preview_ready.connect(self.on_preview)
+        w.snapshot_ready.connect(self.on_snapshot)
+        w.errored.connect(self._error)
+        w.log.connect(self.log.appendPlainText)
+        w.warned.connect(lambda msg: self.log.appendPlainText(f'Warning: {msg}'))
+        w.weights_ready.connect(self._on_weights)
+        self.worker = w
+        w.start()
+        return w
+
+    def pause(self):
+        if self.worker is not None:
+            self.worker.pause()
+
+    def resume(self):
+        if self.worker is not None:
+            self.worker.resume()
+
+    def stop(self):
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.stop()
+
+    def shutdown(self, wait_ms: int = 60000) -> None:
+        """Stop a running job and wait for its final snapshot (window closing)."""
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.stop(wait_ms=wait_ms)
+
+    def explore_snapshot(self) -> str | None:
+        path = self.latest_snapshot
+        if path is None:
+            from explorer.training.snapshot import latest_snapshot
+            found = latest_snapshot(self.outdir_edit.text().strip()) if self.outdir_edit.text().strip() else None
+            path = str(found) if found else None
+        if path is None:
+            self._error('No snapshot yet: one is written every few kimg and when you press Stop')
+            return None
+        self.exploreRequested.emit(path)
+        return path
+
+    # ================================================================== worker signals
+    def _set_state(self, state: str):
+        self.state = state
+        running = state in ('starting', 'running', 'paused', 'stopping')
+        self.start_btn.setEnabled(not running)
+        self.pause_btn.setEnabled(state in ('starting', 'running'))
+        self.resume_btn.setEnabled(state == 'paused')
+        self.stop_btn.setEnabled(state in ('starting', 'running', 'paused'))
+        for w in (self.data_synthetic, self.data_folder, self.folder_edit, self.resolution, self.batch, self.kimg,
+                  self.network, self.from_scratch, self.finetune, self.augment, self.ada_target, self.outdir_edit):
+            w.setEnabled(not running)
+        if not running:
+            self._finetune_toggled(self.finetune.isChecked())
+            self.set_current_checkpoint(self.current_checkpoint, family=self._current_family)
+        if state != 'error':
+            self.status.setStyleSheet('')
+            self.status.setText({'idle': 'Idle', 'starting': 'Preparing the dataset and networks…',
+                                 'running': 'Training', 'paused': 'Paused', 'stopping': 'Stopping (writing a snapshot)…',
+                                 'finished': 'Finished', 'stopped': 'Stopped'}.get(state, state))
+        self.stateChanged.emit(state)
+
+    def on_progress(self, info: dict):
+        self.last_info = info
+        total = info.get('total_kimg') or 0
+        frac = min(max(info['kimg'] / total, 0.0), 1.0) if total else 0.0
+        self.progress.setValue(int(round(frac * 1000)))
+        self.progress.setFormat(f'{info["kimg"]:.2f} / {total:g} kimg  ·  ETA {format_eta(info.get("eta_s"))}')
+
+        def f(key, fmt='{:.3f}'):
+            v = info.get(key)
+            return fmt.format(v) if isinstance(v, (int, float)) and math.isfinite(v) else '–'
+        self.stats.setText(f'{f("images_per_sec", "{:.1f}")} img/s   ·   G {f("loss_G")}   D {f("loss_D")}   '
+                           f'R1 {f("r1")}   ·   augment p {f("augment_p")}   ·   tick {info.get("tick", 0)}')
+        self.history_kimg.append(float(info['kimg']))
+        for key, _ in PLOTS:
+            v = info.get(key)
+            self.history[key].append(float(v) if isinstance(v, (int, float)) else float('nan'))
+        for key, curve in self.curves.items():
+            curve.setData(self.history_kimg, self.history[key], connect='finite')
+
+    def on_preview(self, grid, kimg: float):
+        self.preview_kimg = float(kimg)
+        self.preview.set_frame(grid)
+        self.preview_label.setText(f'Preview (fixed seeds, G_ema at {kimg:.2f} kimg)')
+
+    def on_snapshot(self, path: str):
+        self.latest_snapshot = path
+        self.log.appendPlainText(f'Snapshot {path}')
+
+    def _on_weights(self, record):
+        if self.live.isChecked():
+            self.liveWeights.emit(record)
+
+    def _error(self, text: str):
+        self.status.setStyleSheet('color: #d93025')
+        self.status.setText(text)
+        self.log.appendPlainText(f'Error: {text}')
+
+    # ================================================================== main window glue
+    def attach(self, window) -> None:
+        """Add the tab to the main window and wire it to the window's normal paths."""
+        window.add_tab(self, 'Training')
+
+        def explore(path):
+            window.open_checkpoint(path)
+            window.tabs.setCurrentIndex(0)
+        self.exploreRequested.connect(explore)
+        self.liveWeights.connect(window.worker.load_state)
+        window.worker.weightsSwapped.connect(lambda _info: window.submit())
+        window.worker.weightsFailed.connect(lambda msg: self._error(f'Live weights: {msg}'))
+        window.modelLoaded.connect(
+            lambda info: self.set_current_checkpoint(info.path, info.resolution, info.family))
