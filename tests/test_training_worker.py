@@ -222,6 +222,17 @@ def test_panel_reflects_progress(qtbot):
     xs, ys = panel.curves['augment_p'].getData()
     assert list(xs) == [2.0, 4.0, 6.0, 8.0, 10.0] and ys[-1] == pytest.approx(0.2)
     assert list(panel.curves['loss_G'].getData()[1]) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    # R1 is lazy (every 16 minibatches): ticks without it add no point, ticks with it do.
+    assert panel.curves['r1'].getData()[0] is None or len(panel.curves['r1'].getData()[0]) == 0
+    panel.on_progress({'kimg': 12.0, 'total_kimg': 40.0, 'images_per_sec': 10.0, 'eta_s': 10, 'loss_G': 2.0,
+                       'loss_D': 0.4, 'r1': 0.0123, 'augment_p': 0.25, 'tick': 5})
+    assert list(panel.curves['r1'].getData()[1]) == [0.0123] and 'R1 0.0123' in panel.stats.text()
+    # The closing report of a stop has no minibatches: the last real numbers stay.
+    panel.on_progress({'kimg': 12.0, 'total_kimg': 40.0, 'images_per_sec': 0.0, 'eta_s': float('nan'),
+                       'loss_G': float('nan'), 'loss_D': float('nan'), 'r1': float('nan'), 'augment_p': 0.25,
+                       'tick': 6, 'stopped': True})
+    assert 'G 2.000' in panel.stats.text() and '10.0 img/s' in panel.stats.text()
+    assert len(panel.curves['loss_G'].getData()[0]) == 6
     assert format_eta(float('nan')) == '--:--:--'
 
     grid = np.zeros((32, 64, 3), np.uint8)
@@ -293,6 +304,7 @@ def test_window_finetune_live_weights_and_explore_snapshot(qtbot, tiny_G, folder
             pass
         assert worker.final_state == 'finished', panel.log.toPlainText()
         assert panel.state == 'finished' and panel.progress.value() == 1000
+        assert panel.finetune.isChecked() and panel.folder_edit.text() == folder  # the form shows the job
         assert 'no discriminator' in panel.log.toPlainText()  # the warning reached the log
         qtbot.waitUntil(lambda: len(swapped) >= 1, timeout=15000)
         # The render engine holds G_ema's final weights (a copy, not the trainer's module).

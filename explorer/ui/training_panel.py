@@ -50,8 +50,8 @@ class TrainingPanel(QWidget):
         self._current_family: str | None = None
         self.latest_snapshot: str | None = None
         self.last_info: dict | None = None
-        self.history: dict[str, list] = {key: [] for key, _ in PLOTS}
-        self.history_kimg: list[float] = []
+        self.history: dict[str, tuple] = {key: ([], []) for key, _ in PLOTS}  # key -> (kimg, values), finite only
+        self._latest: dict[str, float] = {}
         self.preview_kimg: float | None = None
         self.state = 'idle'
         self._build()
@@ -197,6 +197,7 @@ class TrainingPanel(QWidget):
             plot = self.plots.addPlot(row=i // 2, col=i % 2, title=title)
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel('bottom', 'kimg')
+            plot.getAxis('bottom').enableAutoSIPrefix(False)
             self.curves[key] = plot.plot([], [], pen=pg.mkPen('#8ab4f8', width=2))
         self.plots.setMinimumHeight(260)
         right.addWidget(self.plots)
@@ -244,6 +245,25 @@ class TrainingPanel(QWidget):
             augment=self.augment.isChecked(), ada_target=float(self.ada_target.value()),
             network=self.network.currentText())
 
+    def _show_job(self, job: TrainingJob) -> None:
+        """Make the form show the job that runs (it may come from code, e.g. a resumed run)."""
+        synthetic = job.data == 'synthetic'
+        self.data_synthetic.setChecked(synthetic)
+        self.data_folder.setChecked(not synthetic)
+        if not synthetic:
+            self.folder_edit.setText(job.data)
+        if job.resolution in RESOLUTIONS:
+            self.resolution.setCurrentIndex(RESOLUTIONS.index(job.resolution))
+        self.batch.setValue(job.batch)
+        self.kimg.setValue(job.kimg)
+        self.finetune.setChecked(bool(job.finetune_from))
+        self.from_scratch.setChecked(not job.finetune_from)
+        self.augment.setChecked(job.augment)
+        self.ada_target.setValue(job.ada_target)
+        self.outdir_edit.setText(job.outdir)
+        if job.network in NETWORK_PRESETS:
+            self.network.setCurrentText(job.network)
+
     def is_running(self) -> bool:
         return self.worker is not None and self.worker.isRunning()
 
@@ -256,8 +276,9 @@ class TrainingPanel(QWidget):
             return None
         self.latest_snapshot = None
         self.last_info = None
-        self.history = {key: [] for key, _ in PLOTS}
-        self.history_kimg = []
+        self.history = {key: ([], []) for key, _ in PLOTS}
+        self._latest = {}
+        self._show_job(job)
         for curve in self.curves.values():
             curve.setData([], [])
         self.progress.setValue(0)
@@ -328,21 +349,29 @@ class TrainingPanel(QWidget):
     def on_progress(self, info: dict):
         self.last_info = info
         total = info.get('total_kimg') or 0
-        frac = min(max(info['kimg'] / total, 0.0), 1.0) if total else 0.0
+        kimg = float(info['kimg'])
+        frac = min(max(kimg / total, 0.0), 1.0) if total else 0.0
         self.progress.setValue(int(round(frac * 1000)))
-        self.progress.setFormat(f'{info["kimg"]:.2f} / {total:g} kimg  ·  ETA {format_eta(info.get("eta_s"))}')
+        # The closing report of a stop covers no minibatches (NaN losses, 0 img/s): keep the
+        # last real numbers on screen and out of the plots.
+        for key, value in info.items():
+            if isinstance(value, (int, float)) and math.isfinite(value) and not (key == 'images_per_sec' and value == 0):
+                self._latest[key] = float(value)
+        eta = info.get('eta_s') if not info.get('stopped') else None
+        self.progress.setFormat(f'{kimg:.2f} / {total:g} kimg  ·  ETA {format_eta(eta)}')
 
         def f(key, fmt='{:.3f}'):
-            v = info.get(key)
-            return fmt.format(v) if isinstance(v, (int, float)) and math.isfinite(v) else '–'
+            v = self._latest.get(key)
+            return fmt.format(v) if v is not None else '–'
         self.stats.setText(f'{f("images_per_sec", "{:.1f}")} img/s   ·   G {f("loss_G")}   D {f("loss_D")}   '
-                           f'R1 {f("r1")}   ·   augment p {f("augment_p")}   ·   tick {info.get("tick", 0)}')
-        self.history_kimg.append(float(info['kimg']))
-        for key, _ in PLOTS:
-            v = info.get(key)
-            self.history[key].append(float(v) if isinstance(v, (int, float)) else float('nan'))
+                           f'R1 {f("r1", "{:.4g}")}   ·   augment p {f("augment_p")}   ·   tick {info.get("tick", 0)}')
         for key, curve in self.curves.items():
-            curve.setData(self.history_kimg, self.history[key], connect='finite')
+            v = info.get(key)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                xs, ys = self.history[key]
+                xs.append(kimg)
+                ys.append(float(v))
+                curve.setData(xs, ys)
 
     def on_preview(self, grid, kimg: float):
         self.preview_kimg = float(kimg)
