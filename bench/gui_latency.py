@@ -28,6 +28,7 @@ def main(argv=None):
     ap.add_argument('--control', default='psi', choices=['psi', 'noise', 'layer', 'seed'],
                     help='psi: new mapping each step; noise/layer: style-only (mapping cached); seed')
     ap.add_argument('--warmup', type=int, default=5)
+    ap.add_argument('--threads', default='auto', help="CPU render threads: 'auto' (as the app: cores - 1) or N")
     args = ap.parse_args(argv)
 
     os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')
@@ -35,7 +36,7 @@ def main(argv=None):
     app = make_app()
     from explorer.ui.main_window import MainWindow
     t_open = time.perf_counter()
-    win = MainWindow(checkpoint=args.checkpoint, device=args.device)
+    win = MainWindow(checkpoint=args.checkpoint, device=args.device, cpu_threads=args.threads)
     win.show()
 
     def spin_until(cond, timeout=120.0):

@@ -24,7 +24,7 @@ def main(argv=None):
     from explorer.ui.app import make_app
     app = make_app()
     from explorer.ui.main_window import MainWindow
-    win = MainWindow(checkpoint=args.checkpoint)
+    win = MainWindow(checkpoint=args.checkpoint, cpu_threads='auto')
     win.resize(1500, 940)
     win.show()
     out = Path(args.outdir)

@@ -18,6 +18,6 @@ def run_app(checkpoint=None, device=None) -> int:
     """Open the explorer window; returns the Qt exit code."""
     app = make_app()
     from explorer.ui.main_window import MainWindow
-    win = MainWindow(checkpoint=checkpoint, device=device)
+    win = MainWindow(checkpoint=checkpoint, device=device, cpu_threads='auto')
     win.show()
     return app.exec()

@@ -54,11 +54,11 @@ class MainWindow(QMainWindow):
     modelLoaded = pyqtSignal(object)    # ModelInfo
     errorShown = pyqtSignal(str)
 
-    def __init__(self, engine=None, checkpoint=None, device=None, load_default=True, parent=None):
+    def __init__(self, engine=None, checkpoint=None, device=None, load_default=True, cpu_threads=None, parent=None):
         super().__init__(parent)
         if engine is None:
             from explorer.workers.engine import RenderEngine
-            engine = RenderEngine(device)
+            engine = RenderEngine(device, cpu_threads=cpu_threads)
         self.engine = engine
         self.info = None
         self.recipe = Recipe()

@@ -50,7 +50,8 @@ class ModelInfo:
 def device_name(device: torch.device) -> str:
     if device.type == 'cuda':
         return f'GPU: {torch.cuda.get_device_name(device)}'
-    return f'CPU ({torch.get_num_threads()} threads)'
+    n = torch.get_num_threads()
+    return f'CPU ({n} thread{"s" if n != 1 else ""})'
 
 
 def pick_device(name=None) -> torch.device:
@@ -79,8 +80,13 @@ def learned_noise_strengths(G, layers):
 class RenderEngine:
     """Loads a generator and renders recipes to uint8 HWC frames."""
 
-    def __init__(self, device=None):
+    def __init__(self, device=None, cpu_threads=None):
+        """cpu_threads: None leaves torch's setting alone; 'auto' keeps one core free for the
+        UI thread (on a shared 2-core machine 1 render thread is several times faster than 2)."""
         self.device = pick_device(device)
+        if self.device.type == 'cpu' and cpu_threads is not None:
+            n = max(1, (os.cpu_count() or 2) - 1) if cpu_threads == 'auto' else int(cpu_threads)
+            torch.set_num_threads(n)
         self.G = None
         self.info: ModelInfo | None = None
         self.cache = MappingCache()
