@@ -84,7 +84,8 @@ def test_worker_start_pause_resume_stop(qtbot, folder, tmp_path, one_thread):
     # Pause: after the minibatch in flight, no more progress and no more images.
     worker.pause()
     assert worker.paused and rec.states[-1] == 'paused'
-    qtbot.wait(400)
+    qtbot.waitUntil(lambda: worker.idle, timeout=30000)  # the minibatch in flight has finished
+    qtbot.wait(100)  # deliver any progress queued before that
     n, nimg = len(rec.progress), worker.trainer.cur_nimg
     qtbot.wait(800)
     assert len(rec.progress) == n

@@ -130,6 +130,7 @@ class TrainingWorker(QThread):
         self._trainer_factory = trainer_factory or self._make_trainer
         self._stop = threading.Event()
         self._paused = threading.Event()
+        self._idle = threading.Event()          # set while the loop sits paused between minibatches
         self._lock = threading.Lock()
         self.trainer = None                     # set in the thread once built
         self.last_progress: dict | None = None  # newest tick seen (emitted or not)
@@ -147,6 +148,7 @@ class TrainingWorker(QThread):
 
     def resume(self) -> None:
         if self._paused.is_set():
+            self._idle.clear()
             self._paused.clear()
             if self.isRunning() and not self._stop.is_set():
                 self.state.emit('running')
@@ -154,6 +156,11 @@ class TrainingWorker(QThread):
     @property
     def paused(self) -> bool:
         return self._paused.is_set()
+
+    @property
+    def idle(self) -> bool:
+        """Paused and the minibatch that was in flight has finished."""
+        return self._paused.is_set() and self._idle.is_set()
 
     def stop(self, wait_ms: int | None = None) -> bool:
         """Ask the run to stop after the current minibatch (it writes a final snapshot).
@@ -213,7 +220,9 @@ class TrainingWorker(QThread):
             pending = None
             for info in trainer.run(should_stop=self._stop.is_set, is_paused=self._paused.is_set):
                 if info.get('paused'):
-                    continue  # the loop idles; nothing to report
+                    self._idle.set()  # the loop idles between minibatches; nothing to report
+                    continue
+                self._idle.clear()
                 self.last_progress = info
                 final = info.get('done') or info.get('stopped')
                 if info.get('snapshot'):
