@@ -201,3 +201,18 @@ def test_learned_noise_strengths_and_zero_warning(qtbot, win, tmp_path):
     with qtbot.waitSignal(win.modelLoaded, timeout=15000):
         win.open_checkpoint(str(save_generator(G, tmp_path / 'untrained.pt')))
     assert not win.noise_panel.zero_warning.isHidden()
+
+
+def test_batch_dialog_seed_choices(qtbot, win):
+    from explorer.errors import UserError
+    from explorer.ui.main_window import BatchDialog
+    d = BatchDialog(win, 7)
+    qtbot.addWidget(d)
+    d.count.setValue(3)
+    assert d.seeds() == [7, 8, 9]
+    d.use_range.setChecked(True)
+    d.range.setText('2-4,10')
+    assert d.seeds() == [2, 3, 4, 10]
+    d.range.setText('4-2')
+    with pytest.raises(UserError):
+        d.seeds()

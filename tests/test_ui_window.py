@@ -113,6 +113,12 @@ def test_noise_controls_change_request(qtbot, win):
     assert r(win).layer_noise[1:3] == (0.0, 2.0)
     npn.all_one.click()
     assert r(win).layer_noise is None
+    npn.coarse_only.click()
+    coarse = set(win.info.group('coarse'))
+    assert r(win).layer_noise == tuple(1.0 if i in coarse else 0.0 for i in range(win.info.num_ws))
+    npn.all_zero.click()
+    assert r(win).layer_noise == (0.0,) * win.info.num_ws
+    npn.all_one.click()
     npn.mode.setCurrentIndex(0)
     npn.reroll.click()
     assert r(win).noise_mode == 'random' and r(win).noise_seed == 10
