@@ -200,7 +200,12 @@ def test_other_resolutions(res):
     assert np.abs(small(img.astype(np.float64), res // 32) - small(ref, 4)).mean() < 4.0
 
 
-@pytest.mark.parametrize('res', [16, 48, 100])
+def test_tiny_resolution_for_quick_training_tests():
+    img = render_portrait(sample_factors(0), 16)
+    assert img.shape == (16, 16, 3) and img.std() > 10
+
+
+@pytest.mark.parametrize('res', [0, 2, 48, 100])
 def test_bad_resolution(res):
     with pytest.raises(ValueError):
         render_portrait(sample_factors(0), res)

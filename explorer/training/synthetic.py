@@ -16,7 +16,8 @@ from a light direction on ellipsoid / cylinder normal maps. Coordinates are
 rotated by the head roll about the neck and centred on the head.
 
 Resolutions below 128 are rendered at 128 and area-averaged down; 128 and above
-are rendered directly. Any power of two >= 32 works.
+are rendered directly. Any power of two works (32 or more to be useful; tiny sizes
+such as 16 serve quick tests of the training loop).
 """
 
 from __future__ import annotations
@@ -315,11 +316,16 @@ class _Detail:
         self.curl_phase = rng.uniform(0, 2 * math.pi, 2).astype(np.float32)
 
 
+def _check_resolution(resolution) -> int:
+    res = int(resolution)
+    if res < 4 or res & (res - 1):
+        raise ValueError(f'resolution must be a power of two >= 4, got {resolution}')
+    return res
+
+
 def render_portrait(factors: PortraitFactors, resolution: int = 128, detail_seed=None) -> np.ndarray:
     """Render one portrait: uint8 [H, W, 3]. ``detail_seed`` (default 0) drives fine texture only."""
-    res = int(resolution)
-    if res < 32 or res & (res - 1):
-        raise ValueError(f'resolution must be a power of two >= 32, got {resolution}')
+    res = _check_resolution(resolution)
     work = max(res, 128)
     img = _render(factors, work, 0 if detail_seed is None else detail_seed)
     if work != res:
@@ -711,10 +717,7 @@ class SyntheticPortraits:
     default_length = 100_000
 
     def __init__(self, resolution=128, seed=0, length=None):
-        resolution = int(resolution)
-        if resolution < 32 or resolution & (resolution - 1):
-            raise ValueError(f'resolution must be a power of two >= 32, got {resolution}')
-        self.resolution = resolution
+        self.resolution = _check_resolution(resolution)
         self.seed = int(seed)
         self.length = self.default_length if length is None else int(length)
 
