@@ -244,7 +244,7 @@ def test_favourites_star_and_restore(qtbot, win):
     assert win.recipe == fav and r(win) == fav
 
 
-def test_keyboard_shortcuts(qtbot, win, monkeypatch):
+def test_keyboard_shortcuts(qtbot, win, monkeypatch, tmp_path):
     activate(qtbot, win)
     win.setFocus()
     win.latent_panel.seed.setValue(30)
@@ -254,12 +254,27 @@ def test_keyboard_shortcuts(qtbot, win, monkeypatch):
     qtbot.keyClick(win.view, Qt.Key.Key_Left)
     qtbot.keyClick(win.view, Qt.Key.Key_Left)
     assert r(win).seeds == (29,)
+    qtbot.keyClick(win.view, Qt.Key.Key_Up)
+    assert r(win).seeds == (30,)
     qtbot.keyClick(win.view, Qt.Key.Key_R)
     assert len(r(win).seeds) == 1
+    # A focused slider keeps its arrow keys.
+    win.controls.setCurrentIndex(0)
+    before = r(win).seeds
+    win.truncation_panel.psi.slider.setFocus()
+    qtbot.keyClick(win.truncation_panel.psi.slider, Qt.Key.Key_Right)
+    assert r(win).seeds == before and r(win).psi == pytest.approx(1.01)
     assert win.act_open.shortcut().toString() == 'Ctrl+O'
     assert win.act_undo.shortcut().toString() == 'Ctrl+Z'
     assert 'Ctrl+Shift+Z' in [s.toString() for s in win.act_redo.shortcuts()]
-    assert win.shortcuts['S'].key().toString() == 'S'
+    # S saves the shown frame (the file dialog answered by the test).
+    from explorer.ui import main_window
+    target = tmp_path / 'pressed_s.png'
+    monkeypatch.setattr(main_window.QFileDialog, 'getSaveFileName', lambda *a, **k: (str(target), ''))
+    settle(qtbot, win)
+    win.view.setFocus()
+    qtbot.keyClick(win.view, Qt.Key.Key_S)
+    assert target.exists() and np.array_equal(load_png(target), win.frame)
 
 
 def test_batch_export_with_progress(qtbot, win, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QPainter
 
 
@@ -18,6 +19,10 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.viewbox.addItem(self.item)
         self.frame: np.ndarray | None = None
         self.setMinimumSize(256, 256)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)   # click the image, then use the arrow keys
+
+    def keyPressEvent(self, e):
+        e.ignore()      # let the window handle keys (arrows change the seed)
 
     def set_frame(self, frame: np.ndarray) -> None:
         """frame: uint8 [H, W, C] (C = 1 or 3)."""

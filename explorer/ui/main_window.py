@@ -206,14 +206,25 @@ class MainWindow(QMainWindow):
         return a
 
     def _build_shortcuts(self):
-        keys = {'Left': lambda: self.latent_panel.step_seed(-1), 'Down': lambda: self.latent_panel.step_seed(-1),
-                'Right': lambda: self.latent_panel.step_seed(+1), 'Up': lambda: self.latent_panel.step_seed(+1),
-                'R': self.latent_panel.random_seed, 'S': self.save_png_dialog}
+        # R and S are window shortcuts (text boxes keep their letters). The arrow keys are
+        # handled in keyPressEvent instead, so a focused slider or spin box keeps its own
+        # arrow keys and the seed changes only when nothing else wants them.
+        keys = {'R': self.latent_panel.random_seed, 'S': self.save_png_dialog}
         self.shortcuts = {}
         for key, slot in keys.items():
             sc = QShortcut(QKeySequence(key), self)
             sc.activated.connect(slot)
             self.shortcuts[key] = sc
+
+    ARROWS = {Qt.Key.Key_Left: -1, Qt.Key.Key_Down: -1, Qt.Key.Key_Right: +1, Qt.Key.Key_Up: +1}
+
+    def keyPressEvent(self, e):
+        step = self.ARROWS.get(Qt.Key(e.key()))
+        if step is not None and e.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self.latent_panel.step_seed(step)
+            e.accept()
+            return
+        super().keyPressEvent(e)
 
     # ================================================================== state
     def apply_changes(self, changes: dict) -> None:
