@@ -1,4 +1,10 @@
-"""python main.py render: one PNG per seed, recipe embedded."""
+"""python main.py render: one PNG per seed, recipe embedded.
+
+Under torchrun (``torchrun --nproc_per_node=N main.py render --seeds 0-99999 --outdir DIR``)
+each process renders its own share of the seeds (``seeds[rank::N]``: no duplicates, no
+gaps) on its own GPU (``cuda:LOCAL_RANK``; the CPU with gloo when there is none), and PNGs
+already in DIR are skipped, so an interrupted batch is restarted by running it again.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ def add_arguments(p):
     p.add_argument('--noise-strength', type=float, default=1.0, help='global noise strength multiplier')
     p.add_argument('--class', dest='class_idx', type=C.nonneg_int, default=None, help='class for conditional models')
     p.add_argument('--outdir', default='out', help='output folder (default: out)')
+    p.add_argument('--skip-existing', action='store_true',
+                   help='leave PNGs already in --outdir alone (always on under torchrun)')
     C.add_device_arg(p)
 
 
@@ -26,11 +34,44 @@ def run(args):
     from explorer.engine.render_batch import render_seeds_to_dir
     seeds = latents.parse_seeds(args.seeds)
     outdir = C.writable_dir(args.outdir)
+    from explorer.training import distributed
+    if distributed.launched_by_torchrun():
+        return _run_distributed(args, seeds, outdir)
     device = C.pick_device(args.device)
     G, path = C.load_for_cli(args.checkpoint, device)
     written = render_seeds_to_dir(G, path, seeds, outdir, psi=args.psi, cutoff=args.cutoff,
                                   noise_mode=args.noise_mode, noise_seed=args.noise_seed,
                                   noise_strength=args.noise_strength, class_idx=args.class_idx,
-                                  device=device)
+                                  device=device, skip_existing=args.skip_existing)
     C.info(f'wrote {len(written)} PNG(s) to {outdir}')
+    return 0
+
+
+def _run_distributed(args, seeds, outdir):
+    """One process of a torchrun job: render this rank's share of ``seeds``."""
+    import torch
+    from explorer.engine.render_batch import render_seeds_to_dir
+    from explorer.training import distributed
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        C.pick_device('cuda')  # raises the usual one-line error
+    ctx = distributed.init_distributed(device=args.device)
+    try:
+        with distributed.rank0_first():  # a URL is downloaded into the cache once, by rank 0
+            G, path = C.load_for_cli(args.checkpoint, ctx.device)
+        unique = list(dict.fromkeys(seeds))  # a seed listed twice is still rendered once
+        mine = distributed.shard(unique, ctx.rank, ctx.world_size)
+        written = render_seeds_to_dir(G, path, mine, outdir, psi=args.psi, cutoff=args.cutoff,
+                                      noise_mode=args.noise_mode, noise_seed=args.noise_seed,
+                                      noise_strength=args.noise_strength, class_idx=args.class_idx,
+                                      device=ctx.device, skip_existing=True)
+        counts = torch.tensor([len(written), len(mine) - len(written)], dtype=torch.float64, device=ctx.device)
+        distributed.all_reduce_(counts, 'sum')
+        if ctx.is_main:
+            n_written, n_skipped = (int(v) for v in counts.tolist())
+            C.info(f'wrote {n_written} PNG(s) to {outdir} with {ctx.world_size} process(es)'
+                   + (f'; {n_skipped} already there' if n_skipped else ''))
+    except BaseException:
+        distributed.shutdown(wait=False)  # torchrun then stops the other processes
+        raise
+    distributed.shutdown()
     return 0

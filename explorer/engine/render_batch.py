@@ -17,11 +17,30 @@ def seed_filename(seed: int) -> str:
     return f'seed{seed:04d}.png'
 
 
+def remove_stale_temp_files(outdir, names) -> int:
+    """Delete temp files (``.NAME.PID.tmp``) left by a killed run for the PNGs in ``names``."""
+    names = set(names)
+    n = 0
+    for tmp in Path(outdir).glob('.seed*.png.*.tmp'):
+        parts = tmp.name[1:].rsplit('.', 2)  # ['seed0001.png', PID, 'tmp']
+        if len(parts) == 3 and parts[0] in names:
+            try:
+                tmp.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n
+
+
 @torch.no_grad()
 def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None, noise_mode='const',
                         noise_seed=0, noise_strength=1.0, class_idx=None, device=None,
                         progress=None, base_recipe: Recipe | None = None, skip_existing=False) -> list[Path]:
-    """One PNG per seed, written atomically (temp name, then rename). Returns written paths."""
+    """One PNG per seed, written atomically (temp name, then rename). Returns written paths.
+
+    ``skip_existing``: a PNG already under its final name was written completely (the
+    rename is the last step), so it is left alone; temp files a killed run left behind
+    for these seeds are deleted. This makes an interrupted batch restartable."""
     outdir = Path(outdir)
     sha = sha256_file(checkpoint_path) if checkpoint_path else ''
     name = Path(checkpoint_path).name if checkpoint_path else ''
@@ -32,6 +51,8 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
     validate(base_recipe, G)
     written = []
     seeds = list(seeds)
+    if skip_existing:
+        remove_stale_temp_files(outdir, [seed_filename(s) for s in seeds])
     for i, seed in enumerate(seeds):
         out = outdir / seed_filename(seed)
         if skip_existing and out.exists():
