@@ -216,3 +216,28 @@ def test_batch_dialog_seed_choices(qtbot, win):
     d.range.setText('4-2')
     with pytest.raises(UserError):
         d.seeds()
+
+
+def test_loading_runs_in_worker_with_progress(qtbot):
+    engine = FakeEngine()
+    real_load = engine.load
+
+    def slow_load(path, progress=None):
+        progress(1, 2, 'reading')
+        with engine.gate:
+            return real_load(path, progress)
+    engine.load = slow_load
+    engine.gate.acquire()
+    w = make_window(qtbot, engine=engine, checkpoint='/models/slow.pt')
+    try:
+        qtbot.wait(50)                              # the UI keeps running while the worker loads
+        assert w.progress_bar.isVisibleTo(w) and w.info is None
+        assert 'Loading' in w.status_label.text()
+        engine.gate.release()
+        qtbot.waitUntil(lambda: w.info is not None, timeout=5000)
+        assert not w.progress_bar.isVisibleTo(w)
+        assert w.windowTitle() == 'slow.pt — StyleGAN Explorer'
+    finally:
+        if engine.gate.locked():
+            engine.gate.release()
+        w.shutdown()
