@@ -508,7 +508,8 @@ def _render(f: PortraitFactors, res: int, detail_seed) -> np.ndarray:
     if hair_alpha is not None:
         hu = u - L.hairline_u
         if style in ('short', 'ponytail', 'bun'):
-            line = -0.5 * b + 0.45 * b * (hu / a) ** 2 - 0.06 * b * np.exp(-((hu - 0.3 * a * f.hair_parting) / (0.25 * a)) ** 2)
+            parting = np.exp(-((hu - 0.3 * a * f.hair_parting) / (0.25 * a)) ** 2)
+            line = -0.5 * b + 0.45 * b * (hu / a) ** 2 - 0.06 * b * parting
             curtain = 2.0 * a
         elif style == 'bob':
             line = -0.3 * b - 0.025 * b * np.abs(np.cos(hu * (12.0 / a))) + 0.12 * b * (hu / a) ** 2
@@ -568,7 +569,7 @@ def _draw_face(face, u, v, L, f, D, rs, cs, px, light):
         ed = _ellipse_d(du, dv, ew, rb)
         ea = _aa(ed, px)
         _over(fe, ea, (0.96, 0.94, 0.91))
-        ir = min(0.52 * ew / max(0.3, ew / (0.2 * L.a * f.eye_size)) , 1.05 * eh)
+        ir = min(0.104 * L.a * f.eye_size, 1.05 * eh)                  # iris is round: not foreshortened
         iu = eu + 0.35 * ew * f.gaze_x
         di = np.sqrt((su - iu) ** 2 + (dv + 0.1 * eh) ** 2)
         iris_a = _aa(di - ir, px) * ea
@@ -630,7 +631,8 @@ def _draw_face(face, u, v, L, f, D, rs, cs, px, light):
         gap = 0.16 * mw * max(0.0, f.smile - 0.5) * 2.0 * np.sqrt(env)
         up = curve - gap - (0.17 * mw) * np.sqrt(env) * (1.0 - 0.3 * np.exp(-(tt / 0.18) ** 2))
         lo = curve + gap + (0.24 * mw) * np.sqrt(env)
-        inside = np.clip(np.minimum(sv - up, lo - sv) / px + 0.5, 0, 1) * np.clip((1 - np.abs(tt)) * mw / px + 0.5, 0, 1)
+        inside = (np.clip(np.minimum(sv - up, lo - sv) / px + 0.5, 0, 1)
+                  * np.clip((1 - np.abs(tt)) * mw / px + 0.5, 0, 1))
         lip = np.array(f.lip_color, np.float32)
         lip_rgb = lip * np.where(sv < curve, 0.82, 1.0)[..., None].astype(np.float32)
         lower_hl = np.exp(-((sv - curve - gap - 0.13 * mw) / (0.05 * mw)) ** 2 - (tt / 0.5) ** 2) * 0.12
