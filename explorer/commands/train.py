@@ -6,6 +6,11 @@
 
 Ctrl+C (or SIGTERM) stops after the current step and writes a final snapshot (exit 130);
 a second Ctrl+C aborts at once (the last snapshot on disk stays valid).
+
+Several GPUs / machines: launch the same command with torchrun, e.g.
+``torchrun --nproc_per_node=4 main.py train ...``. ``--batch`` stays the total minibatch
+(each process trains on batch / N); only rank 0 prints, logs and writes snapshots, and a
+run can be resumed with a different number of processes.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ def add_arguments(p):
     p.add_argument('--resolution', type=_pos_int, help='training resolution, a power of two '
                                                       '(default: 64 for synthetic, else from the first image)')
     p.add_argument('--kimg', type=_pos_float, help='total length in thousands of images shown (default 1000)')
-    p.add_argument('--batch', type=_pos_int, help='minibatch size (default 16)')
+    p.add_argument('--batch', type=_pos_int, help='minibatch size, total over all processes (default 16)')
     p.add_argument('--grayscale', action='store_true', help='train on 1-channel grayscale images')
     p.add_argument('--mirror', action='store_true', help='add x-flipped copies of the data')
     p.add_argument('--no-labels', action='store_true', help='ignore dataset.json class labels')
@@ -170,13 +175,32 @@ class ProgressBar:
 
 
 def run(args):
+    from explorer.training import distributed
+    if not distributed.launched_by_torchrun():
+        return _train(args)
+    import torch
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        C.pick_device('cuda')  # raises the usual one-line error
+    ctx = distributed.init_distributed(device=args.device)
+    try:
+        code = _train(args, ctx)
+    except BaseException:
+        distributed.shutdown(wait=False)  # torchrun then stops the other processes
+        raise
+    distributed.shutdown()
+    return code
+
+
+def _train(args, ctx=None):
     import torch
     from explorer.training.dataset import open_dataset
     from explorer.training.loop import Trainer
 
+    main_rank = ctx is None or ctx.is_main
+    say = sys.stderr.write if main_rank else (lambda text: None)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = C.pick_device(args.device)
+    device = C.pick_device(args.device) if ctx is None else ctx.device
     cfg = build_config(args)
     finetune = None
     if args.finetune:
@@ -194,12 +218,13 @@ def run(args):
     dataset = open_dataset(cfg.data, resolution=cfg.resolution, num_channels=cfg.num_channels, xflip=cfg.xflip,
                            use_labels=cfg.use_labels, seed=cfg.seed,
                            length=cfg.extra.get('synthetic_length'))
-    sys.stderr.write(f'dataset {dataset.describe()}\n')
+    say(f'dataset {dataset.describe()}\n')
     trainer = Trainer(cfg, dataset, args.outdir, device=device, resume=args.resume, finetune_from=finetune,
-                      log=lambda msg: sys.stderr.write(msg + '\n'))
-    sys.stderr.write(f'training {trainer.config.resolution}x{trainer.config.resolution} on {device} '
-                     f'for {trainer.config.kimg:g} kimg (starting at {trainer.kimg:.3f}), batch {trainer.config.batch}, '
-                     f'run folder {args.outdir}\n')
+                      log=lambda msg: say(msg + '\n'))
+    procs = f' x {trainer.world_size} processes ({ctx.backend})' if ctx is not None and ctx.enabled else ''
+    say(f'training {trainer.config.resolution}x{trainer.config.resolution} on {device}{procs} '
+        f'for {trainer.config.kimg:g} kimg (starting at {trainer.kimg:.3f}), batch {trainer.config.batch}, '
+        f'run folder {args.outdir}\n')
 
     interrupted = []
 
@@ -207,23 +232,25 @@ def run(args):
         if interrupted:  # second Ctrl+C: give up at once, the last snapshot stays valid
             raise KeyboardInterrupt
         interrupted.append(signum)
-        sys.stderr.write('\nstopping: finishing this step and writing a snapshot (Ctrl+C again to abort)\n')
+        say('\nstopping: finishing this step and writing a snapshot (Ctrl+C again to abort)\n')
         trainer.request_stop()
 
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
-    bar = ProgressBar()
+    bar = ProgressBar() if main_rank else None
     last = None
     try:
         for p in trainer.run():
-            bar.update(p)
+            if bar is not None:
+                bar.update(p)
             last = p
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
-        bar.close()
+        if bar is not None:
+            bar.close()
     if dataset.num_skipped:
-        sys.stderr.write(f'skipped {dataset.num_skipped} image(s) that could not be decoded\n')
+        say(f'skipped {dataset.num_skipped} image(s) that could not be decoded\n')
     if last is not None and last.get('snapshot'):
-        sys.stderr.write(f'last snapshot: {last["snapshot"]}\n')
+        say(f'last snapshot: {last["snapshot"]}\n')
     return 130 if interrupted else 0

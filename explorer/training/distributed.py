@@ -229,19 +229,24 @@ def broadcast_tensors_(tensors, src: int = 0) -> None:
 
 
 def all_reduce_grads_(params) -> None:
-    """Average the gradients of ``params`` across ranks (one flat all-reduce).
+    """Average the gradients of ``params`` across ranks (one flat all-reduce), like DDP.
 
-    A parameter without a gradient contributes zeros and receives the average, so every
-    rank reduces the same layout even if a branch was skipped on one of them.
+    A parameter without a gradient on some rank contributes zeros there; one without a
+    gradient on every rank keeps ``grad = None`` (so Adam skips it, as in one process).
     """
     params = list(params)
     if not params or not _active():
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.detach().reshape(-1).to(torch.float32) for g in grads])
-    all_reduce_(flat, 'mean')
-    for p, part in zip(params, flat.split([p.numel() for p in params])):
-        p.grad = part.reshape(p.shape).to(p.dtype)
+    has = [1.0 if p.grad is not None else 0.0 for p in params]
+    flat = torch.cat([g.detach().reshape(-1).to(torch.float32) for g in grads]
+                     + [torch.tensor(has, dtype=torch.float32, device=grads[0].device)])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    sizes = [p.numel() for p in params]
+    *parts, any_has = flat.split(sizes + [len(params)])
+    world = dist.get_world_size()
+    for p, part, n in zip(params, parts, any_has.tolist()):
+        p.grad = (part / world).reshape(p.shape).to(p.dtype) if n > 0 else None
 
 
 def any_rank(flag: bool, device='cpu') -> bool:

@@ -16,6 +16,14 @@ Per minibatch, as in the StyleGAN2 paper with lazy regularisation (section 3.1):
 
 The Adam learning rate and betas of a lazily regularised network are adjusted by
 ``mb_ratio = interval / (interval + 1)`` (lr * mb_ratio, beta ** mb_ratio).
+
+Data parallel (``torchrun``; see ``explorer.training.distributed``): ``config.batch`` is the
+global minibatch; each of the W processes trains on ``batch / W`` samples, namely its strided
+share of the same global stream of reals, latents and labels that one process would draw,
+and the gradients are averaged before every optimiser step. Learning rates, R1 gamma, the
+G_ema half-life, kimg and the ADA step all use the global batch. ``w_avg``, ``pl_mean`` and
+the ADA statistic are averaged / summed across ranks every minibatch, so every rank holds
+the same state; only rank 0 writes snapshots, ``config.json``, ``stats.jsonl`` and log lines.
 """
 
 from __future__ import annotations
@@ -37,8 +45,10 @@ from explorer.engine.checkpoint import network_record
 from explorer.engine.discriminator import Discriminator
 from explorer.engine.networks_stylegan2 import Generator
 from explorer.errors import UserError
+from explorer.training import distributed
+from explorer.training import runlog
 from explorer.training import snapshot as snap
-from explorer.training.dataset import InfiniteSampler
+from explorer.training.distributed import ShardedInfiniteSampler
 from explorer.training.loss import StyleGAN2Loss
 
 
@@ -53,7 +63,7 @@ class TrainingConfig:
     use_labels: bool = True             # Conditional on dataset.json labels when present.
     # Length and minibatch.
     kimg: float = 1000.0                # Total training length in thousands of real images shown.
-    batch: int = 16                     # Minibatch size.
+    batch: int = 16                     # Minibatch size (total over all processes).
     # Optimiser.
     g_lr: float = 0.0025                # Generator learning rate.
     d_lr: float = 0.0025                # Discriminator learning rate.
@@ -125,9 +135,11 @@ class TrainingConfig:
             if getattr(self, name) not in ('orig', 'skip', 'resnet'):
                 raise UserError(f'{name} must be orig, skip or resnet')
 
-    def mbstd_group_size(self) -> int:
-        g = max(1, min(self.mbstd_group, self.batch))
-        while self.batch % g:
+    def mbstd_group_size(self, batch: int | None = None) -> int:
+        """Group size for ``batch`` samples per process (default: the whole minibatch)."""
+        batch = self.batch if batch is None else batch
+        g = max(1, min(self.mbstd_group, batch))
+        while batch % g:
             g -= 1
         return g
 
@@ -141,12 +153,13 @@ def build_generator(cfg: TrainingConfig, c_dim: int) -> Generator:
                               architecture=cfg.g_architecture))
 
 
-def build_discriminator(cfg: TrainingConfig, c_dim: int, img_resolution=None, img_channels=None) -> Discriminator:
+def build_discriminator(cfg: TrainingConfig, c_dim: int, img_resolution=None, img_channels=None,
+                        batch_gpu=None) -> Discriminator:
     return Discriminator(
         c_dim=c_dim, img_resolution=img_resolution or cfg.resolution, img_channels=img_channels or cfg.num_channels,
         architecture=cfg.architecture, channel_base=cfg.channel_base, channel_max=cfg.channel_max,
         num_fp16_res=cfg.num_fp16_res, conv_clamp=cfg.conv_clamp,
-        epilogue_kwargs=dict(mbstd_group_size=cfg.mbstd_group_size()))
+        epilogue_kwargs=dict(mbstd_group_size=cfg.mbstd_group_size(batch_gpu)))
 
 
 def discriminator_record(D) -> dict:
@@ -200,7 +213,11 @@ class Trainer:
         self.dataset = dataset
         self.outdir = Path(outdir)
         self.device = torch.device(device)
-        self.log = log or (lambda msg: None)
+        # Data parallel: rank / world size of an initialised torch.distributed job (1 process otherwise).
+        self.rank = distributed.get_rank()
+        self.world_size = distributed.get_world_size()
+        self.is_main = self.rank == 0
+        self.log = (log or (lambda msg: None)) if self.is_main else (lambda msg: None)
         cfg = self.config
         cfg.resolution = int(dataset.resolution)
         cfg.num_channels = int(dataset.num_channels)
@@ -208,11 +225,12 @@ class Trainer:
         if len(dataset) == 0:
             raise UserError('the dataset is empty')
         self.c_dim = int(dataset.label_dim) if cfg.use_labels else 0
+        self.batch_gpu = distributed.per_rank_batch(cfg.batch, self.world_size)  # samples per process
 
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)  # the same on every rank: identical initial networks
         np.random.seed(cfg.seed % (1 << 32))
-        self.gen = torch.Generator().manual_seed(cfg.seed)  # latents, labels, loop randomness
-        self.sampler = InfiniteSampler(len(dataset), seed=cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed)  # latents, labels: one global stream on every rank
+        self.sampler = ShardedInfiniteSampler(len(dataset), seed=cfg.seed, rank=self.rank, world_size=self.world_size)
         if self.device.type == 'cuda':
             torch.backends.cudnn.benchmark = True
 
@@ -236,7 +254,7 @@ class Trainer:
             self.c_dim = G.c_dim
         else:
             G = build_generator(cfg, self.c_dim)
-            D = build_discriminator(cfg, self.c_dim)
+            D = build_discriminator(cfg, self.c_dim, batch_gpu=self.batch_gpu)
         if self.c_dim > 0 and dataset.label_dim != self.c_dim:
             raise UserError(f'the model takes {self.c_dim} label dims; the dataset has {dataset.label_dim}')
 
@@ -272,9 +290,18 @@ class Trainer:
         if resume_data is not None:
             self._restore(resume_data)
             self.log(f'resumed from {self.resume_path.name} at {self.cur_nimg / 1000:.3f} kimg')
-        self.outdir.mkdir(parents=True, exist_ok=True)
-        snap.remove_stale_temp_files(self.outdir)
-        (self.outdir / 'config.json').write_text(json.dumps(self.config.to_dict(), indent=2))
+        if self.world_size > 1:
+            # Per-rank randomness inside the networks and losses (noise inputs, style mixing,
+            # path-length noise, augmentation); the rest comes from the shared global streams.
+            torch.manual_seed(cfg.seed * self.world_size + self.rank + self.cur_nimg)
+            # Every rank starts from rank 0's state, whatever it was built or resumed from.
+            nets = [self.G, self.D, self.G_ema] + ([self.augment_pipe] if self.augment_pipe is not None else [])
+            distributed.broadcast_tensors_([t for m in nets for t in list(m.parameters()) + list(m.buffers())
+                                            if t.is_floating_point()])
+        if self.is_main:
+            self.outdir.mkdir(parents=True, exist_ok=True)
+            snap.remove_stale_temp_files(self.outdir)
+            (self.outdir / 'config.json').write_text(json.dumps(self.config.to_dict(), indent=2))
 
     # ------------------------------------------------------------------ setup helpers
 
@@ -340,7 +367,7 @@ class Trainer:
     # ------------------------------------------------------------------ data
 
     def _real_batch(self):
-        idx = self.sampler.next_batch(self.config.batch)
+        idx = self.sampler.next_batch(self.batch_gpu)  # this rank's share of the global minibatch
         images, labels = zip(*(self.dataset[int(i)] for i in idx))
         img = torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True)
         img = img.to(torch.float32) / 127.5 - 1  # [N, C, R, R] in [-1, 1]
@@ -349,10 +376,12 @@ class Trainer:
         return img, c
 
     def _gen_inputs(self, n):
-        z = torch.randn([n, self.G.z_dim], generator=self.gen).to(self.device)
+        """n latents (and labels) per rank: this rank's strided share of n * world_size global draws."""
+        r, w = self.rank, self.world_size
+        z = torch.randn([n * w, self.G.z_dim], generator=self.gen)[r::w].contiguous().to(self.device)
         if self.c_dim == 0:
             return z, torch.zeros([n, 0], device=self.device)
-        idx = torch.randint(len(self.dataset), [n], generator=self.gen).tolist()
+        idx = torch.randint(len(self.dataset), [n * w], generator=self.gen)[r::w].tolist()
         c = np.stack([self.dataset.get_label(i) for i in idx]).astype(np.float32)
         return z, torch.from_numpy(c).to(self.device)
 
@@ -361,6 +390,8 @@ class Trainer:
     def _optimize(self, module, opt, loss):
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world_size > 1:
+            distributed.all_reduce_grads_(module.parameters())  # mean over ranks = gradient of the global batch
         params = [p for p in module.parameters() if p.grad is not None]
         for p in params:  # fp16 blocks can overflow: keep the step finite, as the official loop does
             torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
@@ -369,7 +400,7 @@ class Trainer:
     def train_step(self) -> dict:
         """One minibatch: G main (+ lazy PL), D main (+ lazy R1), G_ema, ADA. Returns detached stats."""
         cfg = self.config
-        B = cfg.batch
+        B = self.batch_gpu  # samples on this rank; cfg.batch = global minibatch
         stats = {}
         real_img, real_c = self._real_batch()
 
@@ -398,29 +429,51 @@ class Trainer:
             stats.update(s)
         self.D.requires_grad_(False)
 
+        # ADA statistic of this minibatch, summed over ranks below.
+        ada_inc = None
+        if self.augment_pipe is not None and cfg.ada_target is not None:
+            ada_inc = torch.stack([stats['signs_real'] * B, torch.tensor(float(B), device=self.device)])
+        if self.world_size > 1:
+            ada_inc = self._sync_across_ranks(ada_inc)
+
         # G_ema: half-life ema_kimg, ramped up over the first images.
         ema_nimg = cfg.ema_kimg_resolved * 1000
         if cfg.ema_rampup is not None:
             ema_nimg = min(ema_nimg, self.cur_nimg * cfg.ema_rampup)
-        ema_beta = 0.5 ** (B / max(ema_nimg, 1e-8))
+        ema_beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
         with self._ema_lock, torch.no_grad():
             ema_params = list(self.G_ema.parameters())
             torch._foreach_lerp_(ema_params, [p.detach() for p in self.G.parameters()], 1 - ema_beta)
             for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
                 b_ema.copy_(b)
 
-        self.cur_nimg += B
+        self.cur_nimg += cfg.batch
         self.batch_idx += 1
 
         # ADA: nudge p toward the target overfitting heuristic r_t = E[sign(D(real))].
-        if self.augment_pipe is not None and cfg.ada_target is not None:
-            self._ada_signs += torch.stack([stats['signs_real'] * B, torch.tensor(float(B), device=self.device)])
+        if ada_inc is not None:
+            self._ada_signs += ada_inc
             if self.batch_idx % cfg.ada_interval == 0:
                 rt = self._ada_signs[0] / self._ada_signs[1].clamp(min=1)
-                adjust = torch.sign(rt - cfg.ada_target) * (B * cfg.ada_interval) / (cfg.ada_kimg * 1000)
+                adjust = torch.sign(rt - cfg.ada_target) * (cfg.batch * cfg.ada_interval) / (cfg.ada_kimg * 1000)
                 self.augment_pipe.p.copy_((self.augment_pipe.p + adjust).clamp(min=0))
                 self._ada_signs.zero_()
         return stats
+
+    def _sync_across_ranks(self, ada_inc):
+        """One all-reduce per minibatch: average ``w_avg`` and ``pl_mean`` (both are linear
+        moving averages of batch means, so the mean over ranks equals what one process with
+        the whole batch computes) and sum the ADA statistic. Returns the summed statistic."""
+        mean_parts = [b for name, b in self.G.named_buffers() if name.endswith('w_avg')] + [self.loss.pl_mean]
+        sizes = [t.numel() for t in mean_parts]
+        flat = torch.cat([t.detach().reshape(-1).float() / self.world_size for t in mean_parts]
+                         + ([ada_inc.float()] if ada_inc is not None else []))
+        distributed.all_reduce_(flat, 'sum')
+        parts = flat.split(sizes + ([2] if ada_inc is not None else []))
+        with torch.no_grad():
+            for t, part in zip(mean_parts, parts):
+                t.copy_(part.reshape(t.shape))
+        return parts[-1] if ada_inc is not None else None
 
     # ------------------------------------------------------------------ the loop
 
@@ -447,7 +500,10 @@ class Trainer:
             return out
 
         while True:
-            if self._stop_requested or (should_stop is not None and should_stop()):
+            stop = self._stop_requested or (should_stop is not None and should_stop())
+            if self.world_size > 1:  # every rank stops at the same minibatch (a stop on one stops all)
+                stop = distributed.any_rank(stop, device=self.device)
+            if stop:
                 path = self.snapshot() if self.cur_nimg != self._last_snapshot_nimg else self.last_snapshot_path
                 yield progress(stopped=True, snapshot=str(path) if path else None)
                 return
@@ -481,6 +537,7 @@ class Trainer:
             info = progress(snapshot=snapshot_path, done=done)
             if any(not math.isfinite(info[k]) for k in ('loss_G', 'loss_D') if counts.get(k)):
                 self.log(f'warning: non-finite loss at {info["kimg"]:.1f} kimg')
+            self._append_stats(info)
             self.cur_tick += 1
             sums, counts = {}, {}
             tick_start_nimg = self.cur_nimg
@@ -489,6 +546,15 @@ class Trainer:
             yield info
             if done:
                 return
+
+    def _append_stats(self, info) -> None:
+        """One line per tick in RUN/stats.jsonl (rank 0), e.g. for a GUI following a torchrun run."""
+        if not self.is_main:
+            return
+        try:
+            runlog.append_stats(self.outdir, dict(info, time=time.time(), world_size=self.world_size))
+        except OSError as e:
+            self.log(f'warning: cannot append to {runlog.STATS_NAME}: {e}')
 
     @property
     def augment_p(self) -> float:
@@ -519,8 +585,13 @@ class Trainer:
         }
 
     def snapshot(self) -> Path:
-        """Write a snapshot of the current state (atomic; keeps the newest keep_snapshots)."""
-        path = snap.write_snapshot(self.outdir, self.snapshot_record(), keep=self.config.keep_snapshots)
+        """Write a snapshot of the current state (atomic; keeps the newest keep_snapshots).
+
+        Only rank 0 writes; the other ranks (which hold the same state) return its path."""
+        if self.is_main:
+            path = snap.write_snapshot(self.outdir, self.snapshot_record(), keep=self.config.keep_snapshots)
+        else:
+            path = self.outdir / snap.snapshot_name(self.cur_nimg / 1000)
         self._last_snapshot_nimg = self.cur_nimg
         self._last_snapshot_time = time.time()
         self.last_snapshot_path = path
