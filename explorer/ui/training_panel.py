@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox,
                              QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from explorer.ui.image_view import ImageView
+from explorer.workers.torchrun_process import TorchrunTrainingProcess, cuda_device_count
 from explorer.workers.training_worker import NETWORK_PRESETS, TrainingJob, TrainingWorker
 
 RESOLUTIONS = (16, 32, 64, 128, 256, 512, 1024)
@@ -106,6 +107,16 @@ class TrainingPanel(QWidget):
         self.network = QComboBox()
         self.network.addItems(list(NETWORK_PRESETS))
         form.addRow('Network', self.network)
+        # Several GPUs: the run goes to `torchrun --nproc_per_node=N main.py train` in a separate
+        # process and the panel follows RUN/stats.jsonl (no live preview, no pause).
+        self.gpus = QSpinBox()
+        n_gpus = cuda_device_count()
+        self.gpus.setRange(1, max(1, n_gpus))
+        self.gpus.setValue(1)
+        self.gpus.setEnabled(n_gpus > 1)
+        self.gpus.setToolTip('More than 1: train with torchrun on that many GPUs (batch = total over all GPUs)'
+                             if n_gpus > 1 else 'Multi-GPU training needs a machine with several CUDA GPUs')
+        form.addRow('GPUs', self.gpus)
 
         self.from_scratch = QRadioButton('From scratch')
         self.finetune = QRadioButton('Finetune current checkpoint')
@@ -283,15 +294,19 @@ class TrainingPanel(QWidget):
             curve.setData([], [])
         self.progress.setValue(0)
         self.log.appendPlainText(f'Run folder: {job.outdir}')
-        w = TrainingWorker(job, max_rate_hz=max_rate_hz)
+        nproc = int(self.gpus.value()) if self.gpus.isEnabled() else 1
+        if nproc > 1:
+            w = TorchrunTrainingProcess(job, nproc, parent=self)
+        else:
+            w = TrainingWorker(job, max_rate_hz=max_rate_hz)
+            w.preview_ready.connect(self.on_preview)
+            w.warned.connect(lambda msg: self.log.appendPlainText(f'Warning: {msg}'))
+            w.weights_ready.connect(self._on_weights)
         w.progress.connect(self.on_progress)
         w.state.connect(self._set_state)
-        w.preview_ready.connect(self.on_preview)
         w.snapshot_ready.connect(self.on_snapshot)
         w.errored.connect(self._error)
         w.log.connect(self.log.appendPlainText)
-        w.warned.connect(lambda msg: self.log.appendPlainText(f'Warning: {msg}'))
-        w.weights_ready.connect(self._on_weights)
         self.worker = w
         w.start()
         return w
@@ -330,12 +345,13 @@ class TrainingPanel(QWidget):
         self.state = state
         running = state in ('starting', 'running', 'paused', 'stopping')
         self.start_btn.setEnabled(not running)
-        self.pause_btn.setEnabled(state in ('starting', 'running'))
+        self.pause_btn.setEnabled(state in ('starting', 'running') and getattr(self.worker, 'can_pause', True))
         self.resume_btn.setEnabled(state == 'paused')
         self.stop_btn.setEnabled(state in ('starting', 'running', 'paused'))
         for w in (self.data_synthetic, self.data_folder, self.folder_edit, self.resolution, self.batch, self.kimg,
                   self.network, self.from_scratch, self.finetune, self.augment, self.ada_target, self.outdir_edit):
             w.setEnabled(not running)
+        self.gpus.setEnabled(not running and self.gpus.maximum() > 1)
         if not running:
             self._finetune_toggled(self.finetune.isChecked())
             self.set_current_checkpoint(self.current_checkpoint, family=self._current_family)
