@@ -108,6 +108,10 @@ def test_ranks_stay_in_sync_and_only_rank0_writes(two_rank_run):
     for run in ('equiv', 'sync'):
         names = sorted(p.name for p in (two_rank_run / run).iterdir())
         assert names == ['config.json', 'network-snapshot-000000.pt', runlog.STATS_NAME]
+    # "Explore this snapshot": a 2-rank snapshot opens like any other checkpoint.
+    import explorer
+    G = explorer.load_generator(two_rank_run / 'sync' / 'network-snapshot-000000.pt', device='cpu')
+    assert all(torch.equal(v, states[0]['G_ema'][k]) for k, v in G.state_dict().items())
 
 
 def test_resume_two_rank_snapshot_in_one_process(two_rank_run, tmp_path):
