@@ -130,3 +130,18 @@ def test_resume_two_rank_snapshot_in_one_process(two_rank_run, tmp_path):
     lines = [json.loads(x) for x in (run / runlog.STATS_NAME).read_text().splitlines()]
     resumed = [x for x in lines if x['world_size'] == 1]
     assert [x['kimg'] for x in resumed] == [0.04, 0.048]  # continues the count, does not restart at 0
+
+
+def test_torchrun_train_command_prints_and_writes_once(tmp_path):
+    """The real entry point: `torchrun --nproc_per_node=2 main.py train ...` (rank 0 alone talks)."""
+    run = tmp_path / 'run'
+    rc, log = torchrun(['train', '--data', 'synthetic', '--synthetic-length', '8', '--resolution', '16',
+                        '--batch', '4', '--kimg', '0.008', '--z-dim', '16', '--w-dim', '16', '--channel-base', '128',
+                        '--channel-max', '16', '--threads', '1', '--device', 'cpu', '--outdir', str(run)])
+    assert rc == 0, log
+    assert log.count('x 2 processes (gloo)') == 1, log  # rank 1 prints nothing
+    assert log.count('last snapshot:') == 1, log
+    data = snap.read_snapshot(snap.latest_snapshot(run))
+    assert data['nimg'] == 8 and data['config']['batch'] == 4
+    lines = [json.loads(x) for x in (run / runlog.STATS_NAME).read_text().splitlines()]
+    assert lines[-1]['done'] and lines[-1]['kimg'] == 0.008 and all(x['world_size'] == 2 for x in lines)
