@@ -258,6 +258,12 @@ class Trainer:
         if self.c_dim > 0 and dataset.label_dim != self.c_dim:
             raise UserError(f'the model takes {self.c_dim} label dims; the dataset has {dataset.label_dim}')
 
+        mbstd = getattr(getattr(D, 'b4', None), 'mbstd', None)
+        if mbstd is not None and mbstd.group_size is not None:
+            g = min(mbstd.group_size, self.batch_gpu)
+            if self.batch_gpu % g:
+                raise UserError(f'{self.batch_gpu} samples per process is not divisible by the discriminator\'s '
+                                f'minibatch-stddev group size {mbstd.group_size}; choose another --batch')
         self.G = G.train().requires_grad_(False).to(self.device)
         self.D = D.train().requires_grad_(False).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval()
