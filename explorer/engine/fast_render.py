@@ -110,6 +110,20 @@ def _fir_pad_params(f: torch.Tensor, channels, gain, dtype, device):
     return w[None, None].expand(channels, 1, *f.shape).contiguous()
 
 
+def _polyphase_3x3(weight):
+    """Split a 3x3 stride-2 transposed conv (unflipped weight [O, I, 3, 3]) into the
+    ordinary correlations that produce output phase (py, px): phase 0 along an axis
+    reads taps (2, 0) from (x[m-1], x[m]) (padding 1), phase 1 reads tap 1 (no padding).
+    -> [(py, px, sub-weight [O, I, kh, kw], (pad_y, pad_x))]."""
+    taps = {0: [2, 0], 1: [1]}
+    out = []
+    for py in (0, 1):
+        for px in (0, 1):
+            sub = weight[:, :, taps[py]][:, :, :, taps[px]].contiguous()
+            out.append((py, px, sub, (1 - py, 1 - px)))
+    return out
+
+
 @dataclass
 class _LayerPlan:
     kind: str                      # 'conv' | 'up' | 'torgb'
@@ -194,6 +208,8 @@ class _SG2Plan:
                 raise NotImplementedError('asymmetric up-conv padding')
             plan.fir_w = _fir_pad_params(f, weight.shape[0], 4.0, torch.float32, self.device)
             plan.fir_pad = p0
+            if k == 3:
+                plan.extra['phases'] = _polyphase_3x3(weight)
         return plan
 
     def _torgb(self, layer, ws_index):
@@ -243,24 +259,70 @@ class _SG2Plan:
     def styles(self, lp, w):
         return torch.addmm(lp.affine_b.unsqueeze(0), w, lp.affine_w.t())  # [N, I]
 
+    def _use_nonfused(self, lp, x):
+        """Scale activations instead of weights when that touches fewer numbers (small
+        resolutions) or for batches (one shared-weight conv instead of a grouped one).
+        Not in fp16, where unnormalised activations times styles could overflow."""
+        if self.dtype == torch.float16:
+            return False
+        N, I, H, W = x.shape
+        O, _, k, _ = lp.weight.shape
+        return N > 1 or H * W * (I + O) < O * I * k * k
+
+    def _raw(self, lp, key, t):
+        """Raw (unmodulated) weight ``t`` in the compute dtype, cast once per plan."""
+        cache = lp.extra.setdefault('raw', {})
+        if key not in cache:
+            cache[key] = t.to(self.dtype).contiguous()
+        return cache[key]
+
+    def _up_phases(self, x, lp, weights, groups):
+        """Stride-2 3x3 transposed conv as four ordinary convs, one per output phase (same
+        MACs; ordinary convs run about twice as fast as transposed ones on CPU)."""
+        N, _, H, W = x.shape
+        O = lp.weight.shape[0]
+        y = x.new_empty([N if groups == 1 else 1, O * (groups if groups > 1 else 1), 2 * H + 1, 2 * W + 1])
+        for (py, px, _, pad), kk in zip(lp.extra['phases'], weights):
+            y[:, :, py::2, px::2] = F.conv2d(x, kk, padding=pad, groups=groups)
+        return y
+
     def conv_layer(self, lp, x, w, noise, epilogue=None):
-        N = x.shape[0]
-        s = self.styles(lp, w)                                            # [N, I] fp32
-        d = (s.square() @ lp.w2.t() + 1e-8).rsqrt() * lp.act_gain           # [N, O]
-        O, I, k, _ = lp.weight.shape
+        N, I, H, W = x.shape
+        O, _, k, _ = lp.weight.shape
+        s = self.styles(lp, w)                                              # [N, I] fp32
+        d = (s.square() @ lp.w2.t() + 1e-8).rsqrt() * lp.act_gain           # [N, O] (act gain folded)
         bias = lp.extra.get('bias', lp.bias)
-        wt = lp.weight.unsqueeze(0) * (d.unsqueeze(2) * s.unsqueeze(1)).unsqueeze(3).unsqueeze(4)  # [N, O, I, k, k]
-        wt = wt.to(self.dtype)
-        xg = x.reshape(1, N * I, *x.shape[2:])
-        if lp.kind == 'conv':
-            y = F.conv2d(xg, wt.reshape(N * O, I, k, k), bias=bias.repeat(N) if N > 1 else bias,
-                         padding=lp.padding, groups=N)
+        fir = lp.extra.get('fir_w', lp.fir_w)
+        phases = lp.extra.get('phases')
+        if self._use_nonfused(lp, x):
+            xs = x * s.to(self.dtype).reshape(N, I, 1, 1)
+            if lp.kind == 'conv':
+                y = F.conv2d(xs, self._raw(lp, 'w', lp.weight), padding=lp.padding)
+            elif phases is not None:
+                y = self._up_phases(xs, lp, [self._raw(lp, (py, px), sub) for py, px, sub, _ in phases], 1)
+            else:
+                y = F.conv_transpose2d(xs, self._raw(lp, 'wt', lp.weight.transpose(0, 1)), stride=2)
+            y = y.mul_(d.to(self.dtype).reshape(N, O, 1, 1))
+            if lp.kind == 'up':
+                y = F.conv2d(y, fir, padding=lp.fir_pad, groups=O)
+            y = y.add_(bias.reshape(1, O, 1, 1))
         else:
-            # Transposed conv weight per group: [I, O, k, k], unflipped (conv2d_resample's up path).
-            wt = wt.transpose(1, 2).reshape(N * I, O, k, k)
-            y = F.conv_transpose2d(xg, wt, stride=2, groups=N).reshape(N, O, x.shape[2] * 2 + 1, -1)
-            y = F.conv2d(y, lp.extra.get('fir_w', lp.fir_w), bias=bias, padding=lp.fir_pad, groups=O)
-        y = y.reshape(N, O, *y.shape[2:])
+            scale = (d.unsqueeze(2) * s.unsqueeze(1)).unsqueeze(3).unsqueeze(4)  # [N, O, I, 1, 1]
+            xg = x.reshape(1, N * I, H, W)
+            if lp.kind == 'conv':
+                wt = (lp.weight.unsqueeze(0) * scale).to(self.dtype).reshape(N * O, I, k, k)
+                y = F.conv2d(xg, wt, bias=bias.repeat(N) if N > 1 else bias, padding=lp.padding, groups=N)
+            else:
+                if phases is not None:
+                    subs = [(sub.unsqueeze(0) * scale).to(self.dtype).reshape(N * O, I, *sub.shape[2:])
+                            for _, _, sub, _ in phases]
+                    y = self._up_phases(xg, lp, subs, N)
+                else:
+                    # Transposed conv weight per group: [I, O, k, k], unflipped (conv2d_resample's up path).
+                    wt = (lp.weight.unsqueeze(0) * scale).to(self.dtype).transpose(1, 2).reshape(N * I, O, k, k)
+                    y = F.conv_transpose2d(xg, wt, stride=2, groups=N)
+                y = F.conv2d(y.reshape(N, O, 2 * H + 1, 2 * W + 1), fir, bias=bias, padding=lp.fir_pad, groups=O)
+            y = y.reshape(N, O, *y.shape[2:])
         if epilogue is not None:
             return epilogue(y, noise, lp)
         if noise is not None:
