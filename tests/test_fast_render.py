@@ -1,0 +1,172 @@
+"""FastRenderer: same images as G.synthesis, graph re-capture bookkeeping, preview."""
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.engine.fast_render import FastRenderer, GraphCache, cpu_supports_bf16, psnr
+from explorer.engine.networks_stylegan2 import Generator
+
+
+def make_G(arch='skip', res=32, clamp=None, seed=0):
+    torch.manual_seed(seed)
+    G = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=res, img_channels=3,
+                  mapping_kwargs=dict(num_layers=2),
+                  synthesis_kwargs=dict(channel_base=res * 16, channel_max=32, conv_clamp=clamp, architecture=arch))
+    with torch.no_grad():
+        for n, p in G.named_parameters():
+            if n.endswith('noise_strength'):
+                p.fill_(0.3)
+            elif n.endswith('bias') and 'affine' not in n and 'mapping' not in n:
+                p.normal_(0, 0.3)
+    return G.eval().requires_grad_(False)
+
+
+def _ws(G, n, seed=1):
+    with torch.no_grad():
+        return G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)), None)
+
+
+@pytest.mark.parametrize('arch,clamp', [('skip', None), ('skip', 0.4), ('resnet', None), ('orig', 1.0)])
+@pytest.mark.parametrize('batch', [1, 3])
+def test_matches_synthesis_all_noise_modes(arch, clamp, batch):
+    G = make_G(arch, clamp=clamp)
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, batch)
+    scales = [0.5 + 0.1 * i for i in range(G.num_ws)]
+    for mode in ('const', 'none', 'random'):
+        g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+        with torch.no_grad():
+            ref = G.synthesis(ws, noise_mode=mode, noise_scale=scales, noise_generator=g1)
+        out = fr.render(ws, noise_mode=mode, noise_scale=scales, noise_generator=g2)
+        assert out.shape == ref.shape and out.dtype == torch.float32
+        assert ref.abs().max() > 0.05  # a real image, not all zeros / saturated
+        torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
+
+
+def test_stop_at_preview_matches_synthesis():
+    G = make_G('skip', res=64)
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 1)
+    for r in (4, 16, 32):
+        with torch.no_grad():
+            ref = G.synthesis(ws, noise_mode='const', stop_at=r)
+        torch.testing.assert_close(fr.render(ws, stop_at=r), ref, atol=2e-5, rtol=1e-4)
+        assert ref.shape[-1] == r
+
+
+def test_weights_changed_in_place_rebuild_the_plan():
+    G = make_G()
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 1)
+    before = fr.render(ws)
+    with torch.no_grad():
+        G.synthesis.b32.conv1.weight.mul_(1.5)    # training snapshot copied into G
+        G.synthesis.b16.conv0.noise_strength.fill_(0.9)
+        ref = G.synthesis(ws, noise_mode='const')
+    after = fr.render(ws)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, ref, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason='CPU without AVX512-BF16/AMX')
+def test_bf16_quality():
+    G = make_G(clamp=256)
+    ws = _ws(G, 2)
+    with torch.no_grad():
+        ref = G.synthesis(ws, noise_mode='const')
+    out = FastRenderer(G, 'cpu', dtype='bf16').render(ws)
+    assert out.dtype == torch.float32
+    assert 35 < psnr(out, ref) < 200  # close, but really computed in bf16
+
+
+def test_graph_cache_recaptures_only_when_shapes_or_weights_change():
+    G = make_G()
+    captured = []
+
+    def fake_capture(fn, static):
+        captured.append(sorted(static))
+        out_holder = {}
+
+        def replay():  # re-run eagerly on the *static* buffers, like a graph replay
+            out_holder['img'].copy_(fn(static))
+        out_holder['img'] = fn(static).clone()
+        return replay, out_holder['img']
+
+    fr = FastRenderer(G, 'cpu', use_graphs=True, graph_capture=fake_capture)
+    assert fr.use_graphs
+    ws1, ws1b, ws2 = _ws(G, 1, 1), _ws(G, 1, 2), _ws(G, 2, 3)
+    with torch.no_grad():
+        ref1, ref1b = G.synthesis(ws1, noise_mode='const'), G.synthesis(ws1b, noise_mode='const')
+    a = fr.render(ws1).clone()
+    b = fr.render(ws1b).clone()                      # new styles: buffers refilled, no capture
+    assert len(captured) == 1
+    torch.testing.assert_close(a, ref1, atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(b, ref1b, atol=2e-5, rtol=1e-4)
+    fr.render(ws1, noise_scale=0.3)                  # noise strength: buffer change only
+    assert len(captured) == 1
+    fr.render(ws2)                                   # batch changes -> capture
+    fr.render(ws1, stop_at=16)                       # resolution changes -> capture
+    assert len(captured) == 3
+    fr.render(ws1)                                   # cached again
+    assert len(captured) == 3
+    with torch.no_grad():
+        G.synthesis.b8.conv1.weight.add_(0.1)        # new weights -> plan rebuilt, graphs dropped
+    fr.render(ws1)
+    assert len(captured) == 4 and fr.graphs.captures == 4
+
+
+def test_graph_cache_is_bounded():
+    calls = []
+    cache = GraphCache(capture=lambda fn, st: (lambda: calls.append(1), torch.zeros(1)), max_entries=2)
+    for key in ('a', 'b', 'c', 'a'):
+        cache.run(key, None, {'x': torch.ones(1)})
+    assert cache.captures == 4 and len(cache.entries) == 2
+
+
+def test_preview_picks_resolution_within_budget():
+    G = make_G('skip', res=64)
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 1)
+    assert fr.should_preview(50)                 # nothing measured yet
+    img, r = fr.preview(ws, max_ms=50)
+    assert r in fr.preview_resolutions() and img.shape[-1] == r
+    # Pretend measurements: only 16 px fits a 10 ms budget.
+    fr._timing = {64: 80.0, 32: 25.0, 16: 6.0}
+    assert fr.should_preview(50) and not fr.should_preview(100)
+    img, r = fr.preview(ws, max_ms=10)
+    assert r == 16 and img.shape[-1] == 16
+    assert fr.estimate_ms(8) < fr.estimate_ms(16)
+    orig = FastRenderer(make_G('orig'), 'cpu')
+    assert not orig.should_preview(1)            # no intermediate images to show
+
+
+def test_render_uint8_layout():
+    G = make_G()
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 2)
+    u8 = fr.render_uint8(ws)
+    assert u8.dtype == np.uint8 and u8.shape == (2, 32, 32, 3)
+    ref = (fr.render(ws) * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(u8, ref)
+
+
+def test_forced_reference_env_uses_plain_synthesis(monkeypatch):
+    monkeypatch.setenv('EXPLORER_KERNELS', 'ref')
+    G = make_G()
+    fr = FastRenderer(G, 'cpu')
+    assert not fr.use_plan
+    ws = _ws(G, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(fr.render(ws), G.synthesis(ws, noise_mode='const'), atol=0, rtol=0)
+
+
+def test_stylegan3_falls_back_to_synthesis():
+    from explorer.engine.networks_stylegan3 import Generator as G3
+    torch.manual_seed(0)
+    G = G3(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=64, channel_max=8,
+           num_layers=3, num_critical=1, mapping_kwargs=dict(num_layers=1)).eval()
+    ws = _ws(G, 1)
+    with torch.no_grad():
+        ref = G.synthesis(ws)
+    torch.testing.assert_close(FastRenderer(G, 'cpu').render(ws), ref)
