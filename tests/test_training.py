@@ -367,3 +367,23 @@ def test_cli_ctrl_c_writes_final_snapshot_then_resume(solid_dir, tmp_path):
     rc = main(['train', '--outdir', str(run), '--resume', '--kimg', str((nimg + 16) / 1000), '--threads', '1'])
     assert rc == 0
     assert snap.read_snapshot(snap.latest_snapshot(run))['nimg'] == nimg + 16
+
+
+def test_conditional_grayscale_training(tmp_path):
+    import json
+    d = tmp_path / 'data'
+    d.mkdir()
+    labels = []
+    for i in range(8):
+        Image.fromarray(np.full((16, 16), 30 * i, np.uint8)).save(d / f'{i}.png')
+        labels.append([f'{i}.png', i % 3])
+    (d / 'dataset.json').write_text(json.dumps({'labels': labels}))
+    ds = open_dataset(d, resolution=16, num_channels=1)
+    t = Trainer(tiny_config(batch=4), ds, tmp_path / 'run')
+    assert t.c_dim == 3 and t.G.c_dim == 3 and t.D.c_dim == 3 and t.G.img_channels == 1
+    assert 'mapping.embed.weight' in dict(t.D.named_parameters())
+    for _ in range(2):
+        stats = t.train_step()
+        assert all(torch.isfinite(v).all() for v in stats.values())
+    img = t.G_ema(torch.randn(2, 16), torch.eye(3)[:2])
+    assert img.shape == (2, 1, 16, 16)
