@@ -32,6 +32,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 import threading
 import time
 import warnings
@@ -307,7 +308,9 @@ class Trainer:
         if self.is_main:
             self.outdir.mkdir(parents=True, exist_ok=True)
             snap.remove_stale_temp_files(self.outdir)
-            (self.outdir / 'config.json').write_text(json.dumps(self.config.to_dict(), indent=2))
+            tmp = self.outdir / '.config.json.tmp'
+        tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
+        os.replace(tmp, self.outdir / 'config.json')
 
     # ------------------------------------------------------------------ setup helpers
 
@@ -499,7 +502,8 @@ class Trainer:
             out = {'kimg': self.cur_nimg / 1000, 'total_kimg': float(cfg.kimg), 'images_per_sec': rate,
                    'eta_s': (total_nimg - self.cur_nimg) / rate if rate > 0 else float('nan'),
                    'tick': self.cur_tick, 'augment_p': self.augment_p,
-                   'sec_per_tick': elapsed, 'snapshot': None, 'done': False, 'stopped': False, 'paused': False}
+                   'sec_per_tick': elapsed, 'snapshot': None, 'done': False, 'stopped': False, 'paused': False,
+                   'num_skipped': int(getattr(self.dataset, 'num_skipped', 0))}
             for key in ('loss_G', 'loss_D', 'r1', 'pl', 'scores_real', 'scores_fake', 'pl_mean'):
                 out[key] = float(sums[key] / counts[key]) if counts.get(key) else float('nan')
             out.update(extra)
