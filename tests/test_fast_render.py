@@ -170,3 +170,12 @@ def test_stylegan3_falls_back_to_synthesis():
     with torch.no_grad():
         ref = G.synthesis(ws)
     torch.testing.assert_close(FastRenderer(G, 'cpu').render(ws), ref)
+
+
+def test_low_precision_refused_without_the_plan(monkeypatch):
+    from explorer.engine.networks_stylegan3 import Generator as G3
+    torch.manual_seed(0)
+    G = G3(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=64, channel_max=8,
+           num_layers=3, num_critical=1, mapping_kwargs=dict(num_layers=1)).eval()
+    with pytest.raises(ValueError, match='StyleGAN2 plan'):
+        FastRenderer(G, 'cpu', dtype='bf16' if cpu_supports_bf16() else 'fp16')

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from explorer.engine.fast_render import FastRenderer, dtype_supported, psnr
+from kernels._dispatch import forced_ref
 from explorer.errors import UserError
 
 # Named configurations (random weights). Channel counts follow the published configs.
@@ -120,8 +121,9 @@ def available_impls(G, device) -> list:
     out.append('fast')
     if device.type == 'cuda':
         out.append('fast+graphs')
+    low_precision_ok = getattr(G, 'family', '') == 'stylegan2' and not forced_ref()
     for dt in ('bf16', 'fp16'):
-        if dtype_supported(dt, device):
+        if low_precision_ok and dtype_supported(dt, device):
             out.append(dt)
     return out
 

@@ -21,8 +21,9 @@ preview semantics) with fewer and cheaper operations:
   weights changed in place (training snapshots), a new resolution or batch size
   re-captures; new styles or noise only refill the static input buffers. The
   result can be copied to pinned host memory asynchronously (``render_uint8``).
-- Other families (StyleGAN3, StyleGAN1) run ``G.synthesis`` itself (whose kernels
-  dispatch to Triton on CUDA) under the chosen dtype, still with graphs on CUDA.
+- Other families (StyleGAN3, StyleGAN1) run ``G.synthesis`` itself in fp32 (its
+  kernels dispatch to Triton on CUDA, StyleGAN3 runs its own fp16 layers there),
+  still with graphs on CUDA; ``bf16``/``fp16`` are refused for them.
 
 ``preview(ws, max_ms=50)`` picks the largest ``stop_at`` resolution whose measured
 (or, before the first measurement, MAC-estimated) time fits ``max_ms``, for the
@@ -449,13 +450,17 @@ class FastRenderer:
         self.device = torch.device(device) if device is not None else next(G.parameters()).device
         self.dtype_name = dtype
         self.dtype = DTYPES[dtype]
+        self.use_plan = use_plan and getattr(G, 'family', None) == 'stylegan2' and not forced_ref()
+        if not self.use_plan and self.dtype != torch.float32:
+            raise ValueError(f'{dtype} rendering needs the StyleGAN2 plan (family {self.family!r}'
+                             f'{", EXPLORER_KERNELS=ref" if forced_ref() else ""}); use fp32 '
+                             '(StyleGAN3 runs its own fp16 layers on CUDA)')
         if not dtype_supported(dtype, self.device):
             raise ValueError(f'{dtype} rendering is not supported on {self.device}')
         is_cuda = self.device.type == 'cuda'
         self.channels_last = (is_cuda and self.dtype != torch.float32) if channels_last is None else channels_last
         self.use_graphs = bool(use_graphs) and (is_cuda or graph_capture is not None)
         self.graphs = GraphCache(capture=graph_capture)
-        self.use_plan = use_plan and getattr(G, 'family', None) == 'stylegan2' and not forced_ref()
         self.use_triton = (is_cuda and triton_available() and not forced_ref() and not self.channels_last)
         self._plan = None
         self._token = None
@@ -513,10 +518,7 @@ class FastRenderer:
             kw['noise_generator'] = noise_generator
         if stop_at is not None and stop_at != self.G.img_resolution:
             kw['stop_at'] = stop_at
-        if self.dtype == torch.float32:
-            return self.G.synthesis(ws, **kw).to(torch.float32)
-        with torch.autocast(self.device.type, dtype=self.dtype):
-            return self.G.synthesis(ws, **kw).to(torch.float32)
+        return self.G.synthesis(ws, **kw).to(torch.float32)
 
     @torch.no_grad()
     def render(self, ws, noise_mode='const', noise_scale=None, noise_generator=None, stop_at=None):
