@@ -309,8 +309,8 @@ class Trainer:
             self.outdir.mkdir(parents=True, exist_ok=True)
             snap.remove_stale_temp_files(self.outdir)
             tmp = self.outdir / '.config.json.tmp'
-        tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
-        os.replace(tmp, self.outdir / 'config.json')
+            tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
+            os.replace(tmp, self.outdir / 'config.json')
 
     # ------------------------------------------------------------------ setup helpers
 
