@@ -86,14 +86,19 @@ def test_bad_input_is_one_line_exit_2(args, tmp_path, ckpt):
     assert 'Traceback' not in r.stderr
 
 
-def test_help_on_every_command():
-    from explorer.cli import build_parser
+def test_help_on_every_command(capsys):
+    from explorer.cli import build_parser, main
     parser = build_parser()
     names = list(parser._subparsers._group_actions[0].choices)
-    assert {'render', 'mix', 'info', 'gui'} <= set(names)
+    assert {'render', 'mix', 'info', 'gui', 'train', 'metrics', 'bench'} <= set(names)
     for name in names:
-        r = run_cli(name, '--help')
-        assert r.returncode == 0 and 'usage' in r.stdout.lower(), name
+        with pytest.raises(SystemExit) as e:
+            main([name, '--help'])
+        assert e.value.code == 0, name
+        assert 'usage' in capsys.readouterr().out.lower(), name
+    # And once through a real process, as a user runs it.
+    r = run_cli('render', '--help')
+    assert r.returncode == 0 and '--seeds' in r.stdout
 
 
 def test_default_checkpoint_used_without_flag(tmp_path):
