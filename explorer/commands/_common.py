@@ -37,6 +37,23 @@ def nonneg_int(text):
     return v
 
 
+def positive_int(text):
+    v = nonneg_int(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError('expected a number > 0')
+    return v
+
+
+def positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
+    return v
+
+
 def pick_device(name=None):
     import torch
     if name == 'cuda' and not torch.cuda.is_available():

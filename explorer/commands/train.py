@@ -27,57 +27,38 @@ NAME = 'train'
 HELP = 'train or finetune a StyleGAN2 generator on a folder/zip of images or the synthetic portraits'
 
 
-def _pos_int(text):
-    v = C.nonneg_int(text)
-    if v == 0:
-        import argparse
-        raise argparse.ArgumentTypeError('expected a number > 0')
-    return v
-
-
-def _pos_float(text):
-    import argparse
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
-    return v
-
-
 def add_arguments(p):
     p.add_argument('--data', metavar='DIR', help='folder or .zip of images, or "synthetic" (procedural portraits)')
     p.add_argument('--outdir', metavar='RUN', required=True, help='run folder (snapshots, config.json)')
     p.add_argument('--resume', action='store_true', help='continue from the newest snapshot in RUN')
     p.add_argument('--finetune', metavar='CHECKPOINT', help='start from this checkpoint (its G, and D when present)')
-    p.add_argument('--resolution', type=_pos_int, help='training resolution, a power of two '
-                                                      '(default: 64 for synthetic, else from the first image)')
-    p.add_argument('--kimg', type=_pos_float, help='total length in thousands of images shown (default 1000)')
-    p.add_argument('--batch', type=_pos_int, help='minibatch size, total over all processes (default 16)')
+    p.add_argument('--resolution', type=C.positive_int, help='training resolution, a power of two '
+                                                            '(default: 64 for synthetic, else from the first image)')
+    p.add_argument('--kimg', type=C.positive_float, help='total length in thousands of images shown (default 1000)')
+    p.add_argument('--batch', type=C.positive_int, help='minibatch size, total over all processes (default 16)')
     p.add_argument('--grayscale', action='store_true', help='train on 1-channel grayscale images')
     p.add_argument('--mirror', action='store_true', help='add x-flipped copies of the data')
     p.add_argument('--no-labels', action='store_true', help='ignore dataset.json class labels')
     p.add_argument('--augment', action='store_true', help='adaptive discriminator augmentation (ADA)')
     p.add_argument('--ada-target', type=float, default=None, help='ADA target for E[sign(D(real))] (default 0.6)')
-    p.add_argument('--ada-kimg', type=_pos_float, default=None, help='ADA speed in kimg (default 500)')
+    p.add_argument('--ada-kimg', type=C.positive_float, default=None, help='ADA speed in kimg (default 500)')
     p.add_argument('--gamma', type=float, default=None, help='R1 weight (default 0.0002 * res^2 / batch)')
     p.add_argument('--pl-weight', type=float, default=None, help='path-length weight (default 2, 0 = off)')
     p.add_argument('--style-mixing', type=float, default=None, help='style-mixing probability (default 0.9)')
-    p.add_argument('--lr', type=_pos_float, default=None, help='G and D learning rate (default 0.0025)')
-    p.add_argument('--z-dim', type=_pos_int, default=None, help='latent size (default 512)')
-    p.add_argument('--w-dim', type=_pos_int, default=None, help='W size (default 512)')
-    p.add_argument('--map', type=_pos_int, default=None, help='mapping layers (default 2)')
-    p.add_argument('--channel-base', type=_pos_int, default=None, help='channel multiplier (default 16384)')
-    p.add_argument('--channel-max', type=_pos_int, default=None, help='max channels per layer (default 512)')
-    p.add_argument('--snapshot-kimg', type=_pos_float, default=None, help='snapshot interval in kimg (default 10)')
-    p.add_argument('--snapshot-minutes', type=_pos_float, default=None,
+    p.add_argument('--lr', type=C.positive_float, default=None, help='G and D learning rate (default 0.0025)')
+    p.add_argument('--z-dim', type=C.positive_int, default=None, help='latent size (default 512)')
+    p.add_argument('--w-dim', type=C.positive_int, default=None, help='W size (default 512)')
+    p.add_argument('--map', type=C.positive_int, default=None, help='mapping layers (default 2)')
+    p.add_argument('--channel-base', type=C.positive_int, default=None, help='channel multiplier (default 16384)')
+    p.add_argument('--channel-max', type=C.positive_int, default=None, help='max channels per layer (default 512)')
+    p.add_argument('--snapshot-kimg', type=C.positive_float, default=None, help='snapshot interval in kimg (default 10)')
+    p.add_argument('--snapshot-minutes', type=C.positive_float, default=None,
                    help='also snapshot at least this often (default 15)')
-    p.add_argument('--keep', type=_pos_int, default=None, help='snapshots to keep (default 3)')
+    p.add_argument('--keep', type=C.positive_int, default=None, help='snapshots to keep (default 3)')
     p.add_argument('--seed', type=int, default=None, help='random seed (default 0)')
-    p.add_argument('--synthetic-length', type=_pos_int, default=None,
+    p.add_argument('--synthetic-length', type=C.positive_int, default=None,
                    help='number of distinct synthetic portraits (default: the source default)')
-    p.add_argument('--threads', type=_pos_int, default=None,
+    p.add_argument('--threads', type=C.positive_int, default=None,
                    help='CPU threads for torch (default: torch default; 1 is much faster on a busy machine)')
     C.add_device_arg(p)
 

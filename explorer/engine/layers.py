@@ -40,3 +40,17 @@ def layer_groups(layers) -> dict[str, tuple[int, ...]]:
     for layer in layers:
         groups[group_of_resolution(layer.resolution)].append(layer.index)
     return {k: tuple(v) for k, v in groups.items()}
+
+
+def per_layer_values(value, n) -> list[float]:
+    """None -> n ones; a number -> n copies; a sequence/tensor of n numbers -> floats."""
+    if value is None:
+        return [1.0] * n
+    if isinstance(value, (int, float)):
+        return [float(value)] * n
+    if hasattr(value, 'tolist'):
+        value = value.tolist()
+    value = list(value)
+    if len(value) != n:
+        raise ValueError(f'expected {n} per-layer values, got {len(value)}')
+    return [float(v) for v in value]

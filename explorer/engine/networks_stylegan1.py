@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.engine.layers import StyleLayer
+from explorer.engine.layers import StyleLayer, per_layer_values
 
 NOISE_MODES = ('const', 'random', 'none')
 OFFICIAL_TRUNCATION_PSI = 0.7       # G_style default in the official code
@@ -387,7 +387,7 @@ class SynthesisNetwork(torch.nn.Module):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f'noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}')
         ws = ws.to(torch.float32)
-        scales = _per_index(noise_scale, self.num_ws)
+        scales = per_layer_values(noise_scale, self.num_ws)
         lod = float(self.lod) if self.progressive else 0.0
         last = self.img_resolution if stop_at is None else min(max(int(stop_at), 4), self.img_resolution)
         if not self.progressive:
@@ -415,18 +415,6 @@ class SynthesisNetwork(torch.nn.Module):
             img = img[:, :, t:img.shape[2] - b, l:img.shape[3] - r]
         return img
 
-
-def _per_index(value, n) -> list:
-    if value is None:
-        return [1.0] * n
-    if isinstance(value, (int, float)):
-        return [float(value)] * n
-    if isinstance(value, torch.Tensor):
-        value = value.tolist()
-    value = list(value)
-    if len(value) != n:
-        raise ValueError(f'expected {n} per-layer values, got {len(value)}')
-    return [float(v) for v in value]
 
 
 class Generator(torch.nn.Module):

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from explorer.engine.layers import StyleLayer
+from explorer.engine.layers import StyleLayer, per_layer_values
 from kernels import bias_act, activation_funcs, conv2d_resample, modulated_conv2d, setup_filter, upsample2d
 
 NOISE_MODES = ('const', 'random', 'none')
@@ -412,7 +412,7 @@ class SynthesisNetwork(torch.nn.Module):
         resolution and return the image accumulated so far (skip architecture preview)."""
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), f'ws must be [N, {self.num_ws}, {self.w_dim}]'
         ws = ws.to(torch.float32)
-        scales = _per_index(noise_scale, self.num_ws)
+        scales = per_layer_values(noise_scale, self.num_ws)
         x = img = None
         for res, start, count in self.block_ws_slices():
             block = getattr(self, f'b{res}')
@@ -426,18 +426,6 @@ class SynthesisNetwork(torch.nn.Module):
                 break
         return img
 
-
-def _per_index(value, n) -> list:
-    if value is None:
-        return [1.0] * n
-    if isinstance(value, (int, float)):
-        return [float(value)] * n
-    if isinstance(value, torch.Tensor):
-        value = value.tolist()
-    value = list(value)
-    if len(value) != n:
-        raise ValueError(f'expected {n} per-layer values, got {len(value)}')
-    return value
 
 
 class Generator(torch.nn.Module):
@@ -503,3 +491,6 @@ class Generator(torch.nn.Module):
         if self.architecture != 'skip':
             return [self.img_resolution]
         return list(self.synthesis.block_resolutions)
+
+
+_per_index = per_layer_values  # kept for callers that imported the old private name
