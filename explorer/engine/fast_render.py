@@ -111,6 +111,12 @@ def _fir_pad_params(f: torch.Tensor, channels, gain, dtype, device):
     return w[None, None].expand(channels, 1, *f.shape).contiguous()
 
 
+def _reshape(t, shape):
+    """``t.reshape(shape)``, but ``t`` itself when the shape is unchanged: reshape re-derives
+    the stride of size-1 dims, which makes oneDNN misread a channels_last tensor as NCHW."""
+    return t if list(t.shape) == list(shape) else t.reshape(shape)
+
+
 def _polyphase_3x3(weight):
     """Split a 3x3 stride-2 transposed conv (unflipped weight [O, I, 3, 3]) into the
     ordinary correlations that produce output phase (py, px): phase 0 along an axis
@@ -148,9 +154,10 @@ class _LayerPlan:
 class _SG2Plan:
     """Precomputed constants of a StyleGAN2 SynthesisNetwork for one device/dtype."""
 
-    def __init__(self, synthesis, device, dtype):
+    def __init__(self, synthesis, device, dtype, channels_last=False):
         self.device = torch.device(device)
         self.dtype = dtype
+        self.channels_last = channels_last
         self.synthesis = synthesis
         self.blocks = []
         for res, start, count in synthesis.block_ws_slices():
@@ -224,10 +231,15 @@ class _SG2Plan:
 
     # ------------------------------------------------------------------ execution
 
-    def cast(self, dtype):
-        """Low-precision copies of the conv weights / FIR filters (styles stay fp32)."""
+    def cast(self, dtype, fp32_upto=0):
+        """Low-precision copies of the conv weights / FIR filters (styles stay fp32).
+        Blocks up to resolution ``fp32_upto`` stay fp32: they are cheap, and rounding
+        errors made there are amplified by every later layer."""
         for entry in self.blocks:
             for lp in entry['layers']:
+                if entry['res'] <= fp32_upto:
+                    continue
+                lp.extra['dtype'] = dtype
                 if lp.fir_w is not None:
                     lp.extra['fir_w'] = lp.fir_w.to(dtype)
                 lp.extra['bias'] = lp.bias.to(dtype)
@@ -254,40 +266,62 @@ class _SG2Plan:
                         r = torch.randn(shape, device=self.device)
                     else:
                         r = torch.randn(shape, generator=generator).to(self.device)
-                    out.append((r * (lp.noise_strength * scale)).to(self.dtype))
+                    out.append((r * (lp.noise_strength * scale)).to(lp.extra.get('dtype', torch.float32)))
         return out
 
     def styles(self, lp, w):
         return torch.addmm(lp.affine_b.unsqueeze(0), w, lp.affine_w.t())  # [N, I]
 
+    @staticmethod
+    def _dt(lp):
+        return lp.extra.get('dtype', torch.float32)
+
     def _use_nonfused(self, lp, x):
         """Scale activations instead of weights when that touches fewer numbers (small
         resolutions) or for batches (one shared-weight conv instead of a grouped one).
         Not in fp16, where unnormalised activations times styles could overflow."""
-        if self.dtype == torch.float16:
+        if self._dt(lp) == torch.float16:
             return False
         N, I, H, W = x.shape
         O, _, k, _ = lp.weight.shape
         return N > 1 or H * W * (I + O) < O * I * k * k
 
     def _raw(self, lp, key, t):
-        """Raw (unmodulated) weight ``t`` in the compute dtype, cast once per plan."""
+        """Raw (unmodulated) weight ``t`` in the compute dtype and memory format, cast once."""
         cache = lp.extra.setdefault('raw', {})
         if key not in cache:
-            cache[key] = t.to(self.dtype).contiguous()
+            fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+            cache[key] = t.to(self._dt(lp)).contiguous(memory_format=fmt)
         return cache[key]
+
+    def _modulated(self, lp, key, raw, scale, dt):
+        """raw [O, I, kh, kw] x scale [N, O, I] -> [N*O, I, kh, kw] in ``dt``, produced directly
+        in channels_last layout when the plan runs channels_last (oneDNN then stays in NHWC)."""
+        N = scale.shape[0]
+        O, I, kh, kw = raw.shape
+        if not self.channels_last:
+            return (raw.unsqueeze(0) * scale.unsqueeze(3).unsqueeze(4)).to(dt).reshape(N * O, I, kh, kw)
+        cache = lp.extra.setdefault('perm', {})
+        if key not in cache:
+            cache[key] = raw.permute(0, 2, 3, 1).contiguous()          # [O, kh, kw, I]
+        w = cache[key].unsqueeze(0) * scale.unsqueeze(2).unsqueeze(3)  # [N, O, kh, kw, I]
+        return w.to(dt).reshape(N * O, kh, kw, I).permute(0, 3, 1, 2)
 
     def _up_phases(self, x, lp, weights, groups):
         """Stride-2 3x3 transposed conv as four ordinary convs, one per output phase (same
         MACs; ordinary convs run about twice as fast as transposed ones on CPU)."""
         N, _, H, W = x.shape
         O = lp.weight.shape[0]
-        y = x.new_empty([N if groups == 1 else 1, O * (groups if groups > 1 else 1), 2 * H + 1, 2 * W + 1])
+        fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        y = torch.empty([N if groups == 1 else 1, O * (groups if groups > 1 else 1), 2 * H + 1, 2 * W + 1],
+                        dtype=x.dtype, device=x.device, memory_format=fmt)
         for (py, px, _, pad), kk in zip(lp.extra['phases'], weights):
             y[:, :, py::2, px::2] = F.conv2d(x, kk, padding=pad, groups=groups)
         return y
 
     def conv_layer(self, lp, x, w, noise, epilogue=None):
+        dt = self._dt(lp)
+        x = x.to(dt)
         N, I, H, W = x.shape
         O, _, k, _ = lp.weight.shape
         s = self.styles(lp, w)                                              # [N, I] fp32
@@ -296,34 +330,33 @@ class _SG2Plan:
         fir = lp.extra.get('fir_w', lp.fir_w)
         phases = lp.extra.get('phases')
         if self._use_nonfused(lp, x):
-            xs = x * s.to(self.dtype).reshape(N, I, 1, 1)
+            xs = x * s.to(dt).reshape(N, I, 1, 1)
             if lp.kind == 'conv':
                 y = F.conv2d(xs, self._raw(lp, 'w', lp.weight), padding=lp.padding)
             elif phases is not None:
                 y = self._up_phases(xs, lp, [self._raw(lp, (py, px), sub) for py, px, sub, _ in phases], 1)
             else:
                 y = F.conv_transpose2d(xs, self._raw(lp, 'wt', lp.weight.transpose(0, 1)), stride=2)
-            y = y.mul_(d.to(self.dtype).reshape(N, O, 1, 1))
+            y = y.mul_(d.to(dt).reshape(N, O, 1, 1))
             if lp.kind == 'up':
                 y = F.conv2d(y, fir, padding=lp.fir_pad, groups=O)
             y = y.add_(bias.reshape(1, O, 1, 1))
         else:
-            scale = (d.unsqueeze(2) * s.unsqueeze(1)).unsqueeze(3).unsqueeze(4)  # [N, O, I, 1, 1]
-            xg = x.reshape(1, N * I, H, W)
+            scale = d.unsqueeze(2) * s.unsqueeze(1)                          # [N, O, I]
+            xg = _reshape(x, [1, N * I, H, W])
             if lp.kind == 'conv':
-                wt = (lp.weight.unsqueeze(0) * scale).to(self.dtype).reshape(N * O, I, k, k)
+                wt = self._modulated(lp, 'w', lp.weight, scale, dt)
                 y = F.conv2d(xg, wt, bias=bias.repeat(N) if N > 1 else bias, padding=lp.padding, groups=N)
             else:
                 if phases is not None:
-                    subs = [(sub.unsqueeze(0) * scale).to(self.dtype).reshape(N * O, I, *sub.shape[2:])
-                            for _, _, sub, _ in phases]
+                    subs = [self._modulated(lp, (py, px), sub, scale, dt) for py, px, sub, _ in phases]
                     y = self._up_phases(xg, lp, subs, N)
                 else:
                     # Transposed conv weight per group: [I, O, k, k], unflipped (conv2d_resample's up path).
-                    wt = (lp.weight.unsqueeze(0) * scale).to(self.dtype).transpose(1, 2).reshape(N * I, O, k, k)
-                    y = F.conv_transpose2d(xg, wt, stride=2, groups=N)
-                y = F.conv2d(y.reshape(N, O, 2 * H + 1, 2 * W + 1), fir, bias=bias, padding=lp.fir_pad, groups=O)
-            y = y.reshape(N, O, *y.shape[2:])
+                    wt = (lp.weight.unsqueeze(0) * scale.unsqueeze(3).unsqueeze(4)).to(dt)
+                    y = F.conv_transpose2d(xg, wt.transpose(1, 2).reshape(N * I, O, k, k), stride=2, groups=N)
+                y = F.conv2d(_reshape(y, [N, O, 2 * H + 1, 2 * W + 1]), fir, bias=bias, padding=lp.fir_pad, groups=O)
+            y = _reshape(y, [N, O, *y.shape[2:]])
         if epilogue is not None:
             return epilogue(y, noise, lp)
         if noise is not None:
@@ -337,10 +370,13 @@ class _SG2Plan:
         N, I = x.shape[:2]
         s = self.styles(lp, w)                                             # [N, I]
         O = lp.weight.shape[0]
-        wt = (lp.weight.unsqueeze(0) * s.reshape(N, 1, I, 1, 1)).to(x.dtype)
-        y = F.conv2d(x.reshape(1, N * I, *x.shape[2:]), wt.reshape(N * O, I, 1, 1),
-                     bias=lp.bias.to(x.dtype).repeat(N), groups=N)
-        y = y.reshape(N, O, *y.shape[2:]).to(torch.float32)
+        # In fp32 whatever the compute dtype: its output is the image itself, and a 1x1
+        # conv to 3 channels costs little next to the 3x3 convs.
+        x = x.to(torch.float32)
+        wt = lp.weight.unsqueeze(0) * s.reshape(N, 1, I, 1, 1)
+        y = F.conv2d(_reshape(x, [1, N * I, *x.shape[2:]]), wt.reshape(N * O, I, 1, 1),
+                     bias=lp.bias.repeat(N), groups=N)
+        y = _reshape(y, [N, O, *y.shape[2:]])
         if lp.clamp is not None:
             y = y.clamp_(-lp.clamp, lp.clamp)
         return y
@@ -356,14 +392,14 @@ class _SG2Plan:
             block = entry['block']
             layers = entry['layers']
             if 'const' in entry:
-                x = entry['const'].to(self.dtype).unsqueeze(0).expand(N, -1, -1, -1)
+                x = entry['const'].unsqueeze(0).expand(N, -1, -1, -1)
                 x = x.contiguous(memory_format=memory_format)
             if entry['skip'] is not None:
-                y_skip = block.skip(x.to(torch.float32), gain=np.sqrt(0.5)).to(self.dtype)
+                y_skip = block.skip(x.to(torch.float32), gain=np.sqrt(0.5))
                 x = self.conv_layer(layers[0], x, ws[:, layers[0].ws_index], noises[ni], epilogue)
                 # resnet's conv1 carries an extra gain sqrt(0.5) (exact: lrelu is positively homogeneous).
                 x = self.conv_layer(layers[1], x, ws[:, layers[1].ws_index], noises[ni + 1], epilogue)
-                x = y_skip.add_(x * np.sqrt(0.5))
+                x = y_skip.add_(x.to(torch.float32) * np.sqrt(0.5))
                 ni += 2
             else:
                 for lp in layers:
@@ -443,13 +479,14 @@ class FastRenderer:
     """
 
     def __init__(self, G, device=None, dtype='fp32', use_graphs=True, channels_last=None, use_plan=True,
-                 graph_capture=None):
+                 graph_capture=None, fp32_upto=16):
         if dtype not in DTYPES:
             raise ValueError(f'dtype must be one of {sorted(DTYPES)}, got {dtype!r}')
         self.G = G
         self.device = torch.device(device) if device is not None else next(G.parameters()).device
         self.dtype_name = dtype
         self.dtype = DTYPES[dtype]
+        self.fp32_upto = int(fp32_upto)  # bf16/fp16: blocks up to this resolution stay fp32
         self.use_plan = use_plan and getattr(G, 'family', None) == 'stylegan2' and not forced_ref()
         if not self.use_plan and self.dtype != torch.float32:
             raise ValueError(f'{dtype} rendering needs the StyleGAN2 plan (family {self.family!r}'
@@ -458,7 +495,11 @@ class FastRenderer:
         if not dtype_supported(dtype, self.device):
             raise ValueError(f'{dtype} rendering is not supported on {self.device}')
         is_cuda = self.device.type == 'cuda'
-        self.channels_last = (is_cuda and self.dtype != torch.float32) if channels_last is None else channels_last
+        # channels_last: oneDNN's NHWC convs (and above all its depthwise FIR convs) are much
+        # faster on CPU; on CUDA it pays with tensor cores (fp16/bf16).
+        if channels_last is None:
+            channels_last = (not is_cuda) or self.dtype != torch.float32
+        self.channels_last = bool(channels_last)
         self.use_graphs = bool(use_graphs) and (is_cuda or graph_capture is not None)
         self.graphs = GraphCache(capture=graph_capture)
         self.use_triton = (is_cuda and triton_available() and not forced_ref() and not self.channels_last)
@@ -482,9 +523,9 @@ class FastRenderer:
         self._timing.clear()
         self._token = token
         if self.use_plan:
-            self._plan = _SG2Plan(self.G.synthesis, self.device, torch.float32)
+            self._plan = _SG2Plan(self.G.synthesis, self.device, torch.float32, channels_last=self.channels_last)
             if self.dtype != torch.float32:
-                self._plan.cast(self.dtype)
+                self._plan.cast(self.dtype, fp32_upto=self.fp32_upto)
 
     def _epilogue(self):
         if not self.use_triton:
@@ -508,7 +549,8 @@ class FastRenderer:
 
     def _run_plan(self, ws, noises, stop_at):
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
-        return self._plan.run(ws, noises, stop_at=stop_at, memory_format=mf, epilogue=self._epilogue())
+        img = self._plan.run(ws, noises, stop_at=stop_at, memory_format=mf, epilogue=self._epilogue())
+        return img.contiguous()
 
     def _run_generic(self, ws, noise_mode, noise_scale, noise_generator, stop_at):
         kw = dict(noise_mode=noise_mode)
