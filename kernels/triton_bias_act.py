@@ -25,7 +25,7 @@ BLOCK = 1024
 @triton.jit
 def _bias_act_fwd(x_ptr, b_ptr, y_ptr, total, C, inner, alpha, gain, clamp,
                   HAS_BIAS: tl.constexpr, ACT: tl.constexpr, HAS_CLAMP: tl.constexpr, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # int64: large batches pass 2^31
     mask = offs < total
     v = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     if HAS_BIAS:
@@ -44,7 +44,7 @@ def _bias_act_fwd(x_ptr, b_ptr, y_ptr, total, C, inner, alpha, gain, clamp,
 @triton.jit
 def _bias_act_grad(dy_ptr, y_ptr, dx_ptr, total, alpha, gain, clamp,
                    ACT: tl.constexpr, HAS_CLAMP: tl.constexpr, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # int64: large batches pass 2^31
     mask = offs < total
     g = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     y = tl.load(y_ptr + offs, mask=mask, other=0.0).to(tl.float32)

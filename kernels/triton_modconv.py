@@ -66,7 +66,7 @@ def _modulate_kernel(w_ptr, s_ptr, g_ptr, out_ptr, O, ROW, KK,
 def _epilogue_kernel(x_ptr, noise_ptr, b_ptr, y_ptr, total, C, HW, noise_sn, alpha, gain, clamp,
                      HAS_NOISE: tl.constexpr, HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
                      HAS_CLAMP: tl.constexpr, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # int64: large batches pass 2^31
     mask = offs < total
     v = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     pix = offs % HW

@@ -33,7 +33,7 @@ def _upfirdn2d_kernel(x_ptr, f_ptr, b_ptr, y_ptr, total, C, H, W, OH, OW, KH, KW
                       UPX, UPY, DOWNX, DOWNY, PADX0, PADY0, fgain, alpha, act_gain, clamp,
                       SEPARABLE: tl.constexpr, HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
                       HAS_CLAMP: tl.constexpr, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # int64: large batches pass 2^31
     mask = offs < total
     ox = offs % OW
     t = offs // OW

@@ -502,6 +502,7 @@ class FastRenderer:
         self.channels_last = bool(channels_last)
         self.use_graphs = bool(use_graphs) and (is_cuda or graph_capture is not None)
         self.graphs = GraphCache(capture=graph_capture)
+        self.graph_capture_injected = graph_capture is not None
         self.use_triton = (is_cuda and triton_available() and not forced_ref() and not self.channels_last)
         self._plan = None
         self._token = None
@@ -573,7 +574,7 @@ class FastRenderer:
             if self.use_graphs and noise_mode != 'random':
                 key = ('generic', self._token, tuple(ws.shape), noise_mode, stop_at, self.dtype_name,
                        None if noise_scale is None else tuple(self._scales(noise_scale)))
-                return self.graphs.run(
+                return self._graph_or_eager(
                     key, lambda st: self._run_generic(st['ws'], noise_mode, noise_scale, None, stop_at), {'ws': ws})
             return self._run_generic(ws, noise_mode, noise_scale, noise_generator, stop_at)
         noises = self._plan.noise_list(ws.shape[0], noise_mode, self._scales(noise_scale), noise_generator)
@@ -589,7 +590,21 @@ class FastRenderer:
 
         def fn(st):
             return self._run_plan(st['ws'], [st.get(f'n{i}') for i in range(count)], stop_at)
-        return self.graphs.run(key, fn, inputs)
+        return self._graph_or_eager(key, fn, inputs)
+
+    def _graph_or_eager(self, key, fn, inputs):
+        """Replay a captured graph; if capture fails (an op that syncs with the host, an
+        old driver), warn once and render eagerly from then on."""
+        try:
+            return self.graphs.run(key, fn, inputs)
+        except Exception as e:  # noqa: BLE001 - any capture failure means: no graphs here
+            if self.graph_capture_injected:
+                raise
+            import warnings
+            warnings.warn(f'CUDA graph capture failed, rendering without graphs: {e}', RuntimeWarning)
+            self.use_graphs = False
+            self.graphs.clear()
+            return fn(inputs)
 
     def render_timed(self, ws, **kw):
         """(image, milliseconds); synchronises CUDA so the time is the real latency."""
