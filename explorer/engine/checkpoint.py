@@ -152,13 +152,16 @@ def sniff_format(path) -> str:
     raise CheckpointError(path, 'not a recognised checkpoint (neither a torch zip file nor a pickle)')
 
 
-def load_torch_zip(path) -> object:
-    """torch.load with weights_only=True, errors turned into CheckpointError."""
+def load_torch_zip(path, mmap: bool = False) -> object:
+    """torch.load with weights_only=True, errors turned into CheckpointError.
+
+    ``mmap=True`` maps the file instead of reading its tensors: quick when only the small,
+    non-tensor part of a large file is wanted."""
     try:
         # rosinality's training checkpoints store their argparse options; Namespace only
         # holds attributes, so it joins torch's weights-only allowlist here.
         with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location='cpu', weights_only=True)
+            return torch.load(path, map_location='cpu', weights_only=True, mmap=mmap)
     except zipfile.BadZipFile as e:
         raise CheckpointError(path, f'truncated or corrupt file ({e})') from None
     except RuntimeError as e:

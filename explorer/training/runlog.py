@@ -85,3 +85,23 @@ class StatsTail:
             if isinstance(rec, dict):
                 out.append(rec)
         return out
+
+
+def read_stats(run_dir, up_to_kimg: float | None = None) -> list[dict]:
+    """The run's ticks so far, oldest first, as one continuous history.
+
+    A run resumed from a snapshot older than its last tick (a crash, a kill) re-trains the
+    stretch after that snapshot and logs it again; the later records replace the earlier
+    ones there. ``up_to_kimg`` drops what lies after that point (e.g. after the snapshot a
+    resume starts from). A missing or unreadable file is an empty history."""
+    out: list[dict] = []
+    for rec in StatsTail(stats_path(run_dir)).poll():
+        kimg = rec.get('kimg')
+        if not isinstance(kimg, (int, float)) or isinstance(kimg, bool):
+            continue
+        while out and out[-1]['kimg'] >= kimg:  # a resumed run going over the same ground again
+            out.pop()
+        out.append(rec)
+    if up_to_kimg is not None:
+        out = [r for r in out if r['kimg'] <= up_to_kimg + 1e-9]
+    return out

@@ -80,9 +80,11 @@ def remove_stale_temp_files(run_dir) -> int:
     return n
 
 
-def read_snapshot(path) -> dict:
-    """Load a snapshot (weights_only); CheckpointError if it is not a training snapshot."""
-    data = load_torch_zip(path)
+def read_snapshot(path, mmap: bool = False) -> dict:
+    """Load a snapshot (weights_only); CheckpointError if it is not a training snapshot.
+
+    ``mmap=True`` memory-maps the tensors instead of reading them (see ``snapshot_info``)."""
+    data = load_torch_zip(path, mmap=mmap)
     if not isinstance(data, dict) or data.get('format') != FORMAT_NAME:
         raise CheckpointError(path, 'not a StyleGAN Explorer training snapshot')
     version = data.get('version')
@@ -102,3 +104,20 @@ def read_latest_snapshot(run_dir) -> tuple[Path, dict] | None:
         except CheckpointError as e:
             warnings.warn(f'skipping unreadable snapshot: {e}', stacklevel=2)
     return None
+
+
+def snapshot_info(path) -> dict:
+    """What a snapshot says about its run, without reading its tensors (the file is memory-mapped,
+    so this is quick even for a large network; the GUI calls it before resuming)::
+
+        {'path': Path, 'kimg': float, 'nimg': int, 'tick': int, 'augment_p': float, 'config': dict}
+
+    CheckpointError if the file is not a readable training snapshot."""
+    data = read_snapshot(path, mmap=True)
+    config = data['config']
+    if not isinstance(config, dict):
+        raise CheckpointError(path, 'snapshot config is not a dict')
+    nimg = int(data['nimg'])
+    progress = data.get('progress') if isinstance(data.get('progress'), dict) else {}
+    return {'path': Path(path), 'kimg': nimg / 1000, 'nimg': nimg, 'tick': int(progress.get('tick', 0)),
+            'augment_p': float(data.get('augment_p', 0.0)), 'config': dict(config)}

@@ -4,7 +4,10 @@ The panel only builds a ``TrainingJob`` and talks to a ``TrainingWorker``; all t
 work (training, the preview grid) happens on the worker's thread. Progress arrives at
 most a few times a second; plots are pyqtgraph curves over kimg; the preview grid
 shows fixed seeds from the latest G_ema. "Explore this snapshot" hands the newest
-snapshot file to the main window's normal open path.
+snapshot file to the main window's normal open path. "Resume run…" continues a run
+folder (this panel's, or one the CLI wrote) from its newest snapshot with the run's own
+config; the kimg count, the progress bar and the plots (preloaded from RUN/stats.jsonl)
+carry on from where the run was.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from pathlib import Path
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                             QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
-                             QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+                             QGroupBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPlainTextEdit, QProgressBar,
+                             QPushButton, QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from explorer.ui.image_view import ImageView
 from explorer.workers.torchrun_process import TorchrunTrainingProcess, cuda_device_count
-from explorer.workers.training_worker import NETWORK_PRESETS, TrainingJob, TrainingWorker
+from explorer.errors import ExplorerError
+from explorer.workers.training_worker import (CUSTOM_NETWORK, NETWORK_PRESETS, ResumableRun, TrainingJob, TrainingWorker,
+                                              inspect_run)
 
 RESOLUTIONS = (16, 32, 64, 128, 256, 512, 1024)
 PLOTS = (('loss_G', 'G loss'), ('loss_D', 'D loss'), ('r1', 'R1 penalty'), ('augment_p', 'augment p'))
@@ -50,6 +55,7 @@ class TrainingPanel(QWidget):
         self.current_checkpoint: str | None = None      # what the main view shows (for finetuning)
         self._current_family: str | None = None
         self.latest_snapshot: str | None = None
+        self._custom_sizes: tuple = ()      # network sizes behind CUSTOM_NETWORK (from a resumed run)
         self.last_info: dict | None = None
         self.history: dict[str, tuple] = {key: ([], []) for key, _ in PLOTS}  # key -> (kimg, values), finite only
         self._latest: dict[str, float] = {}
@@ -169,7 +175,17 @@ class TrainingPanel(QWidget):
         self.live = QCheckBox('Live weights in Explore')
         self.live.setToolTip('Every few ticks, copy G_ema into the Explore view (open a snapshot of this run first)')
         buttons.addWidget(self.live, 1, 2, 1, 2)
+        self.resume_run_btn = QPushButton('Resume run…')
+        self.resume_run_btn.setToolTip('Choose a run folder and continue it from its newest snapshot '
+                                       '(same config, same kimg count)')
+        self.resume_run_btn.clicked.connect(lambda: self.resume_run())
+        buttons.addWidget(self.resume_run_btn, 2, 0, 1, 2)
         lv.addLayout(buttons)
+        self.run_info = QLabel('')
+        self.run_info.setWordWrap(True)
+        self.run_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.run_info.setVisible(False)
+        lv.addWidget(self.run_info)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -254,7 +270,8 @@ class TrainingPanel(QWidget):
             resolution=None if finetune else int(self.resolution.currentData()),
             batch=int(self.batch.value()), kimg=float(self.kimg.value()), finetune_from=finetune,
             augment=self.augment.isChecked(), ada_target=float(self.ada_target.value()),
-            network=self.network.currentText())
+            network=self.network.currentText(),
+            overrides=self._custom_sizes if self.network.currentText() == CUSTOM_NETWORK else ())
 
     def _show_job(self, job: TrainingJob) -> None:
         """Make the form show the job that runs (it may come from code, e.g. a resumed run)."""
@@ -274,25 +291,104 @@ class TrainingPanel(QWidget):
         self.outdir_edit.setText(job.outdir)
         if job.network in NETWORK_PRESETS:
             self.network.setCurrentText(job.network)
+        elif job.network == CUSTOM_NETWORK:  # a resumed run of another size: offer its sizes for new runs too
+            self._custom_sizes = tuple(job.overrides)
+            if self.network.findText(CUSTOM_NETWORK) < 0:
+                self.network.addItem(CUSTOM_NETWORK)
+            self.network.setCurrentText(CUSTOM_NETWORK)
+            self.network.setItemData(self.network.findText(CUSTOM_NETWORK),
+                                     ', '.join(f'{k} {v}' for k, v in self._custom_sizes),
+                                     Qt.ItemDataRole.ToolTipRole)
 
     def is_running(self) -> bool:
         return self.worker is not None and self.worker.isRunning()
 
     def start(self, job: TrainingJob | None = None, max_rate_hz: float = 5.0) -> TrainingWorker | None:
+        """Start a new run (``job.resume``: continue its folder; ``resume_run`` is the checked way)."""
         if self.is_running():
             return None
         job = job or self.job()
         if not job.data:
             self._error('Choose a dataset folder (or Synthetic portraits)')
             return None
-        self.latest_snapshot = None
+        if not job.resume:
+            from explorer.training.snapshot import list_snapshots
+            if list_snapshots(job.outdir):
+                self._error(f'{job.outdir} already holds a run: use "Resume run…" to continue it, '
+                            'or choose another run folder')
+                return None
+            self.run_info.setVisible(False)
+        return self._launch(job, max_rate_hz)
+
+    def resume_run(self, path: str | None = None, kimg: float | None = None,
+                   max_rate_hz: float = 5.0) -> TrainingWorker | None:
+        """Continue the run in ``path`` (asked for when None) from its newest snapshot.
+
+        The run's own config trains; ``kimg`` is a new total length (default: the run's; a run
+        that already reached its length asks for a longer one). A folder without a readable
+        snapshot gets a clear message and starts nothing."""
+        if self.is_running():
+            return None
+        if path is None:
+            path = self._ask_run_folder()
+            if not path:
+                return None
+        try:
+            run = inspect_run(path)
+        except ExplorerError as e:
+            self._error(f'Cannot resume: {e}')
+            return None
+        for msg in run.skipped:
+            self.log.appendPlainText(f'Warning: {msg}')
+        if kimg is None and run.finished:
+            kimg = self._ask_total_kimg(run)
+            if kimg is None:
+                return None
+        if kimg is not None and kimg <= run.kimg:
+            self._error(f'Cannot resume: the run is already at {run.kimg:.2f} kimg; choose a length above that')
+            return None
+        job = run.job(kimg=kimg)
+        self.run_info.setText(f'Resuming {run.outdir}\n{run.describe()}')
+        self.run_info.setVisible(True)
+        self.log.appendPlainText(f'Resuming from {run.describe()}')
+        return self._launch(job, max_rate_hz, run=run)
+
+    def _ask_run_folder(self) -> str | None:
+        here = Path(self.outdir_edit.text().strip() or default_run_dir())
+        start = here if here.is_dir() else here.parent
+        return QFileDialog.getExistingDirectory(self, 'Run folder to resume', str(start)) or None
+
+    def _ask_total_kimg(self, run: ResumableRun) -> float | None:
+        value, ok = QInputDialog.getDouble(
+            self, 'Resume run', f'The run reached its length ({run.total_kimg:g} kimg).\nTrain until (kimg):',
+            run.kimg + max(run.total_kimg, 1.0), run.kimg + 0.01, 1e6, 2)
+        return float(value) if ok else None
+
+    def _preload_history(self, run: ResumableRun) -> None:
+        """Plot the run's past ticks (RUN/stats.jsonl up to the snapshot) so the curves continue."""
+        from explorer.training.runlog import read_stats
+        for rec in read_stats(run.outdir, up_to_kimg=run.kimg):
+            for key, _ in PLOTS:
+                v = rec.get(key)
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    xs, ys = self.history[key]
+                    xs.append(float(rec['kimg']))
+                    ys.append(float(v))
+
+    def _launch(self, job: TrainingJob, max_rate_hz: float, run: ResumableRun | None = None):
+        self.latest_snapshot = run.snapshot if run is not None else None
         self.last_info = None
         self.history = {key: ([], []) for key, _ in PLOTS}
         self._latest = {}
+        if run is not None:
+            self._preload_history(run)
         self._show_job(job)
-        for curve in self.curves.values():
-            curve.setData([], [])
-        self.progress.setValue(0)
+        for key, curve in self.curves.items():
+            curve.setData(*self.history[key])
+        done = run.kimg / job.kimg if run is not None and job.kimg > 0 else 0.0
+        self.progress.setValue(int(round(min(max(done, 0.0), 1.0) * 1000)))
+        self.progress.setFormat(f'{run.kimg:.2f} / {job.kimg:g} kimg  ·  ETA {format_eta(None)}'
+                                if run is not None else '%p%')
         self.log.appendPlainText(f'Run folder: {job.outdir}')
         nproc = int(self.gpus.value()) if self.gpus.isEnabled() else 1
         if nproc > 1:
@@ -308,6 +404,7 @@ class TrainingPanel(QWidget):
         w.errored.connect(self._error)
         w.log.connect(self.log.appendPlainText)
         self.worker = w
+        self._set_state('starting')  # at once: the controls lock before the thread says so
         w.start()
         return w
 
@@ -347,6 +444,7 @@ class TrainingPanel(QWidget):
         self.start_btn.setEnabled(not running)
         self.pause_btn.setEnabled(state in ('starting', 'running') and getattr(self.worker, 'can_pause', True))
         self.resume_btn.setEnabled(state == 'paused')
+        self.resume_run_btn.setEnabled(not running)
         self.stop_btn.setEnabled(state in ('starting', 'running', 'paused'))
         for w in (self.data_synthetic, self.data_folder, self.folder_edit, self.resolution, self.batch, self.kimg,
                   self.network, self.from_scratch, self.finetune, self.augment, self.ada_target, self.outdir_edit):

@@ -26,11 +26,12 @@ import time
 import warnings
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from explorer.errors import ExplorerError
+from explorer.errors import CheckpointError, ExplorerError, UserError
 
 # Every started worker, so tests can assert none is left running.
 LIVE_TRAINING_WORKERS: 'weakref.WeakSet[TrainingWorker]' = weakref.WeakSet()
@@ -93,6 +94,84 @@ class TrainingJob:
                 raise ExplorerError(f'unknown training setting {k!r}')
             setattr(cfg, k, v)
         return cfg
+
+
+# The Network choice of a resumed run whose sizes match no preset (the sizes travel in overrides).
+CUSTOM_NETWORK = 'as in the resumed run'
+NETWORK_SIZE_KEYS = ('z_dim', 'w_dim', 'mapping_layers', 'channel_base', 'channel_max')
+
+
+def preset_for(config: dict) -> str | None:
+    """The NETWORK_PRESETS name whose sizes ``config`` has, None when it matches none."""
+    for name, sizes in NETWORK_PRESETS.items():
+        if all(config.get(k) == v for k, v in sizes.items()):
+            return name
+    return None
+
+
+@dataclass(frozen=True)
+class ResumableRun:
+    """A run folder that can be resumed: its newest readable snapshot and the config it holds."""
+    outdir: str                 # run folder
+    snapshot: str               # newest readable snapshot file
+    kimg: float                 # where that snapshot is
+    total_kimg: float           # the run's length as configured
+    config: dict = field(default_factory=dict, compare=False)  # TrainingConfig.to_dict() of the run
+    skipped: tuple = ()         # messages about newer snapshots that could not be read
+
+    @property
+    def finished(self) -> bool:
+        return self.kimg >= self.total_kimg
+
+    def job(self, kimg: float | None = None, **kw) -> TrainingJob:
+        """A TrainingJob that continues this run (the form shows these values; the run's own
+        config is what trains). ``kimg`` = new total length, default the run's."""
+        c = self.config
+        ada_target = c.get('ada_target')
+        preset = preset_for(c)
+        sizes = () if preset else tuple((k, c[k]) for k in NETWORK_SIZE_KEYS if k in c)
+        fields = dict(data=str(c.get('data', 'synthetic')), outdir=self.outdir, resolution=int(c.get('resolution', 64)),
+                      batch=int(c.get('batch', 8)), kimg=float(self.total_kimg if kimg is None else kimg), resume=True,
+                      augment=bool(c.get('augment', False)),
+                      ada_target=float(ada_target) if ada_target is not None else 0.6,
+                      ada_kimg=float(c.get('ada_kimg', 100.0)), network=preset or CUSTOM_NETWORK, overrides=sizes,
+                      snapshot_kimg=float(c.get('snapshot_kimg', 10.0)), snapshot_minutes=c.get('snapshot_minutes'))
+        fields.update(kw)
+        return TrainingJob(**fields)
+
+    def describe(self) -> str:
+        """One line for the panel: where the snapshot is and what the run trains."""
+        c = self.config
+        net = preset_for(c) or (f'z {c.get("z_dim")}, w {c.get("w_dim")}, channels '
+                                f'{c.get("channel_base")}/{c.get("channel_max")}')
+        aug = f'ADA target {c.get("ada_target")}' if c.get('augment') else 'no augmentation'
+        return (f'{Path(self.snapshot).name} at {self.kimg:.2f} of {self.total_kimg:g} kimg  ·  data {c.get("data")}  ·  '
+                f'{c.get("resolution")}×{c.get("resolution")}, batch {c.get("batch")}, network {net}, {aug}')
+
+
+def inspect_run(run_dir) -> ResumableRun:
+    """Check that ``run_dir`` can be resumed; ExplorerError with a clear message if not.
+
+    Quick enough for the UI thread: only the snapshot's small part is read (memory-mapped)."""
+    from explorer.training import snapshot as snap
+    run_dir = str(run_dir)
+    if not run_dir or not Path(run_dir).is_dir():
+        raise UserError(f'{run_dir or "(no folder)"} is not a folder')
+    snaps = snap.list_snapshots(run_dir)
+    if not snaps:
+        raise UserError(f'{run_dir} has no training snapshot (network-snapshot-*.pt): nothing to resume')
+    skipped = []
+    for path in reversed(snaps):
+        try:
+            info = snap.snapshot_info(path)
+        except (CheckpointError, OSError) as e:
+            skipped.append(f'skipped unreadable snapshot {_message(e)}')
+            continue
+        total = info['config'].get('kimg')
+        total = float(total) if isinstance(total, (int, float)) else info['kimg']
+        return ResumableRun(outdir=run_dir, snapshot=str(path), kimg=float(info['kimg']), total_kimg=total,
+                            config=info['config'], skipped=tuple(skipped))
+    raise UserError(f'cannot resume {run_dir}: no readable snapshot ({"; ".join(skipped)})')
 
 
 def _message(e: BaseException) -> str:
@@ -178,7 +257,6 @@ class TrainingWorker(QThread):
     # ------------------------------------------------------------------ worker thread
     def _make_trainer(self, job: TrainingJob):
         import torch
-        from explorer.training import snapshot as snap
         from explorer.training.dataset import open_dataset
         from explorer.training.loop import Trainer, TrainingConfig
 
@@ -187,10 +265,10 @@ class TrainingWorker(QThread):
         device = job.device if job.device not in (None, 'auto') else ('cuda' if torch.cuda.is_available() else 'cpu')
         cfg = job.config()
         if job.resume:
-            found = snap.read_latest_snapshot(job.outdir)
-            if found is None:
-                raise ExplorerError(f'no snapshot to resume from in {job.outdir}')
-            cfg = TrainingConfig.from_dict(dict(found[1]['config'], kimg=float(job.kimg)))
+            # The run's own config (what it trains), with the job's length and reporting cadence.
+            run = inspect_run(job.outdir)
+            cfg = TrainingConfig.from_dict(dict(run.config, kimg=float(job.kimg), tick_seconds=cfg.tick_seconds,
+                                                tick_kimg=cfg.tick_kimg))
         resolution = cfg.resolution if (job.resolution or job.resume) else None
         if job.finetune_from and not job.resolution:
             from explorer.engine.checkpoint import load_generator
