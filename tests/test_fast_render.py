@@ -179,3 +179,16 @@ def test_low_precision_refused_without_the_plan(monkeypatch):
            num_layers=3, num_critical=1, mapping_kwargs=dict(num_layers=1)).eval()
     with pytest.raises(ValueError, match='StyleGAN2 plan'):
         FastRenderer(G, 'cpu', dtype='bf16' if cpu_supports_bf16() else 'fp16')
+
+
+def test_render_frame_previews_while_full_frames_are_slow():
+    G = make_G('skip', res=64)
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 1)
+    frame, res = fr.render_frame(ws)                      # no budget: full resolution, measured
+    assert res == 64 and frame.shape == (64, 64, 3) and frame.dtype == np.uint8
+    fr._timing[64] = 500.0                                # pretend a full frame is slow
+    frame, res = fr.render_frame(ws, max_ms=50)
+    assert res < 64 and frame.shape == (res, res, 3)
+    fr._timing = {64: 5.0}                                # fast enough: no preview needed
+    assert fr.render_frame(ws, max_ms=50)[1] == 64

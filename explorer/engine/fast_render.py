@@ -710,3 +710,16 @@ class FastRenderer:
                 pick = resolutions[0]
         img, _ = self.render_timed(ws, stop_at=pick, **kw)
         return img, pick
+
+    def render_frame(self, ws, max_ms=None, **kw):
+        """What an interactive viewer calls per request: the full frame, or, when ``max_ms``
+        is given and a full frame is expected to take longer (e.g. while a slider is being
+        dragged), a progressive preview. -> (uint8 [H, W, C] of the first sample, resolution).
+        Call again without ``max_ms`` when input pauses to refine to full resolution."""
+        if max_ms is not None and self.should_preview(max_ms):
+            img, res = self.preview(ws[:1], max_ms=max_ms, **kw)
+        else:
+            img, _ = self.render_timed(ws[:1], **kw)
+            res = self.G.img_resolution
+        u8 = (img[0] * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
+        return u8.cpu().numpy(), res
