@@ -280,10 +280,16 @@ class _SG2Plan:
     def styles(self, lp, w):
         return torch.addmm(lp.affine_b.unsqueeze(0), w, lp.affine_w.t())  # [N, I]
 
+    def _nnpack_ok(self, x, w):
+        """NNPACK pays for fp32 3x3 convs on maps of 32x32 and more (its Winograd tiles make
+        tiny maps slower than oneDNN)."""
+        return (self.use_nnpack and x.dtype == torch.float32 and tuple(w.shape[-2:]) == (3, 3)
+                and x.shape[-1] * x.shape[-2] >= 1024)
+
     def _conv(self, x, w, bias, padding):
         """Ordinary stride-1 conv; NNPACK (Winograd, about 2x oneDNN's fp32 speed for 3x3 on
         CPU, relative error ~1e-5) where enabled, else ``F.conv2d``."""
-        if self.use_nnpack and x.dtype == torch.float32 and w.shape[-1] == 3 and w.shape[-2] == 3:
+        if self._nnpack_ok(x, w):
             try:
                 return torch._nnpack_spatial_convolution(x.contiguous(), w.contiguous(), bias, [padding, padding])
             except RuntimeError:
@@ -308,7 +314,8 @@ class _SG2Plan:
         """Raw (unmodulated) weight ``t`` in the compute dtype and memory format, cast once."""
         cache = lp.extra.setdefault('raw', {})
         if key not in cache:
-            fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+            nnpack = self.use_nnpack and self._dt(lp) == torch.float32 and lp.resolution ** 2 >= 1024
+            fmt = torch.channels_last if self.channels_last and not nnpack else torch.contiguous_format
             cache[key] = t.to(self._dt(lp)).contiguous(memory_format=fmt)
         return cache[key]
 
