@@ -506,14 +506,18 @@ class FastRenderer:
     """
 
     def __init__(self, G, device=None, dtype='fp32', use_graphs=True, channels_last=None, use_plan=True,
-                 graph_capture=None, fp32_upto=16, use_nnpack=None):
+                 graph_capture=None, fp32_upto=None, use_nnpack=None):
         if dtype not in DTYPES:
             raise ValueError(f'dtype must be one of {sorted(DTYPES)}, got {dtype!r}')
         self.G = G
         self.device = torch.device(device) if device is not None else next(G.parameters()).device
         self.dtype_name = dtype
         self.dtype = DTYPES[dtype]
-        self.fp32_upto = int(fp32_upto)  # bf16/fp16: blocks up to this resolution stay fp32
+        # bf16/fp16: blocks up to this resolution stay fp32 (cheap; their rounding errors are
+        # amplified by every later layer). Measured: >= 40 dB at 256 px with 16, at 1024 px with 64.
+        if fp32_upto is None:
+            fp32_upto = max(16, int(G.img_resolution) // 16)
+        self.fp32_upto = int(fp32_upto)
         self.use_plan = use_plan and getattr(G, 'family', None) == 'stylegan2' and not forced_ref()
         if not self.use_plan and self.dtype != torch.float32:
             raise ValueError(f'{dtype} rendering needs the StyleGAN2 plan (family {self.family!r}'
