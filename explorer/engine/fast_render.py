@@ -585,6 +585,17 @@ class FastRenderer:
 
     def _run_plan(self, ws, noises, stop_at):
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        N = ws.shape[0]
+        if self.device.type == 'cpu' and N > 1:
+            # CPU: one sample at a time. Batch-1 convs already run at the core's peak, and
+            # the batch's activations would no longer fit in cache (measured: batch 8 ran at
+            # ~60% of the batch-1 images/s). Per-sample noise slices keep random noise exact.
+            out = []
+            for i in range(N):
+                ni = [n[i:i + 1] if (n is not None and n.ndim == 4 and n.shape[0] == N) else n for n in noises]
+                out.append(self._plan.run(ws[i:i + 1], ni, stop_at=stop_at, memory_format=mf,
+                                          epilogue=self._epilogue()))
+            return torch.cat(out).contiguous()
         img = self._plan.run(ws, noises, stop_at=stop_at, memory_format=mf, epilogue=self._epilogue())
         return img.contiguous()
 
