@@ -4,30 +4,38 @@
 the same images as ``G.synthesis`` (same parameters, same noise, same ``stop_at``
 preview semantics) with fewer and cheaper operations:
 
-- StyleGAN2 layers run from a *plan* precomputed once per checkpoint: equalized-lr
+- StyleGAN2 layers run from a *plan* precomputed once per checkpoint (rebuilt when a
+  parameter or buffer changes, e.g. a training snapshot copied in): equalized-lr
   gains, the activation gain and the learned noise strength are folded into the
   weights, bias and noise constants; demodulation coefficients come from a small
   matrix-vector product with the precomputed per-(out, in) squared weight norms
   (``d = rsqrt(W2 @ s^2 + 1e-8)``, the same sum the reference forms over the
-  modulated weight) and are folded with the styles into one weight scaling; the bias
-  rides inside the convolution; noise add, leaky ReLU and clamp run in place. The
-  FIR up-sampling is a strided depthwise transposed convolution over a filter
-  prepared once (no zero-insertion temporaries, 4x fewer taps).
-- Lower precision (``bf16`` on CPUs with AVX512-BF16 or on CUDA, ``fp16`` on CUDA):
-  convolutions and activations in that dtype, styles, demodulation and the RGB
-  accumulation in fp32. ``bench`` reports PSNR against the fp32 reference.
-- CUDA: channels_last activations, fused Triton epilogue when Triton is present,
-  and CUDA-graph capture per (plan, batch, stop_at, noise_mode); a new checkpoint,
-  weights changed in place (training snapshots), a new resolution or batch size
-  re-captures; new styles or noise only refill the static input buffers. The
-  result can be copied to pinned host memory asynchronously (``render_uint8``).
+  modulated weight); the bias rides inside the convolution; noise add, leaky ReLU
+  and clamp run in place. Where it touches fewer numbers (low resolutions, batches)
+  the activations are scaled instead of the weights (non-fused modulation).
+- The 3x3 stride-2 transposed conv of the up layers runs as four ordinary convs, one
+  per output phase (same MACs; ordinary convs are ~2x faster on CPU); the FIR filter
+  after it is a depthwise conv with a filter prepared once.
+- CPU fp32: NNPACK's Winograd 3x3 convolutions (~2x oneDNN fp32 here). CPU bf16
+  (AVX512-BF16): oneDNN in channels_last end to end. Batches on CPU go sample by
+  sample (cache-resident).
+- Lower precision (``bf16`` on capable CPUs or CUDA, ``fp16`` on CUDA): convs and
+  activations in that dtype, styles, demodulation and the image accumulation in
+  fp32, and the lowest-resolution blocks (up to ``fp32_upto``) in fp32, since their
+  rounding errors are amplified by every later layer. ``bench`` reports PSNR.
+- CUDA (not yet run on a GPU): channels_last for fp16/bf16, fused Triton epilogue
+  when Triton is present, CUDA-graph capture per (plan, batch, stop_at, noise_mode);
+  a new checkpoint or changed weights, resolution or batch size re-captures; new
+  styles or noise only refill the static input buffers; capture failure falls back
+  to eager rendering. ``render_uint8`` copies through pinned memory asynchronously.
 - Other families (StyleGAN3, StyleGAN1) run ``G.synthesis`` itself in fp32 (its
   kernels dispatch to Triton on CUDA, StyleGAN3 runs its own fp16 layers there),
   still with graphs on CUDA; ``bf16``/``fp16`` are refused for them.
 
 ``preview(ws, max_ms=50)`` picks the largest ``stop_at`` resolution whose measured
-(or, before the first measurement, MAC-estimated) time fits ``max_ms``, for the
-skip architecture's valid low-resolution images while a slider is dragged.
+(MAC-scaled) time fits ``max_ms``, for the skip architecture's valid low-resolution
+images while a slider is dragged; ``render_frame`` is the per-request entry point.
+``EXPLORER_KERNELS=ref`` turns the plan off (plain ``G.synthesis``).
 """
 
 from __future__ import annotations
