@@ -207,3 +207,25 @@ def test_batched_plan_matches_synthesis(arch):
         ref = G.synthesis(ws, noise_mode='random', noise_scale=0.7, noise_generator=g1)
         out = fr._plan.run(ws, noises)
     torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_graphs_and_low_precision_match_reference(monkeypatch):
+    G = make_G(clamp=256).cuda()
+    ws = _ws(G.cpu(), 2).cuda()
+    G = G.cuda()
+    with torch.no_grad():
+        monkeypatch.setenv('EXPLORER_KERNELS', 'ref')
+        ref = G.synthesis(ws, noise_mode='const')
+        monkeypatch.delenv('EXPLORER_KERNELS')
+    fr = FastRenderer(G, 'cuda', use_graphs=True)
+    for _ in range(2):
+        torch.testing.assert_close(fr.render(ws), ref, atol=1e-4, rtol=1e-3)
+    assert fr.graphs.captures == 1
+    assert np.array_equal(fr.render_uint8(ws[:1]),
+                          (fr.render(ws[:1]) * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+    for dt in ('fp16', 'bf16'):
+        from explorer.engine.fast_render import dtype_supported
+        if dtype_supported(dt, 'cuda'):
+            assert psnr(FastRenderer(G, 'cuda', dtype=dt).render(ws), ref) > 35
