@@ -22,12 +22,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
 
+from explorer.engine.atomic import atomic_write
 from explorer.engine.families import build_generator
 from explorer.errors import CheckpointError, ExplorerError
 
@@ -54,22 +54,8 @@ def network_record(G) -> dict:
 
 
 def atomic_torch_save(obj, path) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """torch.save to a temp file in the same folder, fsync, then rename over ``path``."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_generator(G, path, extra: dict | None = None) -> Path:

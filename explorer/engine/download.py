@@ -15,13 +15,13 @@ import hashlib
 import http.client
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
 
+from explorer.engine.atomic import atomic_write
 from explorer.errors import CheckpointError
 
 CHUNK = 1 << 16
@@ -57,23 +57,13 @@ def fetch(url: str, progress=None, cache=None, timeout=60.0) -> Path:
     if target.is_file():
         return target
     base, sha = split_url(url)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.part', dir=target.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            digest = _download_to(base, f, progress, timeout)
-            f.flush()
-            os.fsync(f.fileno())
+
+    def check(tmp, digest):
         _verify_complete(tmp, url)
         if sha is not None and digest != sha:
             raise CheckpointError(url, f'sha256 mismatch: expected {sha}, downloaded file has {digest}')
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    atomic_write(target, lambda f: _download_to(base, f, progress, timeout), suffix='.part', check=check)
     return target
 
 
