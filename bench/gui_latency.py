@@ -1,11 +1,18 @@
 """GUI latency: time from a slider change (request submitted) to the frame shown.
 
     QT_QPA_PLATFORM=offscreen python bench/gui_latency.py [--checkpoint P] [--n 50] [--control psi|noise|layer|seed]
+                                                          [--path auto|exact] [--drag] [--bf16]
 
 Opens the real explorer window with the default checkpoint, waits for the first
 frame, then moves one control N times, each time waiting until the new frame is on
 screen (ImageItem.setImage done and the event loop has run). Prints the median,
 the 90th percentile and the render time measured inside the worker.
+
+``--path exact`` keeps the view on G.synthesis (the app before the fast path);
+``--drag`` holds the slider down while stepping (interactive requests: progressive
+preview when a full frame takes longer than 50 ms), then releases it and reports the
+time from release to the full-resolution frame. Each line says how many of the shown
+frames were previews and at which resolution.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ def main(argv=None):
                     help='psi: new mapping each step; noise/layer: style-only (mapping cached); seed')
     ap.add_argument('--warmup', type=int, default=5)
     ap.add_argument('--threads', default='auto', help="CPU render threads: 'auto' (as the app: cores - 1) or N")
+    ap.add_argument('--path', default='auto', choices=['auto', 'exact'],
+                    help='auto: the app (fast path for StyleGAN2); exact: G.synthesis for the view too')
+    ap.add_argument('--drag', action='store_true', help='hold the slider down (psi/noise/layer) while stepping')
+    ap.add_argument('--bf16', action='store_true', help="View > 'Use bf16' (where the CPU supports it)")
     args = ap.parse_args(argv)
 
     os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')
@@ -36,8 +47,12 @@ def main(argv=None):
     app = make_app()
     from explorer.ui.main_window import MainWindow
     t_open = time.perf_counter()
-    win = MainWindow(checkpoint=args.checkpoint, device=args.device, cpu_threads=args.threads)
+    from explorer.workers.engine import RenderEngine
+    engine = RenderEngine(args.device, cpu_threads=args.threads, fast=args.path == 'auto')
+    win = MainWindow(engine=engine, checkpoint=args.checkpoint)
     win.show()
+    results = []
+    win.worker.resultReady.connect(results.append)
 
     def spin_until(cond, timeout=120.0):
         end = time.perf_counter() + timeout
@@ -49,7 +64,20 @@ def main(argv=None):
 
     spin_until(lambda: win.frame is not None)
     first_frame_s = time.perf_counter() - t_open
-    render_ms = []
+    if args.bf16:
+        if not win.act_bf16.isEnabled():
+            raise SystemExit('bf16 is not available for this model/CPU')
+        win.act_bf16.setChecked(True)
+        spin_until(lambda: win._shown_id >= win.last_request.request_id)
+
+    def slider():
+        if args.control == 'psi':
+            return win.truncation_panel.psi.slider
+        if args.control == 'noise':
+            return win.noise_panel.rows[0].slider
+        if args.control == 'layer':
+            return win.layers_panel.blend_sliders[0].slider
+        return None
 
     def step(i):
         if args.control == 'psi':
@@ -73,9 +101,15 @@ def main(argv=None):
         app.processEvents()
         return req
 
+    held = slider() if args.drag else None
+    if held is not None:
+        if args.control == 'layer' and not win.recipe.mix_seeds:
+            win.layers_panel.preset_buttons['coarse'].click()
+        held.setSliderDown(True)
     for i in range(args.warmup):
         once(10_000 + i)
     win.latencies_ms.clear()
+    results.clear()
     shown = 0
     i = 0
     while shown < args.n:
@@ -84,6 +118,15 @@ def main(argv=None):
         if req is not None:
             shown += 1
     lat = list(win.latencies_ms)[-args.n:]
+    shown = [r for r in results if r.image is not None]
+    previews = [r.timings.get('resolution') for r in shown if r.preview]
+    paths = sorted({r.timings.get('path', '?') for r in shown})
+    refine_s = None
+    if held is not None:
+        t0 = time.perf_counter()
+        held.setSliderDown(False)       # sliderReleased: refine a preview to full resolution
+        spin_until(lambda: win._shown_id >= win.last_request.request_id and not win.shown_preview)
+        refine_s = time.perf_counter() - t0
     info = win.info
     win.shutdown()
     win.close()
@@ -94,6 +137,11 @@ def main(argv=None):
     print(f'control: {args.control}, n={len(lat)}')
     print(f'submit -> shown: median {statistics.median(lat):.1f} ms, p90 {p90:.1f} ms, '
           f'min {lat_sorted[0]:.1f} ms, max {lat_sorted[-1]:.1f} ms')
+    sizes = sorted(set(previews))
+    print(f'view path: {", ".join(paths)}; previews: {len(previews)} of {len(shown)} frames'
+          + (f' at {", ".join(f"{r}x{r}" for r in sizes)}' if sizes else ''))
+    if refine_s is not None:
+        print(f'slider released -> full-resolution frame shown: {refine_s * 1e3:.0f} ms')
     return 0
 
 

@@ -133,7 +133,8 @@ def test_slider_drag_is_one_undo_step(win):
 def test_drop_png_restores_recipe_and_drop_checkpoint_loads(qtbot, win, tiny_G, tmp_path):
     win.latent_panel.seed.setValue(12)
     settle(qtbot, win)
-    png = win.save_png(tmp_path / 'a.png')
+    with qtbot.waitSignal(win.pngSaved, timeout=15000):
+        png = win.save_png(tmp_path / 'a.png')
     win.latent_panel.seed.setValue(13)
 
     def drop(path):

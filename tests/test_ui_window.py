@@ -189,9 +189,15 @@ def test_export_then_open_recipe_restores_pixels(qtbot, win, tmp_path):
     win.noise_panel.rows[1].setValue(1.7)
     win.layers_panel.preset_buttons['middle'].click()
     settle(qtbot, win)
-    wanted = win.frame.copy()
     wanted_recipe = win.recipe
-    out = win.save_png(tmp_path / 'x.png')
+    # The view may come from the fast path; the PNG holds the exact reference pixels.
+    from explorer.engine.checkpoint import load_generator
+    from explorer.engine.export import to_uint8
+    from explorer.engine.recipe import render
+    wanted = to_uint8(render(load_generator(win.info.path), wanted_recipe))
+    with qtbot.waitSignal(win.pngSaved, timeout=15000) as saved:
+        out = win.save_png(tmp_path / 'x.png')
+    assert saved.args == [str(out), '']
     assert np.array_equal(load_png(out), wanted)
     assert read_recipe(out)['checkpoint'] == 'tiny.pt'
     # Change everything, then restore from the PNG.
@@ -204,7 +210,7 @@ def test_export_then_open_recipe_restores_pixels(qtbot, win, tmp_path):
     assert win.open_recipe(out)
     assert win.recipe == wanted_recipe
     settle(qtbot, win)
-    assert np.array_equal(win.frame, wanted)
+    assert win.frame_exact and np.array_equal(win.frame, wanted)      # a restored recipe renders exactly
     # Widgets show the restored state.
     assert win.latent_panel.seed.value() == 11
     assert win.truncation_panel.psi.value() == pytest.approx(0.7)
@@ -273,8 +279,13 @@ def test_keyboard_shortcuts(qtbot, win, monkeypatch, tmp_path):
     monkeypatch.setattr(main_window.QFileDialog, 'getSaveFileName', lambda *a, **k: (str(target), ''))
     settle(qtbot, win)
     win.view.setFocus()
-    qtbot.keyClick(win.view, Qt.Key.Key_S)
-    assert target.exists() and np.array_equal(load_png(target), win.frame)
+    with qtbot.waitSignal(win.pngSaved, timeout=15000):
+        qtbot.keyClick(win.view, Qt.Key.Key_S)
+    from explorer.engine.checkpoint import load_generator
+    from explorer.engine.export import to_uint8
+    from explorer.engine.recipe import render
+    exact = to_uint8(render(load_generator(win.info.path), win.frame_recipe))
+    assert target.exists() and np.array_equal(load_png(target), exact)
 
 
 def test_batch_export_with_progress(qtbot, win, tmp_path):

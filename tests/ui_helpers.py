@@ -26,6 +26,7 @@ class FakeEngine:
         self.gate = threading.Lock()        # held by a test to block render()
         self.started = threading.Event()    # set when render() is entered
         self.rendered = []                  # recipes, in order
+        self.render_kwargs = []             # the worker's keyword arguments (path, dtype, max_ms), in order
         self.fail_load = None               # message to raise from load()
         self.fail_render = None
 
@@ -35,10 +36,11 @@ class FakeEngine:
             raise CheckpointError(path, self.fail_load)
         return fake_info(name=str(path or 'fake.pt').split('/')[-1])
 
-    def render(self, recipe):
+    def render(self, recipe, **kw):
         self.started.set()
         with self.gate:
             self.rendered.append(recipe)
+            self.render_kwargs.append(kw)
             if self.fail_render:
                 raise RuntimeError(self.fail_render)
             img = np.zeros((8, 8, 3), np.uint8)

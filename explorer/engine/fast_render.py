@@ -48,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explorer.engine.layers import per_layer_values
 from kernels._dispatch import forced_ref, triton_available
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -88,6 +89,23 @@ def psnr(img, ref) -> float:
 def weights_token(module: torch.nn.Module) -> tuple:
     """Changes whenever a parameter or buffer is replaced or modified in place."""
     return tuple((t.data_ptr(), t._version) for t in list(module.parameters()) + list(module.buffers()))
+
+
+def synthesis_macs_upto(G, res) -> int:
+    """Multiply-accumulates of ``G.synthesis`` up to and including resolution ``res`` (convs and
+    ToRGB layers; used to scale measured frame times to preview resolutions)."""
+    total = 0
+    for name, m in G.synthesis.named_modules():
+        w = getattr(m, 'weight', None)
+        r = getattr(m, 'resolution', None)
+        if isinstance(w, torch.Tensor) and w.ndim == 4 and r is not None and r <= res:
+            total += w.numel() * r * r
+    for name, m in G.synthesis.named_modules():
+        if name.endswith('torgb') and hasattr(m, 'weight'):
+            r = int(name.split('.')[0][1:]) if name.startswith('b') else 0
+            if 0 < r <= res:
+                total += m.weight.numel() * r * r
+    return max(total, 1)
 
 
 # ---------------------------------------------------------------------------- StyleGAN2 plan
@@ -588,8 +606,7 @@ class FastRenderer:
     # -------------------------------------------------------------- rendering
 
     def _scales(self, noise_scale):
-        from explorer.engine.networks_stylegan2 import _per_index
-        return _per_index(noise_scale, self.G.num_ws)
+        return per_layer_values(noise_scale, self.G.num_ws)
 
     def _run_plan(self, ws, noises, stop_at):
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -691,19 +708,7 @@ class FastRenderer:
     # -------------------------------------------------------------- progressive preview
 
     def _macs_upto(self, res):
-        """Multiply-accumulates of synthesis up to and including resolution ``res``."""
-        total = 0
-        for name, m in self.G.synthesis.named_modules():
-            w = getattr(m, 'weight', None)
-            r = getattr(m, 'resolution', None)
-            if isinstance(w, torch.Tensor) and w.ndim == 4 and r is not None and r <= res:
-                total += w.numel() * r * r
-        for name, m in self.G.synthesis.named_modules():
-            if name.endswith('torgb') and hasattr(m, 'weight'):
-                r = int(name.split('.')[0][1:]) if name.startswith('b') else 0
-                if 0 < r <= res:
-                    total += m.weight.numel() * r * r
-        return max(total, 1)
+        return synthesis_macs_upto(self.G, res)
 
     def estimate_ms(self, res) -> float | None:
         """Expected batch-1 latency at ``res`` from measurements (scaled by MACs)."""

@@ -492,5 +492,3 @@ class Generator(torch.nn.Module):
             return [self.img_resolution]
         return list(self.synthesis.block_resolutions)
 
-
-_per_index = per_layer_values  # kept for callers that imported the old private name

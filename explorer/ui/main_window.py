@@ -4,6 +4,17 @@ The window holds the current ``Recipe`` (immutable). Every control writes one or
 few fields through ``apply_changes``; the window pushes the old recipe on the undo
 stack, refreshes the panels under QSignalBlocker and submits a ``RenderRequest``
 to the render worker. Results older than the newest shown are dropped.
+
+Interactive rendering: a control change is *interactive* while a slider is held down or
+when it follows the previous change within ``BURST_S`` (a drag, key repeat, the wheel,
+the latent pad). Interactive requests may come back as a progressive preview (reduced
+resolution, upscaled) when the model's full frame takes longer than the worker's
+``preview_ms``; ``REFINE_IDLE_MS`` after the last change, or when the slider is released,
+a preview on screen is followed by a full-resolution render of the same recipe.
+
+The view uses the engine's fast path for StyleGAN2 models (optionally bf16); restored
+recipes (Open recipe, favourites, grid cells), the noise view and every PNG written use
+the exact reference path, so saved pixels equal ``python main.py render``'s.
 """
 
 from __future__ import annotations
@@ -11,11 +22,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                              QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar,
-                             QPushButton, QRadioButton, QScrollArea, QSpinBox, QSplitter, QTabWidget,
+                             QPushButton, QRadioButton, QScrollArea, QSlider, QSpinBox, QSplitter, QTabWidget,
                              QVBoxLayout, QWidget)
 
 from explorer.engine.checkpoint import cache_dir
@@ -38,6 +49,8 @@ APP_NAME = 'StyleGAN Explorer'
 MAX_RECENT = 8
 UNDO_COALESCE_S = 0.8
 MAX_UNDO = 500
+BURST_S = 0.15          # a change this soon after the previous one is part of a drag/burst
+REFINE_IDLE_MS = 150    # input pause after which a preview is refined to full resolution
 
 
 def _scrolled(widget):
@@ -53,6 +66,7 @@ class MainWindow(QMainWindow):
     frameShown = pyqtSignal(int)        # request id of the frame now on screen
     modelLoaded = pyqtSignal(object)    # ModelInfo
     errorShown = pyqtSignal(str)
+    pngSaved = pyqtSignal(str, str)     # path, error ('' = written)
 
     def __init__(self, engine=None, checkpoint=None, device=None, load_default=True, cpu_threads=None, parent=None):
         super().__init__(parent)
@@ -62,8 +76,13 @@ class MainWindow(QMainWindow):
         self.engine = engine
         self.info = None
         self.recipe = Recipe()
-        self.frame = None                   # native uint8 HWC of the shown frame
+        self.frame = None                   # native uint8 HWC of the newest full-resolution frame shown
         self.frame_recipe = None            # the recipe that made it
+        self.frame_exact = False            # made on the exact reference path (else the fast path)
+        self.shown_preview = False          # is the view showing a reduced-resolution preview?
+        self._shown_request: RenderRequest | None = None
+        self._last_change_t = float('-inf')
+        self._refine_pending = False
         self.last_request: RenderRequest | None = None
         self.request_options: tuple = ()    # view options (e.g. progressive preview, later)
         self._next_id = 0
@@ -96,7 +115,12 @@ class MainWindow(QMainWindow):
         self.worker.gridFinished.connect(self._on_grid_finished)
         self.worker.progress.connect(self._on_progress)
         self.worker.batchFinished.connect(self._on_batch_finished)
+        self.worker.pngSaved.connect(self._on_png_saved)
         self.worker.start()
+        self.refine_timer = QTimer(self)
+        self.refine_timer.setSingleShot(True)
+        self.refine_timer.setInterval(REFINE_IDLE_MS)
+        self.refine_timer.timeout.connect(self._input_paused)
         from explorer.ui.training_panel import TrainingPanel
         self.training_panel = TrainingPanel()
         self.training_panel.attach(self)
@@ -195,6 +219,14 @@ class MainWindow(QMainWindow):
         self._action(v, 'Previous seed (←)', lambda: self.latent_panel.step_seed(-1))
         self._action(v, 'Next seed (→)', lambda: self.latent_panel.step_seed(+1))
         self._action(v, 'Random seed (R)', self.latent_panel.random_seed)
+        view = mb.addMenu('&View')
+        self.act_bf16 = QAction('Use bf16 (faster, approximate)', self)
+        self.act_bf16.setCheckable(True)
+        self.act_bf16.setEnabled(False)
+        self.act_bf16.setToolTip('Render the view in bfloat16 (about 44 dB from the exact image); '
+                                 'saved PNGs always use the exact path')
+        self.act_bf16.toggled.connect(self.set_bf16)
+        view.addAction(self.act_bf16)
         self._refresh_recent()
 
     def _action(self, menu, text, slot, shortcut=None):
@@ -243,14 +275,32 @@ class MainWindow(QMainWindow):
             del self.undo_stack[:-MAX_UNDO]
         self._undo_key, self._undo_t = key, now
         self.redo_stack.clear()
-        self.set_recipe(new)
+        self.set_recipe(new, interactive=self._input_is_interactive())
 
-    def set_recipe(self, recipe: Recipe) -> None:
-        """Show ``recipe`` in every control (no signals) and render it."""
+    def _slider_down(self) -> bool:
+        return any(s.isSliderDown() for s in self.controls.findChildren(QSlider))
+
+    def _input_is_interactive(self) -> bool:
+        """A slider is held, or this change follows the previous one within BURST_S."""
+        now = time.monotonic()
+        burst = now - self._last_change_t < BURST_S
+        self._last_change_t = now
+        return burst or self._slider_down()
+
+    def _hook_sliders(self):
+        """Refine as soon as a slider is released (sliders are rebuilt per model)."""
+        for s in self.controls.findChildren(QSlider):
+            if not s.property('refine_hooked'):
+                s.setProperty('refine_hooked', True)
+                s.sliderReleased.connect(self._input_paused)
+
+    def set_recipe(self, recipe: Recipe, interactive=False, exact=False) -> None:
+        """Show ``recipe`` in every control (no signals) and render it (``interactive``: may
+        be previewed; ``exact``: on the reference path, e.g. a restored recipe)."""
         self.recipe = recipe
         for p in self.panels:
             p.set_recipe(recipe)
-        self.submit()
+        self.submit(interactive=interactive, exact=exact)
         if self.tabs.currentWidget() is self.grid_panel:
             self._refresh_grid()
 
@@ -262,7 +312,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.append(self.recipe)
         self.redo_stack.clear()
         self._undo_key = None
-        self.set_recipe(recipe)
+        self.set_recipe(recipe, exact=True)
 
     def undo(self):
         if self.undo_stack:
@@ -289,11 +339,26 @@ class MainWindow(QMainWindow):
     def set_view_mode(self, mode: str) -> None:
         self.set_option('view', None if mode == 'image' else mode)
 
-    def submit(self) -> RenderRequest | None:
+    def set_bf16(self, on: bool) -> None:
+        """View menu: render the view in bf16 (only offered where the engine supports it)."""
+        on = bool(on) and self.info is not None and 'bf16' in self.info.fast_dtypes
+        self.set_option('dtype', 'bf16' if on else None)
+
+    def submit(self, interactive=False, exact=False) -> RenderRequest | None:
         if self.info is None:
             return None
         self._next_id += 1
-        req = RenderRequest(recipe=self.recipe, request_id=self._next_id, options=self.request_options)
+        opts = dict(self.request_options)
+        if interactive:
+            opts['interactive'] = True
+        if exact:
+            opts['path'] = 'exact'
+        req = RenderRequest(recipe=self.recipe, request_id=self._next_id, options=tuple(sorted(opts.items())))
+        if interactive:
+            self.refine_timer.start()       # (re)start: refine once input pauses
+        else:
+            self.refine_timer.stop()
+            self._refine_pending = False
         self.last_request = req
         self._submit_t[req.request_id] = time.perf_counter()
         if len(self._submit_t) > 1000:
@@ -302,16 +367,39 @@ class MainWindow(QMainWindow):
         self.worker.submit(req)
         return req
 
+    def _input_paused(self):
+        """No change for REFINE_IDLE_MS, or a slider released: refine a preview."""
+        if self.last_request is not None and self.last_request.option('interactive'):
+            self._refine_pending = True
+            self._refine_if_due()
+
+    def _refine_if_due(self):
+        """Once the newest interactive request is on screen: if it came back as a preview,
+        render the same recipe at full resolution (a request that is not interactive)."""
+        req, shown = self.last_request, self._shown_request
+        if not self._refine_pending or req is None or shown is None:
+            return
+        if self._shown_id < req.request_id and shown.key() != req.key():
+            return      # still rendering; _on_result calls again
+        self._refine_pending = False
+        if self.shown_preview and req.option('interactive'):
+            self.submit()
+
     # ================================================================== results
     def _on_result(self, res):
         if res.request_id <= self._shown_id:
             return  # stale: something newer is already on screen
         self._shown_id = res.request_id
         if res.error:
+            self.shown_preview = False
             self._status_error(f'Render failed: {res.error}')
             return
-        self.frame = res.frame
-        self.frame_recipe = res.request.recipe
+        self._shown_request = res.request
+        self.shown_preview = res.preview
+        if not res.preview:
+            self.frame = res.frame
+            self.frame_recipe = res.request.recipe
+            self.frame_exact = res.exact
         self.view.set_frame(res.image)
         now = time.perf_counter()
         t0 = self._submit_t.pop(res.request_id, None)
@@ -325,8 +413,14 @@ class MainWindow(QMainWindow):
         extra = f' (mapping {mapping:.1f} ms)' if mapping is not None else ''
         self.status_label.setStyleSheet('')
         fps_text = f'{fps:.1f} fps' if fps > 0 else '– fps (idle)'
-        self.status_label.setText(f'Render {ms:.1f} ms{extra}  ·  {fps_text}')
+        path = res.timings.get('path')
+        how = f'  ·  {path}' if path else ''
+        if res.preview:
+            r = res.timings.get('resolution')
+            how += f'  ·  preview {r}x{r}'
+        self.status_label.setText(f'Render {ms:.1f} ms{extra}{how}  ·  {fps_text}')
         self.frameShown.emit(res.request_id)
+        self._refine_if_due()
 
     def _status_error(self, text):
         self.status_label.setStyleSheet('color: #d33;')
@@ -383,6 +477,16 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(title)
         self.info_label.setText(f'{info.device}  ·  {info.name}  {info.resolution}×{info.resolution}'
                                 f'  ({info.family}, {info.num_ws} style layers)')
+        bf16 = 'bf16' in info.fast_dtypes
+        self.act_bf16.setEnabled(bf16)
+        if not bf16 and self.act_bf16.isChecked():
+            with QSignalBlocker(self.act_bf16):
+                self.act_bf16.setChecked(False)
+        opts = dict(self.request_options)
+        if opts.get('dtype') is not None and opts['dtype'] not in info.fast_dtypes:
+            opts.pop('dtype')
+            self.request_options = tuple(sorted(opts.items()))
+        self._hook_sliders()
         if not info.placeholder:
             self._add_recent(info.path)
         self.set_recipe(r.replace(**fix))
@@ -453,10 +557,28 @@ class MainWindow(QMainWindow):
         return recipe.to_dict()
 
     def save_png(self, path) -> Path:
-        """Full native resolution with the shown frame's recipe embedded."""
-        if self.frame is None:
+        """The recipe on screen at full native resolution, exact reference pixels, recipe
+        embedded. An exact full frame on screen is written at once; otherwise (fast path,
+        bf16, a preview) the worker renders it exactly and writes it. pngSaved follows."""
+        if self.frame is None or self._shown_request is None:
             raise ExplorerError('nothing rendered yet')
-        return save_png(path, self.frame, self.export_recipe(self.frame_recipe))
+        recipe = self._shown_request.recipe
+        path = Path(path)
+        if self.frame_exact and not self.shown_preview and recipe == self.frame_recipe:
+            out = save_png(path, self.frame, self.export_recipe(recipe))
+            self._on_png_saved(str(out), '')
+            return out
+        self.status_label.setText(f'Saving {path} (exact render)…')
+        self.worker.export_png(path, recipe, self.export_recipe(recipe))
+        return path
+
+    def _on_png_saved(self, path, error):
+        if error:
+            self.show_error('Could not save', error)
+        else:
+            self.status_label.setStyleSheet('')
+            self.status_label.setText(f'Saved {path}')
+        self.pngSaved.emit(path, error)
 
     def save_png_dialog(self):
         if self.frame is None:
@@ -467,7 +589,6 @@ class MainWindow(QMainWindow):
         if path:
             try:
                 self.save_png(path)
-                self.status_label.setText(f'Saved {path}')
             except ExplorerError as e:
                 self.show_error('Could not save', str(e))
 
@@ -613,6 +734,7 @@ class MainWindow(QMainWindow):
     # ================================================================== shutdown
     def shutdown(self):
         self.latent_panel.animate.setChecked(False)
+        self.refine_timer.stop()
         self.worker.stop()
         self.training_panel.shutdown()
 

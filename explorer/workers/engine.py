@@ -18,6 +18,8 @@ from explorer.engine import latents
 from explorer.engine.checkpoint import (default_checkpoint_path, is_placeholder_default, is_url, load_generator, resolve_path,
                                         sha256_file)
 from explorer.engine.export import to_uint8
+from explorer.engine.fast_render import FastRenderer, dtype_supported, synthesis_macs_upto
+from kernels._dispatch import forced_ref
 from explorer.engine.mixing import GridSpec, iter_grid
 from explorer.engine.recipe import MappingCache, Recipe, recipe_ws, apply_input_transform, synthesis_kwargs
 
@@ -42,6 +44,7 @@ class ModelInfo:
     device: str                     # e.g. 'CPU (2 threads)' or 'GPU: NVIDIA H200'
     is_stylegan3: bool = False
     layer_noise_learned: tuple | None = None   # per ws index: the learned noise_strength (None = no noise)
+    fast_dtypes: tuple = ()         # dtypes of the fast view path ('fp32', 'bf16'); () = exact path only
 
     def group(self, name) -> tuple:
         return dict(self.groups).get(name, ())
@@ -77,12 +80,29 @@ def learned_noise_strengths(G, layers):
     return tuple(out)
 
 
-class RenderEngine:
-    """Loads a generator and renders recipes to uint8 HWC frames."""
+def _ema(old, new):
+    return new if old is None else 0.7 * old + 0.3 * new
 
-    def __init__(self, device=None, cpu_threads=None):
+
+class RenderEngine:
+    """Loads a generator and renders recipes to uint8 HWC frames.
+
+    Two paths: ``'exact'`` is ``G.synthesis`` (explorer.engine.recipe.render): PNG export,
+    batch export, the grid, restored recipes and the noise view use it, so saved pixels
+    equal the CLI's. ``'auto'`` (the interactive view) uses ``FastRenderer`` for StyleGAN2
+    models (fp32: ~2e-5 from the reference, so a rare pixel may differ by one level after
+    uint8 rounding; bf16 where the CPU supports it: ~44 dB) and ``'exact'`` for the others.
+
+    Progressive preview: ``render(..., max_ms=50)`` (an interactive request, e.g. a slider
+    being dragged) renders at the largest lower resolution expected to fit ``max_ms`` when
+    the measured full-frame time of that path exceeds it (skip architecture: the ToRGB image
+    accumulated so far), upscaled to the full size; faster models render full frames.
+    """
+
+    def __init__(self, device=None, cpu_threads=None, fast=True):
         """cpu_threads: None leaves torch's setting alone; 'auto' keeps one core free for the
-        UI thread (on a shared 2-core machine 1 render thread is several times faster than 2)."""
+        UI thread (on a shared 2-core machine 1 render thread is several times faster than 2).
+        fast: False keeps the view on the exact path too."""
         self.device = pick_device(device)
         if self.device.type == 'cpu' and cpu_threads is not None:
             n = max(1, (os.cpu_count() or 2) - 1) if cpu_threads == 'auto' else int(cpu_threads)
@@ -90,6 +110,10 @@ class RenderEngine:
         self.G = None
         self.info: ModelInfo | None = None
         self.cache = MappingCache()
+        self.use_fast = bool(fast)
+        self.assume_full_ms: float | None = None    # tests/bench: pretend full frames take this long
+        self._fast: dict = {}                       # dtype -> FastRenderer
+        self._ms: dict = {}                         # (path label, resolution) -> EMA synthesis ms
 
     # ------------------------------------------------------------------ loading
     def load(self, path_or_url, progress=None) -> ModelInfo:
@@ -108,28 +132,107 @@ class RenderEngine:
             groups=tuple((k, tuple(v)) for k, v in groups.items()),
             placeholder=is_placeholder_default(path), device=device_name(self.device),
             is_stylegan3=hasattr(G, 'set_input_transform'),
-            layer_noise_learned=learned_noise_strengths(G, layers))
+            layer_noise_learned=learned_noise_strengths(G, layers),
+            fast_dtypes=self._fast_dtypes(G))
         self.G, self.info = G, info
         self.cache = MappingCache()
+        self._fast = {}
+        self._ms = {}
         return info
+
+    def _fast_dtypes(self, G) -> tuple:
+        """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
+        if not self.use_fast or getattr(G, 'family', None) != 'stylegan2' or forced_ref():
+            return ()
+        return ('fp32',) + (('bf16',) if dtype_supported('bf16', self.device) else ())
+
+    def fast_renderer(self, dtype='fp32') -> FastRenderer | None:
+        """The FastRenderer the view uses for ``dtype`` (None: this model renders exactly)."""
+        self._require()
+        if dtype not in self.info.fast_dtypes:
+            return None
+        fr = self._fast.get(dtype)
+        if fr is None:
+            fr = self._fast[dtype] = FastRenderer(self.G, self.device, dtype=dtype)
+        return fr
 
     # ------------------------------------------------------------------ rendering
     def _require(self):
         if self.G is None:
             raise RuntimeError('no model loaded')
 
+    def full_frame_ms(self, label) -> float | None:
+        """Measured (EMA) synthesis time of a full frame on path ``label``, or the injected one."""
+        if self.assume_full_ms is not None:
+            return float(self.assume_full_ms)
+        return self._ms.get((label, int(self.G.img_resolution)))
+
+    def preview_resolution(self, label, max_ms) -> int:
+        """The resolution an interactive request renders at: full unless a full frame is
+        measured to take longer than ``max_ms`` and the architecture can stop early; then the
+        largest lower resolution expected to fit (measured, else scaled by MACs from the full
+        frame), or the smallest one when none fits."""
+        R = int(self.G.img_resolution)
+        full = self.full_frame_ms(label)
+        if full is None or full <= max_ms or not hasattr(self.G, 'preview_resolutions'):
+            return R
+        lower = [int(r) for r in self.G.preview_resolutions() if int(r) < R]
+        if not lower:
+            return R
+        macs_full = synthesis_macs_upto(self.G, R)
+
+        def estimate(r):
+            ms = self._ms.get((label, r))
+            return ms if ms is not None else full * synthesis_macs_upto(self.G, r) / macs_full
+        fits = [r for r in lower if estimate(r) <= max_ms]
+        return max(fits) if fits else min(lower)
+
     @torch.no_grad()
-    def render(self, recipe: Recipe):
-        """-> (uint8 [H, W, C], {'mapping_ms', 'synthesis_ms', 'total_ms'})."""
+    def render(self, recipe: Recipe, path='auto', dtype='fp32', max_ms=None):
+        """-> (uint8 [H, W, C], timings).
+
+        path: 'exact' (G.synthesis, what exports use) or 'auto' (FastRenderer in ``dtype``
+        for StyleGAN2 models, else exact). max_ms: set for interactive requests (progressive
+        preview, see the class docstring). A preview is upscaled (nearest) to the full size.
+        timings: 'mapping_ms', 'synthesis_ms', 'total_ms', 'path' ('exact' | 'fast fp32' |
+        'fast bf16'), 'resolution' (rendered), 'full_resolution', 'preview' (bool).
+        """
         self._require()
+        if path not in ('auto', 'exact'):
+            raise ValueError(f"path must be 'auto' or 'exact', got {path!r}")
+        fast = self.fast_renderer(dtype) if path == 'auto' else None
+        if path == 'auto' and fast is None and dtype != 'fp32':
+            raise ValueError(f'{dtype} rendering is not available for this model on {self.device}')
+        label = f'fast {dtype}' if fast is not None else 'exact'
+        R = int(self.G.img_resolution)
+        res = R if max_ms is None else self.preview_resolution(label, max_ms)
         t0 = time.perf_counter()
         ws = recipe_ws(self.G, recipe, self.device, self.cache)
         t1 = time.perf_counter()
         apply_input_transform(self.G, recipe)
-        img = self.G.synthesis(ws, **synthesis_kwargs(self.G, recipe))
+        kw = synthesis_kwargs(self.G, recipe)
+        if fast is not None:
+            img = fast.render(ws, stop_at=None if res == R else res, **kw)
+        else:
+            img = self.G.synthesis(ws, **kw, **({} if res == R else {'stop_at': res}))
         frame = to_uint8(img)
         t2 = time.perf_counter()
-        return frame, {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3}
+        self._ms[(label, res)] = _ema(self._ms.get((label, res)), (t2 - t1) * 1e3)
+        if res != R:
+            k = R // res
+            frame = np.repeat(np.repeat(frame, k, axis=0), k, axis=1)
+        return frame, {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3,
+                       'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R}
+
+    def render_exact(self, recipe: Recipe):
+        """The reference pixels (explorer.engine.recipe.render): what PNG export writes."""
+        return self.render(recipe, path='exact')
+
+    def export_png(self, path, recipe: Recipe, recipe_dict=None):
+        """Render ``recipe`` on the exact path and write it as a PNG with ``recipe_dict`` embedded."""
+        from explorer.engine.export import save_png
+        frame, _ = self.render_exact(recipe)
+        return save_png(path, frame, recipe_dict)
 
     @torch.no_grad()
     def render_noise_detail(self, recipe: Recipe, gain: float = 4.0):
@@ -137,8 +240,8 @@ class RenderEngine:
 
         -> (display uint8 [H, W, C], the normal frame uint8 [H, W, C], timings).
         """
-        frame, timings = self.render(recipe)
-        plain, t2 = self.render(recipe.replace(noise_mode='none'))
+        frame, timings = self.render(recipe, path='exact')
+        plain, t2 = self.render(recipe.replace(noise_mode='none'), path='exact')
         diff = np.abs(frame.astype(np.int16) - plain.astype(np.int16)).astype(np.float32) * gain
         display = np.clip(diff, 0, 255).astype(np.uint8)
         timings = dict(timings, total_ms=timings['total_ms'] + t2['total_ms'])
@@ -176,4 +279,5 @@ class RenderEngine:
                                                 f'{getattr(self.G, "family", "?")} model; open a snapshot of the run first')
         load_state_strict(self.G, record['state_dict'], '<training>')
         self.cache = MappingCache()
+        self._ms = {}       # the FastRenderers rebuild their plans from the new weights themselves
         return self.info

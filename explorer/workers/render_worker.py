@@ -4,6 +4,11 @@
   so the newest request always wins and slider bursts collapse without debouncing.
 - A request equal to the last rendered one (same recipe and options) is skipped.
 - Results carry the request id; the window drops any result older than what it shows.
+- Request options the engine understands: ``interactive`` (a control is being dragged:
+  a progressive preview when a full frame would take longer than ``preview_ms``),
+  ``path='exact'`` (reference pixels, e.g. a restored recipe) and ``dtype`` (fast path).
+- PNG export renders the exact reference pixels here (``export_png``), whatever the
+  view shows (the view may come from the fast path).
 - Other jobs (load a checkpoint, render a grid, batch export) run on the same thread.
   A grid renders one tile at a time and yields to pending single renders in between,
   so sliders stay live while a grid fills in; a newer grid replaces an older one.
@@ -30,7 +35,7 @@ class RenderRequest:
     """Immutable, hashable: a recipe plus view options, tagged with an increasing id."""
     recipe: Recipe
     request_id: int = 0
-    options: tuple = ()         # sorted (name, value) pairs, e.g. (('preview', 32),); extensible
+    options: tuple = ()         # sorted (name, value) pairs, e.g. (('interactive', True),); extensible
 
     def key(self):
         """What the pixels depend on (the id is not part of it)."""
@@ -51,8 +56,18 @@ class RenderResult:
 
     @property
     def frame(self):
-        """The image that the recipe makes (what Save PNG writes)."""
+        """The image that the recipe makes (full resolution; ``exact``: the reference pixels)."""
         return self.image if self.export_image is None else self.export_image
+
+    @property
+    def preview(self) -> bool:
+        """A reduced-resolution preview (upscaled to the full size)?"""
+        return bool(self.timings.get('preview', False))
+
+    @property
+    def exact(self) -> bool:
+        """Rendered on the exact reference path (engines that do not say are exact)?"""
+        return self.timings.get('path', 'exact') == 'exact'
 
 
 def _message(e: BaseException) -> str:
@@ -71,6 +86,7 @@ class RenderWorker(QThread):
     batchFinished = pyqtSignal(object, str)     # written paths, error ('' ok, 'cancelled')
     weightsSwapped = pyqtSignal(object)         # ModelInfo: training weights now in the engine
     weightsFailed = pyqtSignal(str)             # why the training weights did not fit
+    pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
 
     def __init__(self, engine, parent=None):
         super().__init__(parent)
@@ -84,6 +100,7 @@ class RenderWorker(QThread):
         self._cancel_batch = threading.Event()
         self._last_key = None
         self.rendered_ids: list[int] = []               # for tests and the bench
+        self.preview_ms = 50.0                          # interactive requests: budget per frame
         LIVE_WORKERS.add(self)
 
     # ------------------------------------------------------------------ UI-thread API
@@ -115,6 +132,10 @@ class RenderWorker(QThread):
             self._jobs = [j for j in self._jobs if j[0] != 'state']
             self._jobs.append(('state', record))
             self._cond.notify()
+
+    def export_png(self, path, recipe, recipe_dict) -> None:
+        """Render ``recipe`` on the exact path and write it to ``path``; emits pngSaved."""
+        self._push(('png', (str(path), recipe, recipe_dict)))
 
     def cancel_batch(self) -> None:
         self._cancel_batch.set()
@@ -171,7 +192,14 @@ class RenderWorker(QThread):
             if request.option('view', 'image') == 'noise' and hasattr(self.engine, 'render_noise_detail'):
                 image, export, timings = self.engine.render_noise_detail(request.recipe)
             else:
-                image, timings = self.engine.render(request.recipe)
+                kw = {}
+                if request.option('path') is not None:
+                    kw['path'] = request.option('path')
+                if request.option('dtype') is not None:
+                    kw['dtype'] = request.option('dtype')
+                if request.option('interactive'):
+                    kw['max_ms'] = self.preview_ms
+                image, timings = self.engine.render(request.recipe, **kw)
             self._last_key = request.key()
             self.resultReady.emit(RenderResult(request.request_id, request, image, dict(timings), '', export))
         except Exception as e:  # a failed render never kills the worker
@@ -229,6 +257,14 @@ class RenderWorker(QThread):
                 self.batchFinished.emit([], _message(e))
                 return
             self.batchFinished.emit(list(paths), '')
+        elif kind == 'png':
+            path, recipe, recipe_dict = arg
+            try:
+                self.engine.export_png(path, recipe, recipe_dict)
+            except Exception as e:
+                self.pngSaved.emit(path, _message(e))
+                return
+            self.pngSaved.emit(path, '')
         elif kind == 'state':
             try:
                 info = self.engine.load_state(arg)

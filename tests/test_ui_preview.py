@@ -1,0 +1,239 @@
+"""Progressive preview and the fast view path (issue 7 item 3).
+
+Interactive requests (a slider held down, or changes in a burst) render a reduced-
+resolution preview when the measured full-frame time exceeds the worker's budget (here
+injected through ``engine.assume_full_ms``); a pause refines to full resolution. The
+view uses FastRenderer for StyleGAN2 models only; exports use the exact reference path.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip('PyQt6')
+pytest.importorskip('pytestqt')
+
+from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
+from explorer.engine.export import load_png, to_uint8  # noqa: E402
+from explorer.engine.recipe import Recipe, render  # noqa: E402
+from explorer.workers.engine import RenderEngine  # noqa: E402
+from explorer.workers.render_worker import RenderRequest, RenderWorker  # noqa: E402
+from ui_helpers import FakeEngine  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def tiny_ckpt(tiny_G, tmp_path):
+    return str(save_generator(tiny_G, tmp_path / 'tiny.pt'))
+
+
+@pytest.fixture
+def win(qtbot, tiny_ckpt):
+    from explorer.ui.main_window import MainWindow
+    w = MainWindow(checkpoint=tiny_ckpt, device='cpu')
+    qtbot.addWidget(w)
+    shown = []      # (request, preview?, resolution, status text, view frame shape)
+    w.worker.resultReady.connect(lambda res: shown.append(res))
+    w.results = shown
+    try:
+        qtbot.waitUntil(lambda: w.frame is not None, timeout=15000)
+        yield w
+    finally:
+        w.shutdown()
+
+
+def settle(qtbot, win):
+    qtbot.waitUntil(lambda: win._shown_id == win.last_request.request_id, timeout=15000)
+
+
+def drag(qtbot, win, values):
+    """Hold the psi slider down and move it, waiting for each frame like a user would."""
+    slider = win.truncation_panel.psi.slider
+    slider.setSliderDown(True)
+    seen = []
+    for v in values:
+        slider.setValue(v)
+        req = win.last_request
+        assert req.option('interactive') is True
+        qtbot.waitUntil(lambda: win._shown_id >= req.request_id, timeout=15000)
+        seen.append((win.shown_preview, win.status_label.text(), win.view.frame.shape))
+    return slider, seen
+
+
+def test_slow_model_drag_previews_then_pause_refines(qtbot, win):
+    win.engine.assume_full_ms = 500.0           # pretend a full frame takes 500 ms
+    before_frame, before_recipe = win.frame.copy(), win.frame_recipe
+    slider, seen = drag(qtbot, win, [90, 80, 70])
+    for preview, status, shape in seen:
+        assert preview and 'preview 4x4' in status, status     # 8x8: 500 ms x MACs(8)/MACs(16) > 50 ms
+        assert shape == (16, 16, 3)              # upscaled to the full size
+    previews = [r for r in win.results if r.request.option('interactive')]
+    assert previews and all(r.timings['resolution'] == 4 and r.preview for r in previews)
+    # While previewing, the full-resolution frame (Save, Star) is still the last full one.
+    assert win.frame_recipe == before_recipe and np.array_equal(win.frame, before_frame)
+    # The preview is the skip architecture's 4x4 image, nearest-upscaled.
+    G = load_generator(win.info.path)
+    low = to_uint8(render(G, win.recipe, stop_at=4))
+    up = np.repeat(np.repeat(low, 4, 0), 4, 1).astype(int)
+    assert np.abs(win.view.frame.astype(int) - up).max() <= 1
+    # Input pauses (slider still held): a full-resolution render of the same recipe follows.
+    qtbot.waitUntil(lambda: not win.shown_preview and win._shown_id == win.last_request.request_id,
+                    timeout=5000)
+    last = win.results[-1]
+    assert last.request.option('interactive') is None and last.request.recipe == win.recipe
+    assert last.timings['resolution'] == 16 and not last.preview
+    assert 'preview' not in win.status_label.text() and 'fast fp32' in win.status_label.text()
+    assert win.frame_recipe == win.recipe and win.frame.shape == (16, 16, 3)
+    assert np.abs(win.frame.astype(int) - to_uint8(render(G, win.recipe)).astype(int)).max() <= 1
+    slider.setSliderDown(False)
+
+
+def test_release_refines_at_once(qtbot, win):
+    win.engine.assume_full_ms = 500.0
+    win.refine_timer.setInterval(60000)          # only the release can refine here
+    slider, _ = drag(qtbot, win, [120, 110])
+    assert win.shown_preview
+    n = len(win.results)
+    slider.setSliderDown(False)                  # sliderReleased
+    assert win.last_request.option('interactive') is None
+    settle(qtbot, win)
+    assert len(win.results) == n + 1 and not win.shown_preview
+
+
+def test_single_click_renders_full_even_for_slow_model(qtbot, win):
+    win.engine.assume_full_ms = 500.0
+    qtbot.wait(int(1000 * 0.2))                  # no burst in progress
+    win.latent_panel.seed.setValue(7)
+    assert win.last_request.option('interactive') is None
+    settle(qtbot, win)
+    assert not win.shown_preview and win.results[-1].timings['resolution'] == 16
+
+
+def test_fast_model_never_previews(qtbot, win):
+    win.refine_timer.setInterval(50)
+    slider, seen = drag(qtbot, win, [90, 80, 70, 60])
+    assert all(not p for p, _, _ in seen)
+    assert all(r.timings['resolution'] == 16 for r in win.results)
+    ids = win.last_request.request_id
+    qtbot.wait(300)                              # the pause: nothing to refine
+    assert win.last_request.request_id == ids and win.last_request.option('interactive')
+    slider.setSliderDown(False)
+    assert win.last_request.request_id == ids
+
+
+def test_save_uses_exact_path_and_restore_renders_exactly(qtbot, win, tmp_path):
+    win.engine.assume_full_ms = 500.0
+    drag(qtbot, win, [95, 85])
+    assert win.shown_preview
+    G = load_generator(win.info.path)
+    exact = to_uint8(render(G, win.recipe))
+    with qtbot.waitSignal(win.pngSaved, timeout=15000) as saved:
+        out = win.save_png(tmp_path / 'p.png')      # while a preview is on screen
+    assert saved.args[1] == ''
+    assert np.array_equal(load_png(out), exact)
+    win.truncation_panel.psi.slider.setSliderDown(False)
+    settle(qtbot, win)
+    assert not win.frame_exact                    # the view: fast path
+    win.latent_panel.seed.setValue(3)
+    settle(qtbot, win)
+    assert win.open_recipe(out)
+    settle(qtbot, win)
+    assert win.last_request.option('path') == 'exact'
+    assert win.frame_exact and np.array_equal(win.frame, exact)
+
+
+def test_engine_paths_per_family(tiny_G, tmp_path, monkeypatch):
+    from explorer.engine import fast_render
+    from explorer.engine import networks_stylegan1 as sg1
+    from explorer.engine import networks_stylegan3 as sg3
+    calls = []
+    real = fast_render.FastRenderer.render
+    monkeypatch.setattr(fast_render.FastRenderer, 'render', lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    torch.manual_seed(0)
+    models = {
+        'stylegan2': tiny_G,
+        'stylegan3': sg3.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=128,
+                                   channel_max=16, num_layers=4, mapping_kwargs=dict(num_layers=2)).eval(),
+        'stylegan1': sg1.Generator(z_dim=16, w_dim=16, img_resolution=16, channels=[16, 16, 8],
+                                   mapping_layers=2, mapping_fmaps=16).eval(),
+    }
+    for family, G in models.items():
+        eng = RenderEngine('cpu')
+        info = eng.load(save_generator(G, tmp_path / f'{family}.pt'))
+        assert info.family == family
+        recipe = Recipe(seeds=(5,), psi=0.7)
+        calls.clear()
+        frame, t = eng.render(recipe)
+        exact = to_uint8(render(eng.G, recipe))
+        if family == 'stylegan2':
+            assert info.fast_dtypes[0] == 'fp32' and t['path'] == 'fast fp32' and calls
+            assert np.abs(frame.astype(int) - exact.astype(int)).max() <= 1
+        else:
+            assert info.fast_dtypes == () and t['path'] == 'exact' and not calls
+            assert np.array_equal(frame, exact)
+        calls.clear()
+        ex, t = eng.render_exact(recipe)
+        assert t['path'] == 'exact' and not calls and np.array_equal(ex, exact)
+        eng.export_png(tmp_path / f'{family}.png', recipe, recipe.to_dict())
+        assert not calls and np.array_equal(load_png(tmp_path / f'{family}.png'), exact)
+        # Slow-model previews on the exact path too where the architecture allows it.
+        eng.assume_full_ms = 500.0
+        _, t = eng.render(recipe, max_ms=50)
+        assert t['preview'] == (family == 'stylegan2')
+
+
+def test_engine_preview_resolution_from_measurements(tiny_G, tmp_path):
+    eng = RenderEngine('cpu')
+    eng.load(save_generator(tiny_G, tmp_path / 'g.pt'))
+    recipe = Recipe(seeds=(1,))
+    _, t = eng.render(recipe, max_ms=50)
+    assert t['resolution'] == 16                  # nothing measured yet: a full frame (and a measurement)
+    eng._ms[('fast fp32', 16)] = 400.0            # measured slow full frames ...
+    eng._ms[('fast fp32', 8)] = 60.0              # ... 8x8 over the budget, 4x4 within it
+    eng._ms[('fast fp32', 4)] = 5.0
+    _, t = eng.render(recipe, max_ms=50)
+    assert t['resolution'] == 4 and t['preview']
+    eng._ms[('fast fp32', 16)] = 30.0             # a fast model: always full
+    _, t = eng.render(recipe, max_ms=50)
+    assert t['resolution'] == 16 and not t['preview']
+
+
+def test_worker_passes_interactive_budget_and_options(qtbot):
+    engine = FakeEngine()
+    w = RenderWorker(engine)
+    w.preview_ms = 33.0
+    w.start()
+    try:
+        with qtbot.waitSignal(w.resultReady, timeout=5000):
+            w.submit(RenderRequest(Recipe(seeds=(1,)), 1, (('interactive', True),)))
+        with qtbot.waitSignal(w.resultReady, timeout=5000):
+            w.submit(RenderRequest(Recipe(seeds=(1,)), 2))       # the refine: same recipe, not skipped
+        with qtbot.waitSignal(w.resultReady, timeout=5000):
+            w.submit(RenderRequest(Recipe(seeds=(2,)), 3, (('dtype', 'bf16'), ('path', 'exact'))))
+    finally:
+        w.stop()
+    assert engine.render_kwargs == [{'max_ms': 33.0}, {}, {'dtype': 'bf16', 'path': 'exact'}]
+
+
+def test_bf16_menu_only_where_supported(qtbot, win):
+    from explorer.engine.fast_render import dtype_supported
+    supported = dtype_supported('bf16', 'cpu')
+    assert win.act_bf16.isEnabled() == supported
+    assert ('bf16' in win.info.fast_dtypes) == supported
+    if not supported:
+        return
+    win.act_bf16.setChecked(True)
+    assert win.last_request.option('dtype') == 'bf16'
+    settle(qtbot, win)
+    assert 'fast bf16' in win.status_label.text() and not win.frame_exact
+    win.act_bf16.setChecked(False)
+    assert win.last_request.option('dtype') is None
+    settle(qtbot, win)
+    assert 'fast fp32' in win.status_label.text()
