@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,6 +25,41 @@ def psi_type(text):
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'psi must be a number, got {text!r}') from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f'psi must be a finite number, got {text!r}')
+    return v
+
+
+def finite_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f'expected a finite number, got {text!r}')
+    return v
+
+
+def nonneg_float(text):
+    v = finite_float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f'expected a number >= 0, got {text}')
+    return v
+
+
+def probability(text):
+    v = finite_float(text)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f'expected a probability between 0 and 1, got {text}')
+    return v
+
+
+def seed_type(text):
+    """A seed numpy's RandomState accepts: 0 .. 2**32 - 1."""
+    from explorer.engine.latents import MAX_SEED
+    v = nonneg_int(text)
+    if v > MAX_SEED:
+        raise argparse.ArgumentTypeError(f'seed must be between 0 and {MAX_SEED}, got {v}')
     return v
 
 
@@ -78,6 +114,8 @@ def writable_dir(path) -> Path:
 
 def writable_file(path) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f'cannot write {path}: it is a folder; give a file name')
     parent = path.parent if str(path.parent) else Path('.')
     if not parent.is_dir():
         raise UserError(f'cannot write {path}: folder {parent} does not exist')

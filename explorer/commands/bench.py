@@ -47,6 +47,13 @@ def run(args):
         raise UserError('--iters must be at least 1')
     if args.threads:
         torch.set_num_threads(args.threads)
+    json_out = None
+    if args.json:  # check the destination before minutes of timing
+        from pathlib import Path
+        json_out = Path(args.json)
+        if json_out.parent and not json_out.parent.exists():
+            C.writable_dir(json_out.parent)
+        json_out = C.writable_file(json_out)
     device = C.pick_device(args.device)
     if args.checkpoint:
         from explorer.engine.checkpoint import read_checkpoint
@@ -64,11 +71,8 @@ def run(args):
                              max_seconds=args.max_seconds, preview=not args.no_preview, label=label,
                              log=lambda m: print(m, flush=True))
     print(bench.format_table(result))
-    if args.json:
-        from pathlib import Path
-        out = Path(args.json)
-        if out.parent and not out.parent.exists():
-            C.writable_dir(out.parent)
+    if json_out:
+        out = json_out
         out.write_text(bench.to_json(result))
         print(f'wrote {out}')
     return 0

@@ -29,7 +29,7 @@ def add_arguments(p):
                    help='images per set (default 2048; ProGAN used 16384, the floor falls as N grows)')
     p.add_argument('--resolution', type=_positive_int, default=None,
                    help='compare at this power-of-two resolution >= 16 (default: the generator\'s)')
-    p.add_argument('--seed', type=C.nonneg_int, default=0,
+    p.add_argument('--seed', type=C.seed_type, default=0,
                    help='seed for latents, synthetic data, patch positions and projections (default 0)')
     p.add_argument('--psi', type=C.psi_type, default=1.0, help='truncation psi (default 1.0)')
     p.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='random',
@@ -107,6 +107,7 @@ def run(args):
     from explorer.training.metrics import swd
     if args.resolution is not None:
         _check_resolution(args.resolution)
+    json_out = C.writable_file(args.json_out) if args.json_out else None  # fail before minutes of work
     if args.data != 'synthetic':
         from pathlib import Path
         if not Path(args.data).exists():
@@ -136,8 +137,8 @@ def run(args):
     for key, value in result.items():
         label = f'{key}x{key}' if key != 'avg' else 'avg'
         print(f'swd_{label}\t{value:.3f}')
-    if args.json_out:
-        out = C.writable_file(args.json_out)
+    if json_out:
+        out = json_out
         record = dict(metric='swd_x1e3', checkpoint=None if path is None else str(path), data=args.data,
                       real_vs_real=bool(args.real_vs_real), num=args.num, resolution=resolution,
                       seed=args.seed, psi=args.psi, noise_mode=args.noise_mode,

@@ -20,8 +20,8 @@ def add_arguments(p):
     p.add_argument('--psi', type=C.psi_type, default=1.0, help='truncation psi (default 1.0; 0.7 is classic)')
     p.add_argument('--cutoff', type=C.nonneg_int, default=None, help='truncate only the first N style layers')
     p.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const', help='noise inputs')
-    p.add_argument('--noise-seed', type=C.nonneg_int, default=0, help="seed for --noise-mode random")
-    p.add_argument('--noise-strength', type=float, default=1.0, help='global noise strength multiplier')
+    p.add_argument('--noise-seed', type=C.seed_type, default=0, help="seed for --noise-mode random")
+    p.add_argument('--noise-strength', type=C.finite_float, default=1.0, help='global noise strength multiplier')
     p.add_argument('--class', dest='class_idx', type=C.nonneg_int, default=None, help='class for conditional models')
     p.add_argument('--outdir', default='out', help='output folder (default: out)')
     p.add_argument('--skip-existing', action='store_true',

@@ -40,11 +40,11 @@ def add_arguments(p):
     p.add_argument('--mirror', action='store_true', help='add x-flipped copies of the data')
     p.add_argument('--no-labels', action='store_true', help='ignore dataset.json class labels')
     p.add_argument('--augment', action='store_true', help='adaptive discriminator augmentation (ADA)')
-    p.add_argument('--ada-target', type=float, default=None, help='ADA target for E[sign(D(real))] (default 0.6)')
+    p.add_argument('--ada-target', type=C.probability, default=None, help='ADA target for E[sign(D(real))] (default 0.6)')
     p.add_argument('--ada-kimg', type=C.positive_float, default=None, help='ADA speed in kimg (default 500)')
-    p.add_argument('--gamma', type=float, default=None, help='R1 weight (default 0.0002 * res^2 / batch)')
-    p.add_argument('--pl-weight', type=float, default=None, help='path-length weight (default 2, 0 = off)')
-    p.add_argument('--style-mixing', type=float, default=None, help='style-mixing probability (default 0.9)')
+    p.add_argument('--gamma', type=C.nonneg_float, default=None, help='R1 weight (default 0.0002 * res^2 / batch)')
+    p.add_argument('--pl-weight', type=C.nonneg_float, default=None, help='path-length weight (default 2, 0 = off)')
+    p.add_argument('--style-mixing', type=C.probability, default=None, help='style-mixing probability (default 0.9)')
     p.add_argument('--lr', type=C.positive_float, default=None, help='G and D learning rate (default 0.0025)')
     p.add_argument('--z-dim', type=C.positive_int, default=None, help='latent size (default 512)')
     p.add_argument('--w-dim', type=C.positive_int, default=None, help='W size (default 512)')
@@ -55,7 +55,7 @@ def add_arguments(p):
     p.add_argument('--snapshot-minutes', type=C.positive_float, default=None,
                    help='also snapshot at least this often (default 15)')
     p.add_argument('--keep', type=C.positive_int, default=None, help='snapshots to keep (default 3)')
-    p.add_argument('--seed', type=int, default=None, help='random seed (default 0)')
+    p.add_argument('--seed', type=C.seed_type, default=None, help='random seed (default 0)')
     p.add_argument('--synthetic-length', type=C.positive_int, default=None,
                    help='number of distinct synthetic portraits (default: the source default)')
     p.add_argument('--threads', type=C.positive_int, default=None,
@@ -111,7 +111,7 @@ def build_config(args):
 def _fmt_time(s):
     if s is None or not math.isfinite(s):
         return '--:--:--'
-    s = int(s)
+    s = max(int(s), 0)  # past the target (the step that crosses it overshoots): done, not negative
     return f'{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}'
 
 
