@@ -68,3 +68,11 @@ def test_cli_eta_never_negative_after_overshooting_the_target():
     line = ProgressBar(stream=None).line(dict(kimg=0.016, total_kimg=0.01, images_per_sec=2.0, eta_s=-3.0,
                                               loss_G=0.1, loss_D=0.2))
     assert 'ETA 00:00:00' in line, line
+
+
+def test_gui_save_error_names_the_file_without_a_python_repr():
+    """Save PNG into a path whose folder is a file showed "NotADirectoryError: [Errno 20] ..."."""
+    from explorer.workers.render_worker import _message
+    msg = _message(NotADirectoryError(20, 'Not a directory', '/tmp/afile/x.png'))
+    assert msg == '/tmp/afile/x.png: Not a directory'
+    assert _message(ValueError('boom')) == 'ValueError: boom'

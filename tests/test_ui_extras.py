@@ -242,3 +242,22 @@ def test_loading_runs_in_worker_with_progress(qtbot):
         if engine.gate.locked():
             engine.gate.release()
         w.shutdown()
+
+
+@pytest.mark.parametrize('exact', [True, False])
+def test_save_png_into_a_file_as_folder_reports_cleanly(qtbot, win, tmp_path, monkeypatch, exact):
+    """QA: Save PNG to 'afile/x.png' showed 'NotADirectoryError: [Errno 20] ...' (worker path) or let the
+    OSError escape the slot (exact frame written in place), and left 'Saving …' in the status line."""
+    from PyQt6.QtWidgets import QFileDialog
+    (tmp_path / 'afile').write_text('')
+    target = str(tmp_path / 'afile' / 'x.png')
+    monkeypatch.setattr(QFileDialog, 'getSaveFileName', staticmethod(lambda *a, **k: (target, '')))
+    if exact:
+        win.frame_exact, win.shown_preview, win.frame_recipe = True, False, win._shown_request.recipe
+    else:
+        win.frame_exact = False
+    win.last_error_box = None
+    win.save_png_dialog()
+    qtbot.waitUntil(lambda: getattr(win, 'last_error_box', None) is not None, timeout=15000)
+    assert win.last_error_box.text() == f'{target}: Not a directory'
+    assert 'Could not save' in win.status_label.text()

@@ -574,6 +574,7 @@ class MainWindow(QMainWindow):
 
     def _on_png_saved(self, path, error):
         if error:
+            self._status_error(f'Could not save {path}')   # not a stale "Saving …" line
             self.show_error('Could not save', error)
         else:
             self.status_label.setStyleSheet('')
@@ -591,6 +592,9 @@ class MainWindow(QMainWindow):
                 self.save_png(path)
             except ExplorerError as e:
                 self.show_error('Could not save', str(e))
+            except OSError as e:  # an exact frame is written here, in the slot: never let it escape (qFatal)
+                self._status_error(f'Could not save {path}')
+                self.show_error('Could not save', f'{e.filename or path}: {e.strerror or e}')
 
     def copy_to_clipboard(self):
         if self.frame is not None:

@@ -73,6 +73,8 @@ class RenderResult:
 def _message(e: BaseException) -> str:
     if isinstance(e, ExplorerError):
         return str(e)
+    if isinstance(e, OSError) and e.strerror:  # "/x/a.png: Not a directory", as the CLI says it
+        return f'{e.filename}: {e.strerror}' if e.filename else e.strerror
     return f'{type(e).__name__}: {e}'
 
 
