@@ -6,6 +6,7 @@ from explorer.commands import _common as C
 
 NAME = 'mix'
 HELP = 'style-mixing grid: rows = destination seeds, columns = style sources (Figure 3 of StyleGAN)'
+MAX_CELLS = 4096  # one PNG; many more cells belong in `render`
 
 
 def add_arguments(p):
@@ -29,8 +30,14 @@ def run(args):
     from explorer.engine.export import save_png
     from explorer.engine.mixing import GridSpec, render_grid
     from explorer.engine.progress import TextProgress
+    from explorer.errors import UserError
     rows = latents.parse_seeds(args.rows)
     cols = latents.parse_seeds(args.cols)
+    if len(rows) * len(cols) > MAX_CELLS:
+        raise UserError(f'{len(rows)} x {len(cols)} cells is too large for one grid (at most {MAX_CELLS}); '
+                        f'use render for many single images')
+    if Path(args.out).suffix.lower() != '.png':
+        raise UserError(f'--out {args.out}: the grid is written as PNG; give a file name ending in .png')
     out = C.writable_file(args.out)
     device = C.pick_device(args.device)
     G, path = C.load_for_cli(args.checkpoint, device)
