@@ -236,3 +236,11 @@ def test_parse_seeds():
     for bad in ['', 'a', '3-1', '1,,2', '-1']:
         with pytest.raises(UserError):
             latents.parse_seeds(bad)
+
+
+def test_save_png_errors_are_user_errors(tmp_path):
+    px = np.zeros((4, 4, 3), np.uint8)
+    (tmp_path / 'file').write_text('x')
+    for bad in [tmp_path / 'missing' / 'a.png', tmp_path / 'file' / 'a.png', tmp_path]:
+        with pytest.raises(UserError, match='cannot write'):
+            save_png(bad, px, {})

@@ -259,5 +259,5 @@ def test_save_png_into_a_file_as_folder_reports_cleanly(qtbot, win, tmp_path, mo
     win.last_error_box = None
     win.save_png_dialog()
     qtbot.waitUntil(lambda: getattr(win, 'last_error_box', None) is not None, timeout=15000)
-    assert win.last_error_box.text() == f'{target}: Not a directory'
+    assert win.last_error_box.text() == f'cannot write {target}: Not a directory'
     assert 'Could not save' in win.status_label.text()

@@ -36,9 +36,9 @@ def run(args):
     if len(rows) * len(cols) > MAX_CELLS:
         raise UserError(f'{len(rows)} x {len(cols)} cells is too large for one grid (at most {MAX_CELLS}); '
                         f'use render for many single images')
-    if Path(args.out).suffix.lower() != '.png':
-        raise UserError(f'--out {args.out}: the grid is written as PNG; give a file name ending in .png')
     out = C.writable_file(args.out)
+    if out.suffix.lower() != '.png':
+        raise UserError(f'--out {args.out}: the grid is written as PNG; give a file name ending in .png')
     device = C.pick_device(args.device)
     G, path = C.load_for_cli(args.checkpoint, device)
     layers = latents.parse_layers(args.styles, G)

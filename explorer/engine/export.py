@@ -53,8 +53,8 @@ def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: di
         pil_image(np.ascontiguousarray(array)).save(path, format='PNG', pnginfo=info)
     except FileNotFoundError:
         raise UserError(f'cannot write {path}: folder does not exist') from None
-    except PermissionError:
-        raise UserError(f'cannot write {path}: permission denied') from None
+    except OSError as e:  # permission denied, a folder in the way, disk full ...
+        raise UserError(f'cannot write {path}: {e.strerror or e}') from None
     return path
 
 

@@ -590,11 +590,10 @@ class MainWindow(QMainWindow):
         if path:
             try:
                 self.save_png(path)
-            except ExplorerError as e:
-                self.show_error('Could not save', str(e))
-            except OSError as e:  # an exact frame is written here, in the slot: never let it escape (qFatal)
+            except (ExplorerError, OSError) as e:  # never let an error escape a slot (qFatal)
                 self._status_error(f'Could not save {path}')
-                self.show_error('Could not save', f'{e.filename or path}: {e.strerror or e}')
+                text = str(e) if isinstance(e, ExplorerError) else f'{e.filename or path}: {e.strerror or e}'
+                self.show_error('Could not save', text)
 
     def copy_to_clipboard(self):
         if self.frame is not None:
@@ -733,6 +732,7 @@ class MainWindow(QMainWindow):
                 self.save_grid(path)
                 self.status_label.setText(f'Saved {path}')
             except ExplorerError as e:
+                self._status_error(f'Could not save {path}')
                 self.show_error('Could not save', str(e))
 
     # ================================================================== shutdown
