@@ -86,7 +86,9 @@ def test_slow_model_drag_previews_then_pause_refines(qtbot, win):
     # Input pauses (slider still held): a full-resolution render of the same recipe follows.
     qtbot.waitUntil(lambda: not win.shown_preview and win._shown_id == win.last_request.request_id,
                     timeout=5000)
-    last = win.results[-1]
+    # The frame on screen is the refine; a late preview result may still arrive after it, but the
+    # window drops it as stale, so look up the result that is actually shown.
+    last = next(r for r in reversed(win.results) if r.request_id == win._shown_id)
     assert last.request.option('interactive') is None and last.request.recipe == win.recipe
     assert last.timings['resolution'] == 16 and not last.preview
     assert 'preview' not in win.status_label.text() and 'fast fp32' in win.status_label.text()
