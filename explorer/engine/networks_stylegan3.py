@@ -25,6 +25,7 @@ import math
 import numpy as np
 import torch
 
+from explorer.engine import networks_stylegan2 as _sg2
 from explorer.engine.layers import StyleLayer
 from kernels.bias_act import bias_act
 from kernels.filtered_lrelu import filtered_lrelu
@@ -161,8 +162,9 @@ def modulated_conv2d(
 
 # ----------------------------------------------------------------------------
 
-class FullyConnectedLayer(torch.nn.Module):
-    """Dense layer with equalized learning rate; StyleGAN3 flavour (weight_init, vector bias_init)."""
+class FullyConnectedLayer(_sg2.FullyConnectedLayer):
+    """Dense layer with equalized learning rate; StyleGAN3 flavour (weight_init, vector bias_init,
+    bias stored divided by lr_multiplier). The forward pass is StyleGAN2's."""
 
     def __init__(self,
         in_features,            # Number of input features.
@@ -173,7 +175,7 @@ class FullyConnectedLayer(torch.nn.Module):
         weight_init=1,          # Initial weight standard deviation.
         bias_init=0,            # Initial bias: scalar or [out_features].
     ):
-        super().__init__()
+        torch.nn.Module.__init__(self)  # own parameter set-up below, not StyleGAN2's
         self.in_features = in_features
         self.out_features = out_features
         self.activation = activation
@@ -182,20 +184,6 @@ class FullyConnectedLayer(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.from_numpy(b0 / lr_multiplier)) if bias else None
         self.weight_gain = lr_multiplier / np.sqrt(in_features)
         self.bias_gain = lr_multiplier
-
-    def forward(self, x):  # [N, in] -> [N, out]
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == 'linear' and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
-
-    def extra_repr(self):
-        return f'in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}'
 
 
 class MappingNetwork(torch.nn.Module):
