@@ -79,17 +79,26 @@ def _launch_fwd(x, b, dim, act_code, alpha, gain, clamp):
     return y
 
 
+def _needs_y(act_code, clamp) -> bool:
+    """Does the gradient read the saved output? Not for linear without clamp (dx = dy * gain):
+    then nothing is saved, so callers may modify that output in place, e.g. the resnet
+    blocks' ``y.add_(x)`` on the skip branch (as with the reference, which saves nothing)."""
+    return act_code != 0 or clamp >= 0
+
+
 def _launch_grad(dy, y, act_code, alpha, gain, clamp):
     dy = dy.contiguous()
-    dx = torch.empty_like(y)
-    total = y.numel()
+    dx = torch.empty_like(dy)
+    total = dy.numel()
     _bias_act_grad[grid_1d(total, BLOCK)](
-        dy, y, dx, total, alpha, gain, clamp, ACT=act_code, HAS_CLAMP=clamp >= 0, BLOCK=BLOCK)
+        dy, y if y is not None else dy, dx, total, alpha, gain, clamp,
+        ACT=act_code, HAS_CLAMP=clamp >= 0, BLOCK=BLOCK)
     return dx
 
 
 class _BiasActGrad(torch.autograd.Function):
-    """dx = dy * act'(y) * gain * [|y| < clamp]; linear in dy, constant in y."""
+    """dx = dy * act'(y) * gain * [|y| < clamp]; linear in dy, constant in y (``y`` is None
+    when the gradient does not depend on it, see ``_needs_y``)."""
 
     @staticmethod
     def forward(ctx, dy, y, act_code, alpha, gain, clamp):
@@ -107,7 +116,7 @@ class _BiasAct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, b, dim, act_code, alpha, gain, clamp):
         y = _launch_fwd(x, b, dim, act_code, alpha, gain, clamp)
-        ctx.save_for_backward(y)
+        ctx.save_for_backward(y if _needs_y(act_code, clamp) else None)
         ctx.params = (dim, act_code, alpha, gain, clamp)
         ctx.has_bias = b is not None
         return y

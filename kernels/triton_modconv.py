@@ -140,10 +140,12 @@ def modulate_weight_triton(weight, styles, demodulate=True):
 
 def epilogue(x, noise=None, bias=None, act='linear', alpha=0.2, gain=1.0, clamp=None, out=None):
     """One pass: ``clamp(act(x + noise + bias) * gain)``. ``noise``: [H, W], [1|N, 1, H, W] or None.
-    No autograd (inference only); ``out=x`` works in place."""
+    No autograd (inference only); ``out=x`` works in place, in any memory format."""
     N, C, H, W = x.shape
     x = x.contiguous()
-    y = out if out is not None else torch.empty_like(x)
+    # The kernel indexes NCHW-contiguous memory: a channels_last ``out`` (e.g. a cuDNN output
+    # for channels_last input) gets the result through a contiguous temporary.
+    y = out if out is not None and out.is_contiguous() else torch.empty_like(x)
     noise_sn = 0
     if noise is not None:
         noise = noise.to(x.dtype)
@@ -157,6 +159,8 @@ def epilogue(x, noise=None, bias=None, act='linear', alpha=0.2, gain=1.0, clamp=
         noise_sn, float(alpha), float(gain), float(clamp) if clamp is not None else -1.0,
         HAS_NOISE=noise is not None, HAS_BIAS=bias is not None, ACT=2 if act == 'lrelu' else 0,
         HAS_CLAMP=clamp is not None and clamp >= 0, BLOCK=EPI_BLOCK)
+    if out is not None and y is not out:
+        return out.copy_(y)
     return y
 
 

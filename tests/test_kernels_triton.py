@@ -69,6 +69,16 @@ def test_bias_act_matches_reference_with_grads(act, clamp, shape, dim):
         _close(a, c, 1e-5)
 
 
+def test_bias_act_linear_output_may_be_modified_in_place():
+    """The resnet blocks (StyleGAN2 G and D) do ``y = skip(x); y.add_(x)`` on a linear, unclamped
+    bias_act output while training; the fast path must not save that output for backward."""
+    x = _randn(2, 3, 4, 4, grad=True)
+    y = bias_act(x, None, act='linear', gain=0.5, impl='triton')
+    y.add_(1.0)
+    y.square().sum().backward()
+    torch.testing.assert_close(x.grad, 0.5 * 2 * (0.5 * x.detach() + 1.0))
+
+
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_bias_act_low_precision(dtype):
     x, b = _randn(2, 4, 3, 3, dtype=dtype), _randn(4, dtype=dtype)
@@ -135,6 +145,19 @@ def test_modulated_conv2d_fp16_and_fused_epilogue():
                            clamp=0.5)
     _close(fused, ref, 1e-5)
     assert (fused.abs() <= 0.5 + 1e-6).all() and (fused.abs() == 0.5).any()
+
+
+def test_epilogue_in_place_into_channels_last_output():
+    """``epilogue(y, out=y)`` with a channels_last ``y`` (cuDNN's output for channels_last input)."""
+    from kernels import triton_modconv as tm
+    from kernels.bias_act import bias_act_ref
+    x = _randn(2, 5, 4, 3).contiguous(memory_format=torch.channels_last)
+    noise, b = _randn(2, 1, 4, 3), _randn(5)
+    ref = bias_act_ref(x + noise, b, act='lrelu', gain=1.5, clamp=0.7)
+    with torch.no_grad():
+        y = tm.epilogue(x, noise=noise, bias=b, act='lrelu', gain=1.5, clamp=0.7, out=x)
+    assert y is x
+    _close(x, ref, 1e-5)
 
 
 # ---------------------------------------------------------------------------- filtered lrelu

@@ -482,7 +482,10 @@ def _cuda_graph_capture(fn, static):
             fn(static)
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    # 'thread_local': the GUI renders on its own thread while a training thread may use the
+    # same GPU; the default 'global' mode would make that thread's cudaMalloc & co. fail
+    # (and invalidate this capture) for as long as the capture lasts.
+    with torch.cuda.graph(graph, capture_error_mode='thread_local'):
         out = fn(static)
     return graph.replay, out
 
@@ -492,7 +495,9 @@ class GraphCache:
 
     ``run(key, fn, inputs)`` captures ``fn`` on first use of ``key`` with static copies
     of ``inputs`` and afterwards only copies new values into those buffers and replays.
-    ``capture`` is injectable so the bookkeeping is testable without a GPU.
+    It returns a copy of the static output, which the next replay overwrites (callers
+    keep results across renders, as with ``G.synthesis``; the copy is one image-sized
+    device copy). ``capture`` is injectable so the bookkeeping is testable without a GPU.
     """
 
     def __init__(self, capture=None, max_entries=4):
@@ -519,7 +524,7 @@ class GraphCache:
             if isinstance(v, torch.Tensor):
                 static[k].copy_(v)
         replay()
-        return out
+        return out.clone()
 
 
 # ---------------------------------------------------------------------------- renderer
@@ -701,7 +706,7 @@ class FastRenderer:
             self._pinned = torch.empty(u8.shape, dtype=torch.uint8, pin_memory=True)
         self._pinned.copy_(u8, non_blocking=True)
         event = torch.cuda.Event()
-        event.record()
+        event.record(torch.cuda.current_stream(self.device))  # the stream the copy ran on
         event.synchronize()
         return self._pinned.numpy().copy()
 
