@@ -21,6 +21,11 @@ def main(argv=None):
     ap.add_argument('--checkpoint', default=None)
     ap.add_argument('--outdir', default=str(ROOT / 'docs'))
     args = ap.parse_args(argv)
+    import os
+    import tempfile
+    from explorer.ui.settings import CONFIG_ENV
+    # Fresh preferences (no saved bf16 choice, favourites or geometry), and none written back.
+    os.environ[CONFIG_ENV] = tempfile.mkdtemp(prefix='explorer-screenshots-')
     from explorer.ui.app import make_app
     app = make_app()
     from explorer.ui.main_window import MainWindow

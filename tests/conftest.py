@@ -20,6 +20,24 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory, monkeypatch):
+    """Each test gets its own GUI settings folder; nothing writes the user's configuration.
+    The GUI reads STYLEGAN_EXPLORER_CONFIG; QSettings' own user paths are redirected as well,
+    so even a plain ``QSettings()`` lands in the test folder."""
+    config = tmp_path_factory.mktemp('config')
+    monkeypatch.setenv('STYLEGAN_EXPLORER_CONFIG', str(config))
+    monkeypatch.setenv('XDG_CONFIG_HOME', str(config))
+    try:
+        from PyQt6.QtCore import QSettings
+    except ImportError:
+        yield
+        return
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(config))
+    yield
+
+
 @pytest.fixture
 def tiny_G():
     """A tiny StyleGAN2 generator (16x16) with non-trivial noise strengths."""

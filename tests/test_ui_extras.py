@@ -157,9 +157,12 @@ def test_drop_png_restores_recipe_and_drop_checkpoint_loads(qtbot, win, tiny_G, 
 
 def test_copy_to_clipboard(qtbot, win):
     from PyQt6.QtWidgets import QApplication
-    win.copy_to_clipboard()
+    QApplication.clipboard().clear()
+    win.copy_to_clipboard()         # the exact render of the recipe on screen (in the worker)
+    qtbot.waitUntil(lambda: not QApplication.clipboard().image().isNull(), timeout=15000)
     img = QApplication.clipboard().image()
     assert (img.width(), img.height()) == (16, 16)
+    assert 'copied' in win.status_label.text()
 
 
 def test_render_error_shows_in_status_line(qtbot):

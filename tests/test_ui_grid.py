@@ -88,3 +88,25 @@ def test_grid_editing_changes_spec(qtbot, win):
     win.truncation_panel.psi.setValue(0.5)
     assert win._grid_spec.psi == pytest.approx(0.5)
     qtbot.waitUntil(lambda: win._shown_id == win.last_request.request_id, timeout=15000)
+
+
+def test_invalid_custom_layers_clear_the_old_tiles(qtbot, win):
+    """An invalid layer range shows its error next to empty tiles, not the previous grid's."""
+    from explorer.errors import ExplorerError
+    g = win.grid_panel
+    g.set_rows_cols([1], [2])
+    win.tabs.setCurrentWidget(g)
+    qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
+    assert all(not w.pixmap().isNull() for w in g.tile_widgets.values())
+    g.set_group('custom', '0-99')
+    assert 'out of range' in g.status.text()
+    assert not g.tiles and all(w.pixmap().isNull() for w in g.tile_widgets.values())
+    with pytest.raises(ExplorerError):
+        win.grid_image()                # nothing stale to save either
+    # Fixing the range renders the grid again.
+    g.custom.setText('0-1')
+    g.custom.editingFinished.emit()
+    assert 'out of range' not in g.status.text()
+    qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
+    assert win._grid_spec.layers == (0, 1)
+    assert all(not w.pixmap().isNull() for w in g.tile_widgets.values())

@@ -3,7 +3,10 @@
 Interactive requests (a slider held down, or changes in a burst) render a reduced-
 resolution preview when the measured full-frame time exceeds the worker's budget (here
 injected through ``engine.assume_full_ms``); a pause refines to full resolution. The
-view uses FastRenderer for StyleGAN2 models only; exports use the exact reference path.
+view uses FastRenderer for StyleGAN2 models only; exports, the clipboard and favourites use
+the exact reference path. A pause while a slider (or the latent pad) is still held does not
+refine: a slow full frame cannot be interrupted, so only the release, or a pause after
+non-drag input, refines.
 """
 
 import numpy as np
@@ -12,6 +15,8 @@ import torch
 
 pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
+
+from PyQt6.QtCore import Qt  # noqa: E402
 
 from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
 from explorer.engine.export import load_png, to_uint8  # noqa: E402
@@ -67,9 +72,11 @@ def drag(qtbot, win, values):
     return slider, seen
 
 
-def test_slow_model_drag_previews_then_pause_refines(qtbot, win):
+def test_slow_model_drag_previews_then_release_refines(qtbot, win):
     win.engine.assume_full_ms = 500.0           # pretend a full frame takes 500 ms
     before_frame, before_recipe = win.frame.copy(), win.frame_recipe
+    fired = []
+    win.refine_timer.timeout.connect(lambda: fired.append(1))   # runs after the window's own slot
     slider, seen = drag(qtbot, win, [90, 80, 70])
     for preview, status, shape in seen:
         assert preview and 'preview 4x4' in status, status     # 8x8: 500 ms x MACs(8)/MACs(16) > 50 ms
@@ -83,9 +90,18 @@ def test_slow_model_drag_previews_then_pause_refines(qtbot, win):
     low = to_uint8(render(G, win.recipe, stop_at=4))
     up = np.repeat(np.repeat(low, 4, 0), 4, 1).astype(int)
     assert np.abs(win.view.frame.astype(int) - up).max() <= 1
-    # Input pauses (slider still held): a full-resolution render of the same recipe follows.
-    qtbot.waitUntil(lambda: not win.shown_preview and win._shown_id == win.last_request.request_id,
-                    timeout=5000)
+    # Input pauses while the slider is still held: no full-resolution refine (a slow one could
+    # not be interrupted, so the next movement would wait for it); the preview stays.
+    slider.setValue(65)
+    fired.clear()                                # the change restarted the idle timer
+    qtbot.waitUntil(lambda: bool(fired), timeout=15000)
+    settle(qtbot, win)
+    assert win.last_request.option('interactive') is True and win.shown_preview
+    # Release: a full-resolution render of the same recipe follows at once.
+    slider.setSliderDown(False)
+    assert win.last_request.option('interactive') is None
+    settle(qtbot, win)
+    assert not win.shown_preview
     # The frame on screen is the refine; a late preview result may still arrive after it, but the
     # window drops it as stale, so look up the result that is actually shown.
     last = next(r for r in reversed(win.results) if r.request_id == win._shown_id)
@@ -94,7 +110,41 @@ def test_slow_model_drag_previews_then_pause_refines(qtbot, win):
     assert 'preview' not in win.status_label.text() and 'fast fp32' in win.status_label.text()
     assert win.frame_recipe == win.recipe and win.frame.shape == (16, 16, 3)
     assert np.abs(win.frame.astype(int) - to_uint8(render(G, win.recipe)).astype(int)).max() <= 1
-    slider.setSliderDown(False)
+
+
+def test_pause_after_non_drag_burst_refines(qtbot, win, monkeypatch):
+    """Spin box / keyboard bursts hold nothing: the pause itself refines."""
+    from explorer.ui import main_window
+    monkeypatch.setattr(main_window, 'BURST_S', 3600.0)     # every change counts as part of a burst
+    win.engine.assume_full_ms = 500.0
+    win.truncation_panel.psi.spin.setValue(0.6)
+    win.truncation_panel.psi.spin.setValue(0.55)         # the second change of a burst
+    assert win.last_request.option('interactive') is True
+    qtbot.waitUntil(lambda: win.last_request.option('interactive') is None, timeout=15000)
+    settle(qtbot, win)
+    assert not win.shown_preview and win.frame_recipe == win.recipe
+
+
+def test_latent_pad_hold_defers_refine_to_release(qtbot, win, monkeypatch):
+    from explorer.ui import main_window
+    monkeypatch.setattr(main_window, 'BURST_S', 3600.0)
+    win.engine.assume_full_ms = 500.0
+    win.show()
+    pad = win.latent_panel.pad
+    fired = []
+    win.refine_timer.timeout.connect(lambda: fired.append(1))
+    qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=pad.rect().center())
+    pad.drag_by(-0.25, 0.0)                      # as mouse moves while pressed do
+    pad.drag_by(-0.25, 0.0)
+    assert win.last_request.option('interactive') is True
+    fired.clear()
+    qtbot.waitUntil(lambda: bool(fired), timeout=15000)
+    settle(qtbot, win)
+    assert win.last_request.option('interactive') is True and win.shown_preview
+    qtbot.mouseRelease(pad, Qt.MouseButton.LeftButton, pos=pad.rect().center())
+    assert win.last_request.option('interactive') is None
+    settle(qtbot, win)
+    assert not win.shown_preview and win.frame_recipe == win.recipe
 
 
 def test_release_refines_at_once(qtbot, win):
@@ -239,3 +289,54 @@ def test_bf16_menu_only_where_supported(qtbot, win):
     assert win.last_request.option('dtype') is None
     settle(qtbot, win)
     assert 'fast fp32' in win.status_label.text()
+
+
+def qimage_array(img) -> np.ndarray:
+    """QImage -> uint8 [H, W, 3] copy."""
+    from PyQt6.QtGui import QImage
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    h, w = img.height(), img.width()
+    ptr = img.constBits()
+    ptr.setsize(img.sizeInBytes())
+    return np.frombuffer(ptr, np.uint8).reshape(h, img.bytesPerLine())[:, :3 * w].reshape(h, w, 3).copy()
+
+
+def test_copy_and_star_use_exact_pixels_of_the_recipe_on_screen(qtbot, win):
+    from PyQt6.QtWidgets import QApplication
+    from explorer.ui.panels.favourites import THUMB
+    from explorer.ui.qimage import to_pixmap
+    win.engine.assume_full_ms = 500.0
+    slider, _ = drag(qtbot, win, [95, 85])
+    assert win.shown_preview                     # a 4x4 preview is on screen
+    G = load_generator(win.info.path)
+    exact = to_uint8(render(G, win.recipe))
+    clip = QApplication.clipboard()
+    clip.clear()
+    win.copy_to_clipboard()
+
+    def copied(expected):
+        img = clip.image()
+        return not img.isNull() and img.width() == 16 and np.array_equal(qimage_array(img), expected)
+    qtbot.waitUntil(lambda: copied(exact), timeout=15000)
+    win.star_current()
+    fav = win.favourites_panel
+    qtbot.waitUntil(lambda: fav.list.count() == 1, timeout=15000)
+    assert fav.recipes == [win.recipe]
+    assert fav.thumbs[0].toImage() == to_pixmap(exact, THUMB).toImage()
+    # A full-resolution fast-path frame (fp32 or bf16) on screen: the copy still renders exactly.
+    slider.setSliderDown(False)
+    settle(qtbot, win)
+    assert not win.frame_exact and not win.shown_preview
+    win.engine.assume_full_ms = None             # full frames from here on, burst or not
+    paths = []
+    real = win.engine.render
+    win.engine.render = lambda recipe, **kw: paths.append(kw.get('path')) or real(recipe, **kw)
+    win.latent_panel.seed.setValue(11)
+    settle(qtbot, win)
+    assert paths and 'exact' not in paths and not win.frame_exact and not win.shown_preview
+    n = len(paths)
+    clip.clear()
+    win.copy_to_clipboard()
+    exact = to_uint8(render(G, win.recipe))
+    qtbot.waitUntil(lambda: copied(exact), timeout=15000)
+    assert paths[n:] == ['exact']

@@ -242,8 +242,8 @@ def test_favourites_star_and_restore(qtbot, win):
     settle(qtbot, win)
     win.star_current()
     fav = win.recipe
+    qtbot.waitUntil(lambda: win.favourites_panel.list.count() == 1, timeout=15000)   # exact render
     win.latent_panel.seed.setValue(9)
-    assert win.favourites_panel.list.count() == 1
     item = win.favourites_panel.list.item(0)
     assert not item.icon().isNull()
     win.favourites_panel.list.itemClicked.emit(item)

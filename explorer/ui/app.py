@@ -9,8 +9,10 @@ def make_app(argv=None):
     import pyqtgraph as pg
     from PyQt6.QtWidgets import QApplication
     pg.setConfigOptions(imageAxisOrder='row-major', antialias=False)
+    from explorer.ui.settings import APPLICATION, ORGANIZATION
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
-    app.setApplicationName('StyleGAN Explorer')
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
     return app
 
 

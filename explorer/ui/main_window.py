@@ -5,31 +5,39 @@ few fields through ``apply_changes``; the window pushes the old recipe on the un
 stack, refreshes the panels under QSignalBlocker and submits a ``RenderRequest``
 to the render worker. Results older than the newest shown are dropped.
 
-Interactive rendering: a control change is *interactive* while a slider is held down or
-when it follows the previous change within ``BURST_S`` (a drag, key repeat, the wheel,
-the latent pad). Interactive requests may come back as a progressive preview (reduced
+Interactive rendering: a control change is *interactive* while a slider or the latent
+pad is held down or when it follows the previous change within ``BURST_S`` (a drag, key
+repeat, the wheel). Interactive requests may come back as a progressive preview (reduced
 resolution, upscaled) when the model's full frame takes longer than the worker's
-``preview_ms``; ``REFINE_IDLE_MS`` after the last change, or when the slider is released,
-a preview on screen is followed by a full-resolution render of the same recipe.
+``preview_ms``. A preview on screen is refined (the same recipe at full resolution) when
+input pauses: at once when the slider or pad is released, or ``REFINE_IDLE_MS`` after the
+last change when nothing is held (spin boxes, keys, the wheel). A pause while a drag is
+still held does not refine: a slow full frame (seconds at 1024 on a CPU) cannot be
+interrupted, so the next movement would wait for it; the preview stays until release.
 
 The view uses the engine's fast path for StyleGAN2 models (optionally bf16); restored
-recipes (Open recipe, favourites, grid cells), the noise view and every PNG written use
-the exact reference path, so saved pixels equal ``python main.py render``'s.
+recipes (Open recipe, favourites, grid cells), the noise view, every PNG written, the
+clipboard copy and favourite thumbnails use the exact reference path (rendered in the
+worker when the frame on screen is not already exact), so they equal
+``python main.py render``'s pixels.
+
+Preferences that persist (explorer.ui.settings): favourites, the bf16 toggle, the window
+geometry, recent checkpoints and the last folders used.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                              QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar,
                              QPushButton, QRadioButton, QScrollArea, QSlider, QSpinBox, QSplitter, QTabWidget,
                              QVBoxLayout, QWidget)
 
-from explorer.engine.checkpoint import cache_dir
 from explorer.engine.export import read_recipe, save_png
 from explorer.engine.latents import parse_seeds
 from explorer.engine.mixing import cell_recipe, compose_grid
@@ -43,6 +51,7 @@ from explorer.ui.panels.layers import LayersPanel
 from explorer.ui.panels.noise import NoisePanel
 from explorer.ui.panels.truncation import TruncationPanel
 from explorer.ui.qimage import to_qimage
+from explorer.ui.settings import open_settings, value_bool
 from explorer.workers.render_worker import RenderRequest, RenderWorker
 
 APP_NAME = 'StyleGAN Explorer'
@@ -67,8 +76,11 @@ class MainWindow(QMainWindow):
     modelLoaded = pyqtSignal(object)    # ModelInfo
     errorShown = pyqtSignal(str)
     pngSaved = pyqtSignal(str, str)     # path, error ('' = written)
+    copied = pyqtSignal()               # the exact image is on the clipboard
 
-    def __init__(self, engine=None, checkpoint=None, device=None, load_default=True, cpu_threads=None, parent=None):
+    def __init__(self, engine=None, checkpoint=None, device=None, load_default=True, cpu_threads=None, parent=None,
+                 settings=None):
+        """settings: a QSettings to keep preferences in (default: explorer.ui.settings.open_settings())."""
         super().__init__(parent)
         if engine is None:
             from explorer.workers.engine import RenderEngine
@@ -98,7 +110,9 @@ class MainWindow(QMainWindow):
         self._grid_spec = None
         self._loading = None
         self.last_error_box = None
-        self.settings = QSettings(str(cache_dir() / 'gui.ini'), QSettings.Format.IniFormat)
+        self.settings = settings if settings is not None else open_settings()
+        self._exact_jobs: dict = {}         # tag -> 'copy' | 'star', exact renders in the worker
+        self._exact_tag = 0
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -106,6 +120,7 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_menus()
         self._build_shortcuts()
+        self._restore_preferences()
 
         self.worker = RenderWorker(engine)
         self.worker.resultReady.connect(self._on_result)
@@ -116,11 +131,13 @@ class MainWindow(QMainWindow):
         self.worker.progress.connect(self._on_progress)
         self.worker.batchFinished.connect(self._on_batch_finished)
         self.worker.pngSaved.connect(self._on_png_saved)
+        self.worker.exactReady.connect(self._on_exact_ready)
         self.worker.start()
         self.refine_timer = QTimer(self)
         self.refine_timer.setSingleShot(True)
         self.refine_timer.setInterval(REFINE_IDLE_MS)
         self.refine_timer.timeout.connect(self._input_paused)
+        self.latent_panel.pad.released.connect(self._input_released)
         from explorer.ui.training_panel import TrainingPanel
         self.training_panel = TrainingPanel()
         self.training_panel.attach(self)
@@ -162,6 +179,7 @@ class MainWindow(QMainWindow):
         self.noise_panel.viewChanged.connect(self.set_view_mode)
         self.favourites_panel.starRequested.connect(self.star_current)
         self.favourites_panel.restore.connect(self.restore_recipe)
+        self.favourites_panel.listChanged.connect(self._save_favourites)
         self.grid_panel.specChanged.connect(self._grid_spec_changed)
         self.grid_panel.cellClicked.connect(self.open_grid_cell)
         self.grid_panel.savePressed.connect(self.save_grid_dialog)
@@ -280,19 +298,23 @@ class MainWindow(QMainWindow):
     def _slider_down(self) -> bool:
         return any(s.isSliderDown() for s in self.controls.findChildren(QSlider))
 
+    def _input_held(self) -> bool:
+        """A drag is in progress: a slider or the latent pad is held down."""
+        return self._slider_down() or self.latent_panel.pad.held
+
     def _input_is_interactive(self) -> bool:
-        """A slider is held, or this change follows the previous one within BURST_S."""
+        """A drag is held, or this change follows the previous one within BURST_S."""
         now = time.monotonic()
         burst = now - self._last_change_t < BURST_S
         self._last_change_t = now
-        return burst or self._slider_down()
+        return burst or self._input_held()
 
     def _hook_sliders(self):
         """Refine as soon as a slider is released (sliders are rebuilt per model)."""
         for s in self.controls.findChildren(QSlider):
             if not s.property('refine_hooked'):
                 s.setProperty('refine_hooked', True)
-                s.sliderReleased.connect(self._input_paused)
+                s.sliderReleased.connect(self._input_released)
 
     def set_recipe(self, recipe: Recipe, interactive=False, exact=False) -> None:
         """Show ``recipe`` in every control (no signals) and render it (``interactive``: may
@@ -340,7 +362,9 @@ class MainWindow(QMainWindow):
         self.set_option('view', None if mode == 'image' else mode)
 
     def set_bf16(self, on: bool) -> None:
-        """View menu: render the view in bf16 (only offered where the engine supports it)."""
+        """View menu: render the view in bf16 (only offered where the engine supports it).
+        The choice is remembered for the next session and the next model that offers bf16."""
+        self.settings.setValue('view/bf16', bool(on))
         on = bool(on) and self.info is not None and 'bf16' in self.info.fast_dtypes
         self.set_option('dtype', 'bf16' if on else None)
 
@@ -368,7 +392,17 @@ class MainWindow(QMainWindow):
         return req
 
     def _input_paused(self):
-        """No change for REFINE_IDLE_MS, or a slider released: refine a preview."""
+        """No change for REFINE_IDLE_MS: refine a preview, unless a drag is still held (a full
+        frame cannot be interrupted, so the next movement would wait; the release refines)."""
+        if not self._input_held():
+            self._request_refine()
+
+    def _input_released(self):
+        """A slider or the latent pad let go: refine a preview at once."""
+        self.refine_timer.stop()
+        self._request_refine()
+
+    def _request_refine(self):
         if self.last_request is not None and self.last_request.option('interactive'):
             self._refine_pending = True
             self._refine_if_due()
@@ -378,6 +412,9 @@ class MainWindow(QMainWindow):
         render the same recipe at full resolution (a request that is not interactive)."""
         req, shown = self.last_request, self._shown_request
         if not self._refine_pending or req is None or shown is None:
+            return
+        if self._input_held():
+            self._refine_pending = False    # grabbed again before the preview arrived: release refines
             return
         if self._shown_id < req.request_id and shown.key() != req.key():
             return      # still rendering; _on_result calls again
@@ -438,7 +475,7 @@ class MainWindow(QMainWindow):
         self.worker.load(path)
 
     def open_checkpoint_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self, 'Open checkpoint', '',
+        path, _ = QFileDialog.getOpenFileName(self, 'Open checkpoint', str(self.settings.value('paths/checkpoint_dir', '')),
                                               'Checkpoints (*.pkl *.pt *.pth *.ckpt);;All files (*)')
         if path:
             self.open_checkpoint(path)
@@ -478,17 +515,20 @@ class MainWindow(QMainWindow):
         self.info_label.setText(f'{info.device}  ·  {info.name}  {info.resolution}×{info.resolution}'
                                 f'  ({info.family}, {info.num_ws} style layers)')
         bf16 = 'bf16' in info.fast_dtypes
+        use_bf16 = bf16 and value_bool(self.settings, 'view/bf16')     # the remembered choice
         self.act_bf16.setEnabled(bf16)
-        if not bf16 and self.act_bf16.isChecked():
-            with QSignalBlocker(self.act_bf16):
-                self.act_bf16.setChecked(False)
+        with QSignalBlocker(self.act_bf16):
+            self.act_bf16.setChecked(use_bf16)
         opts = dict(self.request_options)
-        if opts.get('dtype') is not None and opts['dtype'] not in info.fast_dtypes:
-            opts.pop('dtype')
-            self.request_options = tuple(sorted(opts.items()))
+        opts.pop('dtype', None)
+        if use_bf16:
+            opts['dtype'] = 'bf16'
+        self.request_options = tuple(sorted(opts.items()))
         self._hook_sliders()
         if not info.placeholder:
             self._add_recent(info.path)
+            if not str(self._loading or '').startswith(('http://', 'https://')):     # not the download cache
+                self.settings.setValue('paths/checkpoint_dir', str(Path(info.path).parent))
         self.set_recipe(r.replace(**fix))
         self.modelLoaded.emit(info)
 
@@ -585,9 +625,10 @@ class MainWindow(QMainWindow):
         if self.frame is None:
             return
         r = self.frame_recipe
-        name = f'seed{r.seeds[0]:04d}.png'
+        name = self._in_save_dir(f'seed{r.seeds[0]:04d}.png')
         path, _ = QFileDialog.getSaveFileName(self, 'Save PNG', name, 'PNG images (*.png)')
         if path:
+            self.settings.setValue('paths/save_dir', str(Path(path).parent))
             try:
                 self.save_png(path)
             except (ExplorerError, OSError) as e:  # never let an error escape a slot (qFatal)
@@ -595,10 +636,47 @@ class MainWindow(QMainWindow):
                 text = str(e) if isinstance(e, ExplorerError) else f'{e.filename or path}: {e.strerror or e}'
                 self.show_error('Could not save', text)
 
+    def _in_save_dir(self, name) -> str:
+        d = str(self.settings.value('paths/save_dir', '') or '')
+        return str(Path(d) / name) if d and Path(d).is_dir() else name
+
     def copy_to_clipboard(self):
-        if self.frame is not None:
-            QApplication.clipboard().setImage(to_qimage(self.frame))
+        """Copy the exact full-resolution pixels of the recipe on screen (what Save PNG writes)."""
+        self._with_exact_frame('copy')
+
+    def _with_exact_frame(self, purpose):
+        """Do ``purpose`` ('copy' | 'star') with the exact frame of the recipe on screen: at once
+        when the view already holds it, else after the worker renders it (exactReady)."""
+        if self._shown_request is None or self.frame is None:
+            return
+        recipe = self._shown_request.recipe
+        if self.frame_exact and not self.shown_preview and recipe == self.frame_recipe:
+            self._use_exact_frame(purpose, recipe, self.frame)
+            return
+        self._exact_tag += 1
+        self._exact_jobs[self._exact_tag] = purpose
+        self.status_label.setStyleSheet('')
+        self.status_label.setText('Copying the exact image…' if purpose == 'copy' else 'Starring (exact render)…')
+        self.worker.render_exact(self._exact_tag, recipe)
+
+    def _on_exact_ready(self, tag, recipe, image, error):
+        purpose = self._exact_jobs.pop(tag, None)
+        if purpose is None:
+            return
+        if error:
+            self._status_error(f'Could not {"copy" if purpose == "copy" else "star"} the image: {error}')
+            return
+        self._use_exact_frame(purpose, recipe, image)
+
+    def _use_exact_frame(self, purpose, recipe, frame):
+        self.status_label.setStyleSheet('')
+        if purpose == 'copy':
+            QApplication.clipboard().setImage(to_qimage(frame))
             self.status_label.setText('Image copied to the clipboard')
+            self.copied.emit()
+        else:
+            self.favourites_panel.add(recipe, frame)
+            self.status_label.setText('Starred. See the Favourites tab.')
 
     def open_recipe(self, path) -> bool:
         try:
@@ -620,9 +698,28 @@ class MainWindow(QMainWindow):
             self.open_recipe(path)
 
     def star_current(self):
-        if self.frame is not None and self.frame_recipe is not None:
-            self.favourites_panel.add(self.frame_recipe, self.frame)
-            self.status_label.setText('Starred. See the Favourites tab.')
+        """Star the recipe on screen; its thumbnail is the exact render (as Save PNG writes it)."""
+        self._with_exact_frame('star')
+
+    # ---------------------------------------------------------------- preferences
+    def _restore_preferences(self):
+        geometry = self.settings.value('window/geometry')
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        text = self.settings.value('favourites', '')
+        try:
+            entries = json.loads(text) if text else []
+        except (TypeError, ValueError):
+            entries = []            # a damaged setting: start with no favourites
+        with QSignalBlocker(self.favourites_panel):
+            self.favourites_panel.load_entries(entries)
+
+    def _save_favourites(self):
+        self.settings.setValue('favourites', json.dumps(self.favourites_panel.entries()))
+
+    def _save_preferences(self):
+        self.settings.setValue('window/geometry', self.saveGeometry())
+        self.settings.sync()
 
     # ---------------------------------------------------------------- batch export
     def batch_export(self, seeds, outdir):
@@ -679,14 +776,18 @@ class MainWindow(QMainWindow):
         try:
             spec = self.grid_panel.spec(self.recipe)
         except ExplorerError as e:
-            self.grid_panel.status.setText(str(e))
+            # No stale tiles next to the error: forget the old grid and stop rendering it.
+            self._grid_spec = None
+            self._grid_id += 1
+            self.worker.cancel_grid()
+            self.grid_panel.show_error(str(e))
             return
         if spec == self._grid_spec:
             return
         self._grid_spec = spec
         self._grid_id += 1
         self.grid_panel.clear_tiles()
-        self.grid_panel.status.setText('Rendering…')
+        self.grid_panel.show_status('Rendering…')
         self.worker.render_grid(self._grid_id, spec)
 
     def _on_grid_tile(self, grid_id, kind, r, c, img):
@@ -695,7 +796,7 @@ class MainWindow(QMainWindow):
 
     def _on_grid_finished(self, grid_id, error):
         if grid_id == self._grid_id and error:
-            self.grid_panel.status.setText(f'Grid failed: {error}')
+            self.grid_panel.show_error(f'Grid failed: {error}')
 
     def open_grid_cell(self, r, c):
         spec = self._grid_spec
@@ -710,7 +811,9 @@ class MainWindow(QMainWindow):
         spec = self._grid_spec
         total = len(spec.rows) + len(spec.cols) + len(spec.rows) * len(spec.cols) if spec else 0
         tiles = self.grid_panel.tiles
-        if not spec or len(tiles) < total:
+        if not spec:
+            raise ExplorerError('no grid to save: ' + (self.grid_panel.status.text() or 'the grid settings are invalid'))
+        if len(tiles) < total:
             raise ExplorerError('the grid is still rendering')
         return compose_grid(spec, tiles, next(iter(tiles.values())).shape)
 
@@ -726,8 +829,9 @@ class MainWindow(QMainWindow):
         except ExplorerError as e:
             self.show_error('Save grid PNG', str(e))
             return
-        path, _ = QFileDialog.getSaveFileName(self, 'Save grid PNG', 'grid.png', 'PNG images (*.png)')
+        path, _ = QFileDialog.getSaveFileName(self, 'Save grid PNG', self._in_save_dir('grid.png'), 'PNG images (*.png)')
         if path:
+            self.settings.setValue('paths/save_dir', str(Path(path).parent))
             try:
                 self.save_grid(path)
                 self.status_label.setText(f'Saved {path}')
@@ -741,6 +845,8 @@ class MainWindow(QMainWindow):
         self.refine_timer.stop()
         self.worker.stop()
         self.training_panel.shutdown()
+        self._exact_jobs.clear()
+        self._save_preferences()
 
     def closeEvent(self, e):
         self.shutdown()

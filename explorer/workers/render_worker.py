@@ -8,7 +8,8 @@
   a progressive preview when a full frame would take longer than ``preview_ms``),
   ``path='exact'`` (reference pixels, e.g. a restored recipe) and ``dtype`` (fast path).
 - PNG export renders the exact reference pixels here (``export_png``), whatever the
-  view shows (the view may come from the fast path).
+  view shows (the view may come from the fast path); so does ``render_exact`` for the
+  clipboard and favourite thumbnails (``exactReady``), so they match the exported PNG.
 - Other jobs (load a checkpoint, render a grid, batch export) run on the same thread.
   A grid renders one tile at a time and yields to pending single renders in between,
   so sliders stay live while a grid fills in; a newer grid replaces an older one.
@@ -89,6 +90,7 @@ class RenderWorker(QThread):
     weightsSwapped = pyqtSignal(object)         # ModelInfo: training weights now in the engine
     weightsFailed = pyqtSignal(str)             # why the training weights did not fit
     pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
+    exactReady = pyqtSignal(int, object, object, str)   # tag, recipe, uint8 image (None on error), error
 
     def __init__(self, engine, parent=None):
         super().__init__(parent)
@@ -138,6 +140,10 @@ class RenderWorker(QThread):
     def export_png(self, path, recipe, recipe_dict) -> None:
         """Render ``recipe`` on the exact path and write it to ``path``; emits pngSaved."""
         self._push(('png', (str(path), recipe, recipe_dict)))
+
+    def render_exact(self, tag: int, recipe) -> None:
+        """Render ``recipe`` on the exact path (what export writes); emits exactReady(tag, ...)."""
+        self._push(('exact', (int(tag), recipe)))
 
     def cancel_batch(self) -> None:
         self._cancel_batch.set()
@@ -267,6 +273,14 @@ class RenderWorker(QThread):
                 self.pngSaved.emit(path, _message(e))
                 return
             self.pngSaved.emit(path, '')
+        elif kind == 'exact':
+            tag, recipe = arg
+            try:
+                image, _ = self.engine.render(recipe, path='exact')
+            except Exception as e:
+                self.exactReady.emit(tag, recipe, None, _message(e))
+                return
+            self.exactReady.emit(tag, recipe, image, '')
         elif kind == 'state':
             try:
                 info = self.engine.load_state(arg)

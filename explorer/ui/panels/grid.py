@@ -132,11 +132,22 @@ class GridPanel(QWidget):
         self.group.setCurrentIndex(GROUPS.index(name))
 
     # ------------------------------------------------------------------ tiles
-    def clear_tiles(self):
+    def clear_tiles(self, placeholder='…'):
+        """Forget every tile; the boxes show ``placeholder`` ('…' = rendering, '' = no grid)."""
         self.tiles.clear()
         for t in self.tile_widgets.values():
             t.clear()
-            t.setText('…')
+            t.setText(placeholder)
+
+    def show_error(self, text):
+        """An invalid grid spec: the error in red, and no tiles left over from the last grid."""
+        self.clear_tiles('')
+        self.status.setStyleSheet('color: #d33;')
+        self.status.setText(text)
+
+    def show_status(self, text):
+        self.status.setStyleSheet('')
+        self.status.setText(text)
 
     def set_tile(self, kind, r, c, img):
         self.tiles[(kind, r, c)] = img
@@ -144,8 +155,8 @@ class GridPanel(QWidget):
         if w is not None:
             w.setPixmap(to_pixmap(img, self.tile_size - 4))
         total = len(self.rows) + len(self.cols) + len(self.rows) * len(self.cols)
-        self.status.setText(f'Rendering… {len(self.tiles)}/{total} tiles' if len(self.tiles) < total
-                            else f'{len(self.rows)} × {len(self.cols)} grid done. Click a cell to open that mix.')
+        self.show_status(f'Rendering… {len(self.tiles)}/{total} tiles' if len(self.tiles) < total
+                         else f'{len(self.rows)} × {len(self.cols)} grid done. Click a cell to open that mix.')
 
     # ------------------------------------------------------------------ internals
     def _group_changed(self, _):
@@ -182,6 +193,7 @@ class GridPanel(QWidget):
         while self.grid.count():
             item = self.grid.takeAt(0)
             if item.widget():
+                item.widget().hide()        # gone now, not only once the deferred delete runs
                 item.widget().deleteLater()
         self.tile_widgets = {}
         self.row_spins, self.col_spins = [], []

@@ -44,6 +44,7 @@ class LatentPad(QWidget):
     """Drag to move through seed space; the four surrounding seeds blend bilinearly."""
 
     moved = pyqtSignal(float, float)
+    released = pyqtSignal()             # the drag ended (the window refines a preview)
     PIXELS_PER_SEED = 160.0
 
     def __init__(self, parent=None):
@@ -72,8 +73,16 @@ class LatentPad(QWidget):
         self.drag_by(d.x() / self.PIXELS_PER_SEED, d.y() / self.PIXELS_PER_SEED)
 
     def mouseReleaseEvent(self, e):
+        held = self._drag is not None
         self._drag = None
         self.setCursor(Qt.CursorShape.OpenHandCursor)
+        if held:
+            self.released.emit()
+
+    @property
+    def held(self) -> bool:
+        """Is the pad being dragged (mouse button down)?"""
+        return self._drag is not None
 
     def drag_by(self, dx, dy):
         self.x = max(0.0, self.x - dx)
