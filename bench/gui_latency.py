@@ -43,6 +43,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')
+    # a throw-away settings folder: a user's saved bf16 choice or window size must not change the numbers
+    import tempfile
+    os.environ['STYLEGAN_EXPLORER_CONFIG'] = tempfile.mkdtemp(prefix='explorer-bench-')
     from explorer.ui.app import make_app
     app = make_app()
     from explorer.ui.main_window import MainWindow
