@@ -251,3 +251,27 @@ def test_cuda_graphs_and_low_precision_match_reference(monkeypatch):
         from explorer.engine.fast_render import dtype_supported
         if dtype_supported(dt, 'cuda'):
             assert psnr(FastRenderer(G, 'cuda', dtype=dt).render(ws), ref) > 35
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_graphs_capture_stylegan3_synthesis_and_redraw_random_noise():
+    from explorer.engine.networks_stylegan3 import Generator as G3
+    torch.manual_seed(0)
+    G = G3(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=64, channel_max=8,
+           num_layers=3, num_critical=1, mapping_kwargs=dict(num_layers=1)).eval().requires_grad_(False).cuda()
+    ws = _ws(G.cpu(), 2).cuda()
+    G = G.cuda()
+    with torch.no_grad():
+        ref = G.synthesis(ws)
+    fr = FastRenderer(G, 'cuda', use_graphs=True)
+    out = fr.render(ws)
+    assert fr.use_graphs and fr.graphs.captures == 1   # captured, no fall-back to eager
+    torch.testing.assert_close(out, ref, atol=2e-2, rtol=1e-2)
+    # StyleGAN2 plan, random noise: static noise buffers are refilled on every replay.
+    G2 = make_G(clamp=256).cuda()
+    fr2 = FastRenderer(G2, 'cuda', use_graphs=True)
+    ws2 = _ws(G2.cpu(), 1).cuda()
+    G2 = G2.cuda()
+    a, b = fr2.render(ws2, noise_mode='random'), fr2.render(ws2, noise_mode='random')
+    assert fr2.use_graphs and fr2.graphs.captures == 1 and not torch.equal(a, b)

@@ -116,6 +116,25 @@ def test_r1_penalty_is_squared_gradient_norm(solid, tmp_path):
     torch.testing.assert_close(loss, expected * 4.0 / 2 * 3)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_fp16_training_steps_resnet_networks_and_resume(solid, tmp_path):
+    """Triton kernels under autograd (R1 and path-length double backward), fp16 blocks, resnet
+    G and D (whose skip branch is modified in place), snapshot and resume on CUDA."""
+    cfg = tiny_config(g_architecture='resnet', architecture='resnet', g_reg_interval=2, d_reg_interval=2)
+    t = Trainer(cfg, solid, tmp_path, device='cuda')
+    assert t.G.synthesis.b16.use_fp16 and t.D.b16.use_fp16
+    stats = [t.train_step() for _ in range(4)]
+    assert {'loss_G', 'loss_D', 'r1', 'pl'} <= set().union(*stats)
+    for s in stats:
+        for k, v in s.items():
+            assert torch.isfinite(v).all(), (k, v)
+    t.snapshot()
+    resumed = Trainer(cfg, solid, tmp_path, device='cuda', resume=True)
+    assert resumed.cur_nimg == t.cur_nimg
+    assert all(torch.isfinite(v).all() for v in resumed.train_step().values())
+
+
 def test_losses_finite_and_lazy_reg_settings(solid, tmp_path):
     cfg = tiny_config(kimg=0.064, g_reg_interval=2, d_reg_interval=2, style_mixing_prob=1.0)
     t = Trainer(cfg, solid, tmp_path)
