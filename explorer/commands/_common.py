@@ -20,24 +20,23 @@ def add_device_arg(p):
     p.add_argument('--device', default=None, choices=['cpu', 'cuda'], help='device (default: cuda if available)')
 
 
-def psi_type(text):
+def _float(text, what='expected a', finite=True):
+    """``text`` as a float; the error reads '<what> number, got ...' (or '<what> finite number')."""
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f'psi must be a number, got {text!r}') from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f'psi must be a finite number, got {text!r}')
+        raise argparse.ArgumentTypeError(f'{what} number, got {text!r}') from None
+    if finite and not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f'{what} finite number, got {text!r}')
     return v
+
+
+def psi_type(text):
+    return _float(text, 'psi must be a')
 
 
 def finite_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f'expected a finite number, got {text!r}')
-    return v
+    return _float(text)
 
 
 def nonneg_float(text):
@@ -81,10 +80,7 @@ def positive_int(text):
 
 
 def positive_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    v = _float(text, finite=False)
     if not v > 0:
         raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
     return v

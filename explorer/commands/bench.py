@@ -72,7 +72,6 @@ def run(args):
                              log=lambda m: print(m, flush=True))
     print(bench.format_table(result))
     if json_out:
-        out = json_out
-        out.write_text(bench.to_json(result))
-        print(f'wrote {out}')
+        json_out.write_text(bench.to_json(result))
+        print(f'wrote {json_out}')
     return 0

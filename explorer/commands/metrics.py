@@ -138,10 +138,9 @@ def run(args):
         label = f'{key}x{key}' if key != 'avg' else 'avg'
         print(f'swd_{label}\t{value:.3f}')
     if json_out:
-        out = json_out
         record = dict(metric='swd_x1e3', checkpoint=None if path is None else str(path), data=args.data,
                       real_vs_real=bool(args.real_vs_real), num=args.num, resolution=resolution,
                       seed=args.seed, psi=args.psi, noise_mode=args.noise_mode,
                       swd={str(k): v for k, v in result.items()})
-        out.write_text(json.dumps(record, indent=2) + '\n')
+        json_out.write_text(json.dumps(record, indent=2) + '\n')
     return 0

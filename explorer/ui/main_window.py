@@ -31,6 +31,7 @@ import json
 import time
 from pathlib import Path
 
+from PyQt6 import sip
 from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         self._shown_request: RenderRequest | None = None
         self._last_change_t = float('-inf')
         self._refine_pending = False
+        self._pressed_sliders: set = set()  # sliders held down now (see _slider_down)
         self.last_request: RenderRequest | None = None
         self.request_options: tuple = ()    # view options (e.g. progressive preview, later)
         self._next_id = 0
@@ -296,7 +298,11 @@ class MainWindow(QMainWindow):
         self.set_recipe(new, interactive=self._input_is_interactive())
 
     def _slider_down(self) -> bool:
-        return any(s.isSliderDown() for s in self.controls.findChildren(QSlider))
+        """Is a slider held? Tracked by sliderPressed (see _hook_sliders), so a change costs
+        nothing here when none is held (searching the controls took ~1 ms per change)."""
+        if self._pressed_sliders:
+            self._pressed_sliders = {s for s in self._pressed_sliders if not sip.isdeleted(s) and s.isSliderDown()}
+        return bool(self._pressed_sliders)
 
     def _input_held(self) -> bool:
         """A drag is in progress: a slider or the latent pad is held down."""
@@ -310,10 +316,11 @@ class MainWindow(QMainWindow):
         return burst or self._input_held()
 
     def _hook_sliders(self):
-        """Refine as soon as a slider is released (sliders are rebuilt per model)."""
+        """Track held sliders and refine as soon as one is released (sliders are rebuilt per model)."""
         for s in self.controls.findChildren(QSlider):
             if not s.property('refine_hooked'):
                 s.setProperty('refine_hooked', True)
+                s.sliderPressed.connect(lambda s=s: self._pressed_sliders.add(s))
                 s.sliderReleased.connect(self._input_released)
 
     def set_recipe(self, recipe: Recipe, interactive=False, exact=False) -> None:
@@ -604,7 +611,7 @@ class MainWindow(QMainWindow):
             raise ExplorerError('nothing rendered yet')
         recipe = self._shown_request.recipe
         path = Path(path)
-        if self.frame_exact and not self.shown_preview and recipe == self.frame_recipe:
+        if self._exact_frame_of(recipe):
             out = save_png(path, self.frame, self.export_recipe(recipe))
             self._on_png_saved(str(out), '')
             return out
@@ -644,13 +651,17 @@ class MainWindow(QMainWindow):
         """Copy the exact full-resolution pixels of the recipe on screen (what Save PNG writes)."""
         self._with_exact_frame('copy')
 
+    def _exact_frame_of(self, recipe) -> bool:
+        """Is ``self.frame`` the exact full-resolution render of ``recipe``, shown now?"""
+        return self.frame_exact and not self.shown_preview and recipe == self.frame_recipe
+
     def _with_exact_frame(self, purpose):
         """Do ``purpose`` ('copy' | 'star') with the exact frame of the recipe on screen: at once
         when the view already holds it, else after the worker renders it (exactReady)."""
         if self._shown_request is None or self.frame is None:
             return
         recipe = self._shown_request.recipe
-        if self.frame_exact and not self.shown_preview and recipe == self.frame_recipe:
+        if self._exact_frame_of(recipe):
             self._use_exact_frame(purpose, recipe, self.frame)
             return
         self._exact_tag += 1
