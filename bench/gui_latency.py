@@ -12,7 +12,10 @@ the 90th percentile and the render time measured inside the worker.
 ``--drag`` holds the slider down while stepping (interactive requests: progressive
 preview when a full frame takes longer than 50 ms), then releases it and reports the
 time from release to the full-resolution frame. Each line says how many of the shown
-frames were previews and at which resolution.
+frames were previews and at which resolution. ``--regrab K`` (with ``--drag``) then
+releases the slider K more times, grabs it again ``--regrab-after`` ms later (while the
+full-resolution refine is rendering) and moves it: the time from that movement to the
+preview on screen (the worker interrupts the refine between layers).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ def main(argv=None):
                     help='auto: the app (fast path for StyleGAN2); exact: G.synthesis for the view too')
     ap.add_argument('--drag', action='store_true', help='hold the slider down (psi/noise/layer) while stepping')
     ap.add_argument('--bf16', action='store_true', help="View > 'Use bf16' (where the CPU supports it)")
+    ap.add_argument('--regrab', type=int, default=0, help='with --drag: release/re-grab rounds (default 0)')
+    ap.add_argument('--regrab-after', type=float, default=300.0,
+                    help='ms between release and grabbing again (default 300)')
     args = ap.parse_args(argv)
 
     os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')
@@ -130,6 +136,20 @@ def main(argv=None):
         held.setSliderDown(False)       # sliderReleased: refine a preview to full resolution
         spin_until(lambda: win._shown_id >= win.last_request.request_id and not win.shown_preview)
         refine_s = time.perf_counter() - t0
+    regrab_ms = []
+    for k in range(args.regrab if held is not None else 0):
+        held.setSliderDown(True)
+        once(20_000 + 2 * k)                # a preview on screen, so the release refines
+        held.setSliderDown(False)           # release: the full-resolution refine starts
+        t_end = time.perf_counter() + args.regrab_after / 1e3
+        spin_until(lambda: time.perf_counter() >= t_end)
+        held.setSliderDown(True)            # grab again while the refine renders, and move
+        t0 = time.perf_counter()
+        req = once(20_001 + 2 * k)
+        if req is not None:
+            regrab_ms.append((time.perf_counter() - t0) * 1e3)
+    if held is not None:
+        held.setSliderDown(False)
     info = win.info
     win.shutdown()
     win.close()
@@ -145,6 +165,11 @@ def main(argv=None):
           + (f' at {", ".join(f"{r}x{r}" for r in sizes)}' if sizes else ''))
     if refine_s is not None:
         print(f'slider released -> full-resolution frame shown: {refine_s * 1e3:.0f} ms')
+    if regrab_ms:
+        r = sorted(regrab_ms)
+        print(f'grabbed again {args.regrab_after:.0f} ms after a release, moved -> preview shown '
+              f'(n={len(r)}): median {statistics.median(r):.0f} ms, p90 {r[int(0.9 * (len(r) - 1))]:.0f} ms, '
+              f'max {r[-1]:.0f} ms; interrupted refines: {len(getattr(win.worker, "interrupted_ids", []))}')
     return 0
 
 

@@ -213,6 +213,26 @@ def test_render_frame_previews_while_full_frames_are_slow():
 
 
 @pytest.mark.parametrize('arch', ['skip', 'resnet'])
+def test_plan_interrupt_is_asked_before_every_conv_layer(arch):
+    """The CPU plan asks before each conv layer of each sample: stopping at the k-th
+    question raises Cancelled with exactly k questions asked."""
+    from explorer.engine.progress import Cancelled
+    G = make_G(arch)
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 2)
+    asked = []
+    out = fr.render(ws, interrupt=lambda: asked.append(1) and False)
+    torch.testing.assert_close(out, fr.render(ws))
+    n_conv = sum(1 for n, _ in G.synthesis.named_modules() if n.endswith(('conv0', 'conv1')))
+    assert len(asked) == 2 * n_conv             # 2 samples, one question per conv layer
+    for k in (1, n_conv + 1):                   # in the first sample / in the second
+        asked.clear()
+        with pytest.raises(Cancelled):
+            fr.render(ws, interrupt=lambda: asked.append(1) or len(asked) >= k)
+        assert len(asked) == k
+
+
+@pytest.mark.parametrize('arch', ['skip', 'resnet'])
 def test_batched_plan_matches_synthesis(arch):
     """The batched plan (used on CUDA; the CPU renders sample by sample) on CPU tensors."""
     G = make_G(arch, clamp=0.5)

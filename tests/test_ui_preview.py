@@ -4,9 +4,9 @@ Interactive requests (a slider held down, or changes in a burst) render a reduce
 resolution preview when the measured full-frame time exceeds the worker's budget (here
 injected through ``engine.assume_full_ms``); a pause refines to full resolution. The
 view uses FastRenderer for StyleGAN2 models only; exports, the clipboard and favourites use
-the exact reference path. A pause while a slider (or the latent pad) is still held does not
-refine: a slow full frame cannot be interrupted, so only the release, or a pause after
-non-drag input, refines.
+the exact reference path. A short pause while a slider (or the latent pad) is still held
+does not refine; the release does at once, and so does a longer pause while held (the
+worker interrupts that refine if the drag moves on).
 """
 
 import numpy as np
@@ -90,13 +90,27 @@ def test_slow_model_drag_previews_then_release_refines(qtbot, win):
     low = to_uint8(render(G, win.recipe, stop_at=4))
     up = np.repeat(np.repeat(low, 4, 0), 4, 1).astype(int)
     assert np.abs(win.view.frame.astype(int) - up).max() <= 1
-    # Input pauses while the slider is still held: no full-resolution refine (a slow one could
-    # not be interrupted, so the next movement would wait for it); the preview stays.
+    # A short pause while the slider is still held: no full-resolution refine yet (a slow drag
+    # would pay for an interrupted refine on every movement); the preview stays.
+    held = []
+    win.held_refine_timer.setInterval(1500)      # well after the idle timer, even on a loaded machine
+    win.held_refine_timer.timeout.connect(lambda: held.append(1))
     slider.setValue(65)
     fired.clear()                                # the change restarted the idle timer
     qtbot.waitUntil(lambda: bool(fired), timeout=15000)
     settle(qtbot, win)
-    assert win.last_request.option('interactive') is True and win.shown_preview
+    assert not held and win.last_request.option('interactive') is True and win.shown_preview
+    # Held still for HELD_REFINE_MS: the same recipe renders at full resolution, still held.
+    qtbot.waitUntil(lambda: bool(held), timeout=15000)
+    assert slider.isSliderDown() and win.last_request.option('interactive') is None
+    assert win.last_request.recipe == win.recipe
+    settle(qtbot, win)
+    assert not win.shown_preview and win.frame_recipe == win.recipe
+    # Moving on previews again.
+    slider.setValue(60)
+    assert win.last_request.option('interactive') is True
+    settle(qtbot, win)
+    assert win.shown_preview
     # Release: a full-resolution render of the same recipe follows at once.
     slider.setSliderDown(False)
     assert win.last_request.option('interactive') is None
@@ -131,6 +145,7 @@ def test_latent_pad_hold_defers_refine_to_release(qtbot, win, monkeypatch):
     win.engine.assume_full_ms = 500.0
     win.show()
     pad = win.latent_panel.pad
+    win.held_refine_timer.setInterval(60000)     # here only the release may refine
     fired = []
     win.refine_timer.timeout.connect(lambda: fired.append(1))
     qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=pad.rect().center())
@@ -150,6 +165,7 @@ def test_latent_pad_hold_defers_refine_to_release(qtbot, win, monkeypatch):
 def test_release_refines_at_once(qtbot, win):
     win.engine.assume_full_ms = 500.0
     win.refine_timer.setInterval(60000)          # only the release can refine here
+    win.held_refine_timer.setInterval(60000)
     slider, _ = drag(qtbot, win, [120, 110])
     assert win.shown_preview
     n = len(win.results)
@@ -239,6 +255,51 @@ def test_engine_paths_per_family(tiny_G, tmp_path, monkeypatch):
         eng.assume_full_ms = 500.0
         _, t = eng.render(recipe, max_ms=50)
         assert t['preview'] == (family == 'stylegan2')
+
+
+class _Interrupt:
+    """An interrupt callable that says 'stop' from its (after+1)-th question on."""
+
+    def __init__(self, after=None):
+        self.after, self.calls = after, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.after is not None and self.calls > self.after
+
+
+def test_engine_render_is_interruptible_between_layers(tiny_G, tmp_path):
+    """Every family and path asks ``interrupt`` between layers, stops at the first True with
+    Cancelled (no later layer asks again), leaves no hook behind, and renders the same
+    pixels when it is never told to stop."""
+    from explorer.engine import networks_stylegan1 as sg1
+    from explorer.engine import networks_stylegan3 as sg3
+    from explorer.engine.progress import Cancelled
+    torch.manual_seed(0)
+    models = {
+        'stylegan2': tiny_G,
+        'stylegan3': sg3.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=128,
+                                   channel_max=16, num_layers=4, mapping_kwargs=dict(num_layers=2)).eval(),
+        'stylegan1': sg1.Generator(z_dim=16, w_dim=16, img_resolution=16, channels=[16, 16, 8],
+                                   mapping_layers=2, mapping_fmaps=16).eval(),
+    }
+    recipe = Recipe(seeds=(5,), psi=0.7)
+    for family, G in models.items():
+        eng = RenderEngine('cpu')
+        eng.load(save_generator(G, tmp_path / f'{family}.pt'))
+        for path in (('auto', 'exact') if family == 'stylegan2' else ('auto',)):
+            plain, _ = eng.render(recipe, path=path)
+            never = _Interrupt()
+            frame, _ = eng.render(recipe, path=path, interrupt=never)
+            assert np.array_equal(frame, plain), (family, path)
+            assert never.calls >= 4, (family, path, never.calls)    # asked per layer, not once
+            stop = _Interrupt(after=2)
+            with pytest.raises(Cancelled):
+                eng.render(recipe, path=path, interrupt=stop)
+            assert stop.calls == 3, (family, path)                  # stopped at the first True
+            assert not any(m._forward_pre_hooks for m in eng.G.modules()), (family, path)
+            again, _ = eng.render(recipe, path=path)
+            assert np.array_equal(again, plain), (family, path)
 
 
 def test_engine_preview_resolution_from_measurements(tiny_G, tmp_path):

@@ -20,26 +20,74 @@ def worker(qtbot):
     assert not w.isRunning()
 
 
-def req(i, seed=None, **kw):
-    return RenderRequest(recipe=Recipe(seeds=(seed if seed is not None else i,), **kw), request_id=i)
+def req(i, seed=None, options=(), **kw):
+    return RenderRequest(recipe=Recipe(seeds=(seed if seed is not None else i,), **kw), request_id=i,
+                         options=options)
 
 
-def test_latest_request_wins(qtbot, worker):
+def test_latest_request_wins_and_interrupts_a_full_render(qtbot, worker):
+    """Requests 2 and 3 arrive while 1 renders: 2 is never rendered, 1 (a full-resolution
+    request) is interrupted because a different request waits, 3 is shown."""
     engine = worker.engine
     engine.gate.acquire()
     results = []
     worker.resultReady.connect(results.append)
     worker.submit(req(1))
     assert engine.started.wait(5), 'worker never started request 1'
+    interrupt = engine.interrupts[0]
+    assert interrupt is not None and not interrupt()     # nothing newer waits yet
     worker.submit(req(2))
     worker.submit(req(3))
+    assert interrupt()
+    engine.gate.release()
+    qtbot.waitUntil(lambda: len(results) == 1, timeout=5000)
+    qtbot.wait(50)
+    assert [r.seeds[0] for r in engine.rendered] == [3]
+    assert worker.rendered_ids == [1, 3] and worker.interrupted_ids == [1]
+    assert [r.request_id for r in results] == [3]
+    assert results[-1].image[0, 0, 0] == 3 and results[-1].error == ''
+
+
+def test_interactive_render_is_not_interrupted(qtbot, worker):
+    """Previews during a drag always complete (else a fast drag would show nothing), and a
+    full render is not interrupted by a request for the same pixels."""
+    engine = worker.engine
+    engine.gate.acquire()
+    results = []
+    worker.resultReady.connect(results.append)
+    worker.submit(req(1, options=(('interactive', True),)))
+    assert engine.started.wait(5)
+    assert engine.interrupts == [None]
+    worker.submit(req(2))
     engine.gate.release()
     qtbot.waitUntil(lambda: len(results) == 2, timeout=5000)
-    qtbot.wait(50)
-    assert [r.seeds[0] for r in engine.rendered] == [1, 3]
-    assert worker.rendered_ids == [1, 3]
-    assert [r.request_id for r in results] == [1, 3]
-    assert results[-1].image[0, 0, 0] == 3
+    assert [r.request_id for r in results] == [1, 2] and worker.interrupted_ids == []
+
+    engine.started.clear()
+    engine.gate.acquire()
+    worker.submit(req(3, seed=9))
+    assert engine.started.wait(5)
+    worker.submit(req(4, seed=9))           # same recipe and options: not a reason to stop
+    assert not engine.interrupts[-1]()
+    engine.gate.release()
+    qtbot.waitUntil(lambda: len(results) == 3, timeout=5000)
+    assert results[-1].request_id == 3 and worker.interrupted_ids == []
+
+
+def test_stop_interrupts_a_full_render(qtbot):
+    w = RenderWorker(FakeEngine())
+    w.start()
+    w.engine.gate.acquire()
+    w.submit(req(1))
+    assert w.engine.started.wait(5)
+    interrupt = w.engine.interrupts[0]
+    assert not interrupt()
+    with w._cond:
+        w._stop = True          # what stop() sets before it waits for the thread
+    assert interrupt()
+    w.engine.gate.release()
+    w.stop()
+    assert not w.isRunning() and w.interrupted_ids == [1]
 
 
 def test_identical_request_is_skipped(qtbot, worker):
@@ -86,7 +134,9 @@ def test_window_shows_only_newest_and_drops_stale(qtbot):
         engine.gate.release()
         qtbot.waitUntil(lambda: win.frame_recipe.seeds == (3,), timeout=5000)
         qtbot.wait(50)
-        assert [r.seeds[0] for r in engine.rendered] == [0, 1, 3]
+        # seed 1 (a full render) is interrupted by the newer request; 2 never starts
+        assert [r.seeds[0] for r in engine.rendered] == [0, 3]
+        assert win.worker.interrupted_ids == [win.worker.rendered_ids[1]]
         assert win.frame[0, 0, 0] == 3
         # A late, older result must not replace what is shown.
         from explorer.workers.render_worker import RenderResult

@@ -27,6 +27,7 @@ class FakeEngine:
         self.started = threading.Event()    # set when render() is entered
         self.rendered = []                  # recipes, in order
         self.render_kwargs = []             # the worker's keyword arguments (path, dtype, max_ms), in order
+        self.interrupts = []                # the 'interrupt' callable of each render (None: interactive)
         self.fail_load = None               # message to raise from load()
         self.fail_render = None
 
@@ -37,8 +38,13 @@ class FakeEngine:
         return fake_info(name=str(path or 'fake.pt').split('/')[-1])
 
     def render(self, recipe, **kw):
+        interrupt = kw.pop('interrupt', None)
+        self.interrupts.append(interrupt)
         self.started.set()
         with self.gate:
+            if interrupt is not None and interrupt():
+                from explorer.engine.progress import Cancelled
+                raise Cancelled()       # as the real engine does between layers
             self.rendered.append(recipe)
             self.render_kwargs.append(kw)
             if self.fail_render:

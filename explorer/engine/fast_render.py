@@ -35,11 +35,15 @@ preview semantics) with fewer and cheaper operations:
 ``preview(ws, max_ms=50)`` picks the largest ``stop_at`` resolution whose measured
 (MAC-scaled) time fits ``max_ms``, for the skip architecture's valid low-resolution
 images while a slider is dragged; ``render_frame`` is the per-request entry point.
+``render(..., interrupt=f)`` asks ``f()`` before every layer and stops with ``Cancelled``
+when it returns True (the GUI worker: a newer request waits); ``interruptible`` does the
+same for a plain ``G.synthesis`` call.
 ``EXPLORER_KERNELS=ref`` turns the plan off (plain ``G.synthesis``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -49,6 +53,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.engine.layers import per_layer_values
+from explorer.engine.progress import Cancelled
 from kernels._dispatch import forced_ref, triton_available
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -434,7 +439,10 @@ class _SG2Plan:
             y = y.clamp_(-lp.clamp, lp.clamp)
         return y
 
-    def run(self, ws, noises, stop_at=None, memory_format=torch.contiguous_format, epilogue=None):
+    def run(self, ws, noises, stop_at=None, memory_format=torch.contiguous_format, epilogue=None, interrupt=None):
+        """interrupt: a callable asked before every layer; when it returns True the render
+        stops with ``Cancelled`` (a newer request made this one pointless)."""
+        check = _checker(interrupt)
         N = ws.shape[0]
         ws = ws.to(torch.float32)
         img = None
@@ -448,14 +456,17 @@ class _SG2Plan:
                 x = entry['const'].unsqueeze(0).expand(N, -1, -1, -1)
                 x = x.contiguous(memory_format=memory_format)
             if entry['skip'] is not None:
+                check()
                 y_skip = block.skip(x.to(torch.float32), gain=np.sqrt(0.5))
                 x = self.conv_layer(layers[0], x, ws[:, layers[0].ws_index], noises[ni], epilogue)
+                check()
                 # resnet's conv1 carries an extra gain sqrt(0.5) (exact: lrelu is positively homogeneous).
                 x = self.conv_layer(layers[1], x, ws[:, layers[1].ws_index], noises[ni + 1], epilogue)
                 x = y_skip.add_(x.to(torch.float32) * np.sqrt(0.5))
                 ni += 2
             else:
                 for lp in layers:
+                    check()
                     x = self.conv_layer(lp, x, ws[:, lp.ws_index], noises[ni], epilogue)
                     ni += 1
             if img is not None:
@@ -469,6 +480,36 @@ class _SG2Plan:
                     raise ValueError(f'architecture {block.architecture!r} has no image before the last block')
                 break
         return img
+
+
+def _checker(interrupt):
+    """A no-argument function that raises ``Cancelled`` once ``interrupt()`` is true."""
+    if interrupt is None:
+        return lambda: None
+
+    def check():
+        if interrupt():
+            raise Cancelled()
+    return check
+
+
+@contextlib.contextmanager
+def interruptible(module: torch.nn.Module, interrupt=None):
+    """While inside, the submodules of ``module`` down to two levels (the blocks and their
+    layers) ask ``interrupt()`` before they run and raise ``Cancelled`` when it returns True:
+    stops a long ``G.synthesis`` call between layers (StyleGAN3/StyleGAN1 and the exact path)
+    without changing the networks. (Deeper modules add calls, not useful stopping points.)"""
+    if interrupt is None:
+        yield
+        return
+    check = _checker(interrupt)
+    handles = [m.register_forward_pre_hook(lambda _m, _a: check())
+               for name, m in module.named_modules() if name and name.count('.') <= 1]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 # ---------------------------------------------------------------------------- CUDA graphs
@@ -613,7 +654,7 @@ class FastRenderer:
     def _scales(self, noise_scale):
         return per_layer_values(noise_scale, self.G.num_ws)
 
-    def _run_plan(self, ws, noises, stop_at):
+    def _run_plan(self, ws, noises, stop_at, interrupt=None):
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
         N = ws.shape[0]
         if self.device.type == 'cpu' and N > 1:
@@ -624,12 +665,13 @@ class FastRenderer:
             for i in range(N):
                 ni = [n[i:i + 1] if (n is not None and n.ndim == 4 and n.shape[0] == N) else n for n in noises]
                 out.append(self._plan.run(ws[i:i + 1], ni, stop_at=stop_at, memory_format=mf,
-                                          epilogue=self._epilogue()))
+                                          epilogue=self._epilogue(), interrupt=interrupt))
             return torch.cat(out).contiguous()
-        img = self._plan.run(ws, noises, stop_at=stop_at, memory_format=mf, epilogue=self._epilogue())
+        img = self._plan.run(ws, noises, stop_at=stop_at, memory_format=mf, epilogue=self._epilogue(),
+                             interrupt=interrupt)
         return img.contiguous()
 
-    def _run_generic(self, ws, noise_mode, noise_scale, noise_generator, stop_at):
+    def _run_generic(self, ws, noise_mode, noise_scale, noise_generator, stop_at, interrupt=None):
         kw = dict(noise_mode=noise_mode)
         if noise_scale is not None:
             kw['noise_scale'] = noise_scale
@@ -637,10 +679,15 @@ class FastRenderer:
             kw['noise_generator'] = noise_generator
         if stop_at is not None and stop_at != self.G.img_resolution:
             kw['stop_at'] = stop_at
-        return self.G.synthesis(ws, **kw).to(torch.float32)
+        with interruptible(self.G.synthesis, interrupt):
+            return self.G.synthesis(ws, **kw).to(torch.float32)
 
     @torch.no_grad()
-    def render(self, ws, noise_mode='const', noise_scale=None, noise_generator=None, stop_at=None):
+    def render(self, ws, noise_mode='const', noise_scale=None, noise_generator=None, stop_at=None,
+               interrupt=None):
+        """interrupt: optional callable asked between layers; True stops the render with
+        ``explorer.engine.progress.Cancelled`` (eager renders only: a CUDA-graph replay,
+        a few milliseconds, always completes)."""
         assert ws.ndim == 3 and ws.shape[1:] == (self.G.num_ws, self.G.w_dim), tuple(ws.shape)
         self._refresh()
         ws = ws.to(self.device, torch.float32)
@@ -652,10 +699,10 @@ class FastRenderer:
                        None if noise_scale is None else tuple(self._scales(noise_scale)))
                 return self._graph_or_eager(
                     key, lambda st: self._run_generic(st['ws'], noise_mode, noise_scale, None, stop_at), {'ws': ws})
-            return self._run_generic(ws, noise_mode, noise_scale, noise_generator, stop_at)
+            return self._run_generic(ws, noise_mode, noise_scale, noise_generator, stop_at, interrupt)
         noises = self._plan.noise_list(ws.shape[0], noise_mode, self._scales(noise_scale), noise_generator)
         if not self.use_graphs:
-            return self._run_plan(ws, noises, stop_at)
+            return self._run_plan(ws, noises, stop_at, interrupt)
         inputs = {'ws': ws}
         for i, n in enumerate(noises):
             if n is not None:

@@ -10,10 +10,12 @@ pad is held down or when it follows the previous change within ``BURST_S`` (a dr
 repeat, the wheel). Interactive requests may come back as a progressive preview (reduced
 resolution, upscaled) when the model's full frame takes longer than the worker's
 ``preview_ms``. A preview on screen is refined (the same recipe at full resolution) when
-input pauses: at once when the slider or pad is released, or ``REFINE_IDLE_MS`` after the
-last change when nothing is held (spin boxes, keys, the wheel). A pause while a drag is
-still held does not refine: a slow full frame (seconds at 1024 on a CPU) cannot be
-interrupted, so the next movement would wait for it; the preview stays until release.
+input pauses: at once when the slider or pad is released, ``REFINE_IDLE_MS`` after the
+last change when nothing is held (spin boxes, keys, the wheel), and ``HELD_REFINE_MS``
+after the last change while a drag is held still. The worker interrupts a refine between
+layers as soon as a newer request waits, so grabbing the slider again during a slow
+refine (seconds at 1024 on a CPU) previews after at most one layer; the longer pause
+while held keeps a slow drag from paying that layer on every movement.
 
 The view uses the engine's fast path for StyleGAN2 models (optionally bf16); restored
 recipes (Open recipe, favourites, grid cells), the noise view, every PNG written, the
@@ -61,6 +63,7 @@ UNDO_COALESCE_S = 0.8
 MAX_UNDO = 500
 BURST_S = 0.15          # a change this soon after the previous one is part of a drag/burst
 REFINE_IDLE_MS = 150    # input pause after which a preview is refined to full resolution
+HELD_REFINE_MS = 400    # the same while a slider or the pad is still held down
 
 
 def _scrolled(widget):
@@ -96,6 +99,7 @@ class MainWindow(QMainWindow):
         self._shown_request: RenderRequest | None = None
         self._last_change_t = float('-inf')
         self._refine_pending = False
+        self._refine_held = False           # the pending refine may run while a drag is held
         self._pressed_sliders: set = set()  # sliders held down now (see _slider_down)
         self.last_request: RenderRequest | None = None
         self.request_options: tuple = ()    # view options (e.g. progressive preview, later)
@@ -139,6 +143,10 @@ class MainWindow(QMainWindow):
         self.refine_timer.setSingleShot(True)
         self.refine_timer.setInterval(REFINE_IDLE_MS)
         self.refine_timer.timeout.connect(self._input_paused)
+        self.held_refine_timer = QTimer(self)
+        self.held_refine_timer.setSingleShot(True)
+        self.held_refine_timer.setInterval(HELD_REFINE_MS)
+        self.held_refine_timer.timeout.connect(self._held_paused)
         self.latent_panel.pad.released.connect(self._input_released)
         from explorer.ui.training_panel import TrainingPanel
         self.training_panel = TrainingPanel()
@@ -387,9 +395,12 @@ class MainWindow(QMainWindow):
         req = RenderRequest(recipe=self.recipe, request_id=self._next_id, options=tuple(sorted(opts.items())))
         if interactive:
             self.refine_timer.start()       # (re)start: refine once input pauses
+            self.held_refine_timer.start()
+            self._refine_pending = self._refine_held = False    # the input moved on: not paused now
         else:
             self.refine_timer.stop()
-            self._refine_pending = False
+            self.held_refine_timer.stop()
+            self._refine_pending = self._refine_held = False
         self.last_request = req
         self._submit_t[req.request_id] = time.perf_counter()
         if len(self._submit_t) > 1000:
@@ -399,19 +410,27 @@ class MainWindow(QMainWindow):
         return req
 
     def _input_paused(self):
-        """No change for REFINE_IDLE_MS: refine a preview, unless a drag is still held (a full
-        frame cannot be interrupted, so the next movement would wait; the release refines)."""
+        """No change for REFINE_IDLE_MS: refine a preview, unless a drag is still held (then
+        HELD_REFINE_MS decides, or the release)."""
         if not self._input_held():
             self._request_refine()
+
+    def _held_paused(self):
+        """No change for HELD_REFINE_MS while a drag is held still: refine now (the worker
+        interrupts it if the drag moves on)."""
+        if self._input_held():
+            self._request_refine(held=True)
 
     def _input_released(self):
         """A slider or the latent pad let go: refine a preview at once."""
         self.refine_timer.stop()
+        self.held_refine_timer.stop()
         self._request_refine()
 
-    def _request_refine(self):
+    def _request_refine(self, held=False):
         if self.last_request is not None and self.last_request.option('interactive'):
             self._refine_pending = True
+            self._refine_held = held
             self._refine_if_due()
 
     def _refine_if_due(self):
@@ -420,7 +439,7 @@ class MainWindow(QMainWindow):
         req, shown = self.last_request, self._shown_request
         if not self._refine_pending or req is None or shown is None:
             return
-        if self._input_held():
+        if self._input_held() and not self._refine_held:
             self._refine_pending = False    # grabbed again before the preview arrived: release refines
             return
         if self._shown_id < req.request_id and shown.key() != req.key():
@@ -854,6 +873,7 @@ class MainWindow(QMainWindow):
     def shutdown(self):
         self.latent_panel.animate.setChecked(False)
         self.refine_timer.stop()
+        self.held_refine_timer.stop()
         self.worker.stop()
         self.training_panel.shutdown()
         self._exact_jobs.clear()

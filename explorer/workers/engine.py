@@ -18,7 +18,7 @@ from explorer.engine import latents
 from explorer.engine.checkpoint import (default_checkpoint_path, is_placeholder_default, is_url, load_generator, resolve_path,
                                         sha256_file)
 from explorer.engine.export import to_uint8
-from explorer.engine.fast_render import FastRenderer, dtype_supported, synthesis_macs_upto
+from explorer.engine.fast_render import FastRenderer, dtype_supported, interruptible, synthesis_macs_upto
 from kernels._dispatch import forced_ref
 from explorer.engine.mixing import GridSpec, iter_grid
 from explorer.engine.recipe import MappingCache, Recipe, recipe_ws, apply_input_transform, synthesis_kwargs
@@ -195,12 +195,14 @@ class RenderEngine:
         return self._macs[res]
 
     @torch.no_grad()
-    def render(self, recipe: Recipe, path='auto', dtype='fp32', max_ms=None):
+    def render(self, recipe: Recipe, path='auto', dtype='fp32', max_ms=None, interrupt=None):
         """-> (uint8 [H, W, C], timings).
 
         path: 'exact' (G.synthesis, what exports use) or 'auto' (FastRenderer in ``dtype``
         for StyleGAN2 models, else exact). max_ms: set for interactive requests (progressive
         preview, see the class docstring). A preview is upscaled (nearest) to the full size.
+        interrupt: optional callable asked between layers; when it returns True the render
+        stops with ``Cancelled`` (the worker passes "a newer request is waiting").
         timings: 'mapping_ms', 'synthesis_ms', 'total_ms', 'path' ('exact' | 'fast fp32' |
         'fast bf16'), 'resolution' (rendered), 'full_resolution', 'preview' (bool).
         """
@@ -219,9 +221,10 @@ class RenderEngine:
         apply_input_transform(self.G, recipe)
         kw = synthesis_kwargs(self.G, recipe)
         if fast is not None:
-            img = fast.render(ws, stop_at=None if res == R else res, **kw)
+            img = fast.render(ws, stop_at=None if res == R else res, interrupt=interrupt, **kw)
         else:
-            img = self.G.synthesis(ws, **kw, **({} if res == R else {'stop_at': res}))
+            with interruptible(self.G.synthesis, interrupt):
+                img = self.G.synthesis(ws, **kw, **({} if res == R else {'stop_at': res}))
         frame = to_uint8(img)
         t2 = time.perf_counter()
         self._ms[(label, res)] = _ema(self._ms.get((label, res)), (t2 - t1) * 1e3)

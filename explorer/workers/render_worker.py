@@ -4,6 +4,11 @@
   so the newest request always wins and slider bursts collapse without debouncing.
 - A request equal to the last rendered one (same recipe and options) is skipped.
 - Results carry the request id; the window drops any result older than what it shows.
+- A full-resolution render (a request that is not ``interactive``: a refine, a typed value)
+  is interrupted between layers as soon as a different request is waiting or the worker
+  stops: its frame would be replaced at once, and a full frame can take seconds (1024 px on
+  a CPU). Interactive requests (previews, fast frames) always complete, so a continuous drag
+  still shows frames. An interrupted request produces no result (``interrupted_ids``).
 - Request options the engine understands: ``interactive`` (a control is being dragged:
   a progressive preview when a full frame would take longer than ``preview_ms``),
   ``path='exact'`` (reference pixels, e.g. a restored recipe) and ``dtype`` (fast path).
@@ -104,6 +109,7 @@ class RenderWorker(QThread):
         self._cancel_batch = threading.Event()
         self._last_key = None
         self.rendered_ids: list[int] = []               # for tests and the bench
+        self.interrupted_ids: list[int] = []            # renders stopped for a newer request
         self.preview_ms = 50.0                          # interactive requests: budget per frame
         LIVE_WORKERS.add(self)
 
@@ -207,12 +213,23 @@ class RenderWorker(QThread):
                     kw['dtype'] = request.option('dtype')
                 if request.option('interactive'):
                     kw['max_ms'] = self.preview_ms
+                else:
+                    kw['interrupt'] = lambda: self._superseded(request)
                 image, timings = self.engine.render(request.recipe, **kw)
             self._last_key = request.key()
             self.resultReady.emit(RenderResult(request.request_id, request, image, dict(timings), '', export))
+        except Cancelled:
+            self.interrupted_ids.append(request.request_id)     # a newer request is next
         except Exception as e:  # a failed render never kills the worker
             self._last_key = None
             self.resultReady.emit(RenderResult(request.request_id, request, None, {}, _message(e)))
+
+    def _superseded(self, request: RenderRequest) -> bool:
+        """Asked between layers of a full-resolution render: stop it? (a different request
+        waits, or the worker is stopping). Reads two attributes, no lock: a stale answer only
+        delays the stop to the next layer."""
+        pending = self._pending
+        return self._stop or (pending is not None and pending.key() != request.key())
 
     def _run_job(self, kind, arg) -> None:
         if kind == 'load':
