@@ -295,3 +295,26 @@ def test_cuda_graphs_capture_stylegan3_synthesis_and_redraw_random_noise():
     G2 = G2.cuda()
     a, b = fr2.render(ws2, noise_mode='random'), fr2.render(ws2, noise_mode='random')
     assert fr2.use_graphs and fr2.graphs.captures == 1 and not torch.equal(a, b)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_graphs_capture_stylegan1_mid_growth():
+    """StyleGAN1 reads its lod once per change, so capture needs no host sync (it used to
+    fall back to eager with a warning)."""
+    import warnings
+    from explorer.engine.networks_stylegan1 import Generator as G1
+    torch.manual_seed(0)
+    G = G1(z_dim=16, w_dim=16, img_resolution=16, channels=[16, 16, 8], mapping_layers=2,
+           mapping_fmaps=16).eval().requires_grad_(False)
+    G.synthesis.lod.fill_(0.5)          # mid fade-in: the lod value matters
+    ws = _ws(G, 1).cuda()
+    G = G.cuda()
+    with torch.no_grad():
+        ref = G.synthesis(ws)
+    fr = FastRenderer(G, 'cuda', use_graphs=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        out = fr.render(ws)
+    assert fr.use_graphs and fr.graphs.captures == 1
+    torch.testing.assert_close(out, ref, atol=2e-2, rtol=1e-2)

@@ -392,6 +392,20 @@ def test_lod_fade_and_crop():
     torch.testing.assert_close(full, 0.5 * grown + 0.5 * prev)
     small = G.synthesis(ws, stop_at=16)
     torch.testing.assert_close(prev, small.repeat_interleave(2, 2).repeat_interleave(2, 3))
+    # lod is read from the buffer once per change (each read syncs a CUDA device and breaks
+    # graph capture), and a state dict loaded in place is seen.
+    state = {k: v.clone() for k, v in G.synthesis.state_dict().items()}
+    state['lod'] = torch.tensor(0.5)
+    G.synthesis.load_state_dict(state)
+    reads = []
+    real_float = torch.Tensor.__float__
+    try:
+        torch.Tensor.__float__ = lambda t: reads.append(1) or real_float(t)
+        torch.testing.assert_close(G.synthesis(ws), full)
+        torch.testing.assert_close(G.synthesis(ws), full)
+    finally:
+        torch.Tensor.__float__ = real_float
+    assert len(reads) == 1
 
     G = convert(make_sg1_record(resolution=32), path='/tmp/karras2019stylegan-cars-32x24.pkl')
     assert G.init_kwargs['crop'] == [4, 4, 0, 0]

@@ -372,6 +372,19 @@ class SynthesisNetwork(torch.nn.Module):
         # Level of detail of progressive growing (0 = fully grown); fractional values
         # blend the two ToRGB outputs as during a fade-in.
         self.register_buffer('lod', torch.zeros([]))
+        self._lod_key = self._lod_value = None
+
+    def lod_value(self) -> float:
+        """``float(self.lod)``, read from the buffer only when it changed (a new tensor or an
+        in-place write such as load_state_dict): on CUDA each read waits for the device, which
+        also made CUDA-graph capture of this network fail."""
+        try:
+            key = (self.lod.data_ptr(), self.lod.device, self.lod._version)
+        except RuntimeError:        # an inference-mode tensor has no version counter
+            return float(self.lod)
+        if key != self._lod_key:
+            self._lod_value, self._lod_key = float(self.lod), key
+        return self._lod_value
 
     @property
     def img_shape(self) -> tuple[int, int]:
@@ -388,7 +401,7 @@ class SynthesisNetwork(torch.nn.Module):
             raise ValueError(f'noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}')
         ws = ws.to(torch.float32)
         scales = per_layer_values(noise_scale, self.num_ws)
-        lod = float(self.lod) if self.progressive else 0.0
+        lod = self.lod_value() if self.progressive else 0.0
         last = self.img_resolution if stop_at is None else min(max(int(stop_at), 4), self.img_resolution)
         if not self.progressive:
             last = self.img_resolution
