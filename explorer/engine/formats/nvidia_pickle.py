@@ -18,6 +18,7 @@ import torch
 
 from explorer.engine.formats.restricted_pickle import (PersistentRecord, TFNetworkRecord, restricted_load,
                                                        to_plain)
+from explorer.engine.checkpoint import load_state_strict
 from explorer.errors import CheckpointError, ExplorerError
 
 FORMAT_PYTORCH = 'nvidia-pytorch-pickle'
@@ -172,26 +173,7 @@ def copy_record_tensors(module: torch.nn.Module, record: PersistentRecord, path,
         if type(ours).__name__ != class_name:
             raise CheckpointError(path, f'{key}: {mod_path or "<root>"} is {class_name} in the file but '
                                         f'{type(ours).__name__} here')
+    # parameters and every buffer (the file also holds buffers that our state_dict leaves out)
     own = dict(module.named_parameters())
     own.update(dict(module.named_buffers()))
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f'tensors missing from the file: {_names(missing)}')
-        if unexpected:
-            parts.append(f'tensors with no place in the model: {_names(unexpected)}')
-        raise CheckpointError(path, f'{key}: ' + '; '.join(parts))
-    for name, value in tensors.items():
-        if tuple(value.shape) != tuple(own[name].shape):
-            raise CheckpointError(path, f'{key}: shape mismatch for {name}: file {tuple(value.shape)}, '
-                                        f'model {tuple(own[name].shape)}')
-    with torch.no_grad():
-        for name, value in tensors.items():
-            own[name].copy_(value.to(own[name].dtype))
-
-
-def _names(names, n=5):
-    s = ', '.join(names[:n])
-    return s + (f' and {len(names) - n} more' if len(names) > n else '')
+    load_state_strict(module, tensors, path, context=f'{key}: ', own=own)
