@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from explorer.engine.fast_render import FastRenderer, GraphCache, cpu_supports_bf16, psnr
+from explorer.engine.fast_render import FastRenderer, GraphCache, cpu_supports_bf16, nnpack_available, psnr
 from explorer.engine.networks_stylegan2 import Generator
 
 
@@ -210,6 +211,47 @@ def test_render_frame_previews_while_full_frames_are_slow():
     assert res < 64 and frame.shape == (res, res, 3)
     fr._timing = {64: 5.0}                                # fast enough: no preview needed
     assert fr.render_frame(ws, max_ms=50)[1] == 64
+
+
+@pytest.mark.parametrize('binomial', [True, False])
+def test_folded_up_kernel_equals_transposed_conv_then_fir(binomial):
+    """_fold_up_fir: one 3x3 conv to 4*O channels + pixel_shuffle equals the transposed conv
+    followed by the FIR, for the StyleGAN2 [1, 3, 3, 1] filter and for an arbitrary one."""
+    from explorer.engine.fast_render import _fir_pad_params, _fold_up_fir
+    g = torch.Generator().manual_seed(0)
+    O, I, H = 5, 3, 7
+    x = torch.randn(1, I, H, H, generator=g, dtype=torch.float64)
+    w = torch.randn(O, I, 3, 3, generator=g, dtype=torch.float64)
+    f = torch.tensor([1., 3, 3, 1]) if binomial else torch.rand(4, 4, generator=g) + 0.1
+    fir = _fir_pad_params(f / f.sum() if f.ndim == 1 else f, O, 4.0, torch.float64, 'cpu')
+    y = F.conv_transpose2d(x, w.transpose(0, 1), stride=2)                # [1, O, 2H+1, 2H+1]
+    ref = F.conv2d(y, fir, padding=1, groups=O)                           # [1, O, 2H, 2H]
+    G = _fold_up_fir(w, fir, 1)
+    assert G.shape == (4 * O, I, 3, 3)
+    out = F.pixel_shuffle(F.conv2d(x, G, padding=1), 2)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)
+    assert _fold_up_fir(w, fir, 3) is None                                # taps beyond the 3x3: refused
+
+
+@pytest.mark.skipif(not nnpack_available(), reason='NNPACK not in this torch build')
+@pytest.mark.parametrize('nonfused', [False, True])
+@pytest.mark.parametrize('arch', ['skip', 'resnet'])
+def test_folded_up_layers_in_the_plan_match_synthesis(arch, nonfused):
+    """With folding enabled from 8 px (normally 512), the fp32 NNPACK plan still renders
+    G.synthesis's image, with both modulation forms."""
+    G = make_G(arch, res=64, clamp=0.5)
+    fr = FastRenderer(G, 'cpu', use_nnpack=True)
+    ws = _ws(G, 1)
+    fr.render(ws)                                                         # builds the plan
+    fr._plan.fold_from = 8
+    fr._plan._use_nonfused = lambda lp, x: nonfused
+    g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        ref = G.synthesis(ws, noise_mode='random', noise_generator=g1)
+    out = fr.render(ws, noise_mode='random', noise_generator=g2)
+    folded = [lp for e in fr._plan.blocks for lp in e['layers'] if lp.extra.get('fold') is not None]
+    assert [lp.resolution for lp in folded] == [64]                       # NNPACK needs a 32x32 input
+    torch.testing.assert_close(out, ref, atol=5e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize('arch', ['skip', 'resnet'])
