@@ -72,7 +72,10 @@ def test_cli_eta_never_negative_after_overshooting_the_target():
 
 def test_gui_save_error_names_the_file_without_a_python_repr():
     """Save PNG into a path whose folder is a file showed "NotADirectoryError: [Errno 20] ..."."""
-    from explorer.workers.render_worker import _message
-    msg = _message(NotADirectoryError(20, 'Not a directory', '/tmp/afile/x.png'))
+    from explorer.errors import UserError, error_text
+    msg = error_text(NotADirectoryError(20, 'Not a directory', '/tmp/afile/x.png'))
     assert msg == '/tmp/afile/x.png: Not a directory'
-    assert _message(ValueError('boom')) == 'ValueError: boom'
+    assert error_text(PermissionError(13, 'Permission denied'), '/ro/x.png') == '/ro/x.png: Permission denied'
+    assert error_text(PermissionError(13, 'Permission denied')) == 'Permission denied'
+    assert error_text(UserError('bad seed range')) == 'bad seed range'
+    assert error_text(ValueError('boom')) == 'ValueError: boom'

@@ -45,7 +45,7 @@ from explorer.engine.export import read_recipe, save_png
 from explorer.engine.latents import parse_seeds
 from explorer.engine.mixing import cell_recipe, compose_grid
 from explorer.engine.recipe import Recipe
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, error_text
 from explorer.ui.image_view import ImageView
 from explorer.ui.panels.favourites import FavouritesPanel
 from explorer.ui.panels.grid import GridPanel
@@ -659,8 +659,7 @@ class MainWindow(QMainWindow):
                 self.save_png(path)
             except (ExplorerError, OSError) as e:  # never let an error escape a slot (qFatal)
                 self._status_error(f'Could not save {path}')
-                text = str(e) if isinstance(e, ExplorerError) else f'{e.filename or path}: {e.strerror or e}'
-                self.show_error('Could not save', text)
+                self.show_error('Could not save', error_text(e, path))
 
     def _in_save_dir(self, name) -> str:
         d = str(self.settings.value('paths/save_dir', '') or '')

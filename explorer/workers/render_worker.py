@@ -30,7 +30,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 
 from explorer.engine.progress import Cancelled
 from explorer.engine.recipe import Recipe
-from explorer.errors import ExplorerError
+from explorer.errors import error_text
 
 # Every started worker, so tests can assert none is left running.
 LIVE_WORKERS: 'weakref.WeakSet[RenderWorker]' = weakref.WeakSet()
@@ -74,14 +74,6 @@ class RenderResult:
     def exact(self) -> bool:
         """Rendered on the exact reference path (engines that do not say are exact)?"""
         return self.timings.get('path', 'exact') == 'exact'
-
-
-def _message(e: BaseException) -> str:
-    if isinstance(e, ExplorerError):
-        return str(e)
-    if isinstance(e, OSError) and e.strerror:  # "/x/a.png: Not a directory", as the CLI says it
-        return f'{e.filename}: {e.strerror}' if e.filename else e.strerror
-    return f'{type(e).__name__}: {e}'
 
 
 class RenderWorker(QThread):
@@ -222,7 +214,7 @@ class RenderWorker(QThread):
             self.interrupted_ids.append(request.request_id)     # a newer request is next
         except Exception as e:  # a failed render never kills the worker
             self._last_key = None
-            self.resultReady.emit(RenderResult(request.request_id, request, None, {}, _message(e)))
+            self.resultReady.emit(RenderResult(request.request_id, request, None, {}, error_text(e)))
 
     def _superseded(self, request: RenderRequest) -> bool:
         """Asked between layers of a full-resolution render: stop it? (a different request
@@ -238,7 +230,7 @@ class RenderWorker(QThread):
             try:
                 info = self.engine.load(arg, progress=progress)
             except Exception as e:
-                self.loadFailed.emit(_message(e))
+                self.loadFailed.emit(error_text(e))
                 return
             with self._cond:
                 self._last_key = None
@@ -249,7 +241,7 @@ class RenderWorker(QThread):
             try:
                 it = iter(self.engine.render_grid_iter(spec))
             except Exception as e:
-                self.gridFinished.emit(grid_id, _message(e))
+                self.gridFinished.emit(grid_id, error_text(e))
                 return
             with self._cond:
                 if self._grid_pending is None:
@@ -262,7 +254,7 @@ class RenderWorker(QThread):
                 self._finish_grid(arg, '')
                 return
             except Exception as e:
-                self._finish_grid(arg, _message(e))
+                self._finish_grid(arg, error_text(e))
                 return
             self.gridTile.emit(grid_id, kind_, r, c, img)
         elif kind == 'batch':
@@ -279,7 +271,7 @@ class RenderWorker(QThread):
                 self.batchFinished.emit([], 'cancelled')
                 return
             except Exception as e:
-                self.batchFinished.emit([], _message(e))
+                self.batchFinished.emit([], error_text(e))
                 return
             self.batchFinished.emit(list(paths), '')
         elif kind == 'png':
@@ -287,7 +279,7 @@ class RenderWorker(QThread):
             try:
                 self.engine.export_png(path, recipe, recipe_dict)
             except Exception as e:
-                self.pngSaved.emit(path, _message(e))
+                self.pngSaved.emit(path, error_text(e))
                 return
             self.pngSaved.emit(path, '')
         elif kind == 'exact':
@@ -295,14 +287,14 @@ class RenderWorker(QThread):
             try:
                 image, _ = self.engine.render(recipe, path='exact')
             except Exception as e:
-                self.exactReady.emit(tag, recipe, None, _message(e))
+                self.exactReady.emit(tag, recipe, None, error_text(e))
                 return
             self.exactReady.emit(tag, recipe, image, '')
         elif kind == 'state':
             try:
                 info = self.engine.load_state(arg)
             except Exception as e:
-                self.weightsFailed.emit(_message(e))
+                self.weightsFailed.emit(error_text(e))
                 return
             with self._cond:
                 self._last_key = None

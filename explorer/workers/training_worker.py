@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from explorer.errors import CheckpointError, ExplorerError, UserError
+from explorer.errors import CheckpointError, ExplorerError, UserError, error_text
 
 # Every started worker, so tests can assert none is left running.
 LIVE_TRAINING_WORKERS: 'weakref.WeakSet[TrainingWorker]' = weakref.WeakSet()
@@ -165,19 +165,13 @@ def inspect_run(run_dir) -> ResumableRun:
         try:
             info = snap.snapshot_info(path)
         except (CheckpointError, OSError) as e:
-            skipped.append(f'skipped unreadable snapshot {_message(e)}')
+            skipped.append(f'skipped unreadable snapshot {error_text(e)}')
             continue
         total = info['config'].get('kimg')
         total = float(total) if isinstance(total, (int, float)) else info['kimg']
         return ResumableRun(outdir=run_dir, snapshot=str(path), kimg=float(info['kimg']), total_kimg=total,
                             config=info['config'], skipped=tuple(skipped))
     raise UserError(f'cannot resume {run_dir}: no readable snapshot ({"; ".join(skipped)})')
-
-
-def _message(e: BaseException) -> str:
-    if isinstance(e, ExplorerError):
-        return str(e)
-    return f'{type(e).__name__}: {e}'
 
 
 def tile_grid(frames, columns: int) -> np.ndarray:
@@ -323,7 +317,7 @@ class TrainingWorker(QThread):
             self.final_state = 'finished' if done else 'stopped'
             self.state.emit(self.final_state)
         except Exception as e:  # anything: shown in the panel, never kills the app
-            self.error = _message(e)
+            self.error = error_text(e)
             self.final_state = 'error'
             self.errored.emit(self.error)
             self.state.emit('error')
@@ -341,7 +335,7 @@ class TrainingWorker(QThread):
             try:
                 self.preview_ready.emit(self.render_preview(trainer), float(trainer.kimg))
             except Exception as e:  # a preview failure is not worth stopping the run for
-                self.log.emit(f'preview failed: {_message(e)}')
+                self.log.emit(f'preview failed: {error_text(e)}')
 
     def render_preview(self, trainer) -> np.ndarray:
         """Fixed seeds through G_ema (psi 1, constant noise) -> uint8 HWC grid. Runs in this thread,
