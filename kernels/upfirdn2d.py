@@ -69,7 +69,8 @@ def setup_filter(f, device=torch.device('cpu'), normalize=True, flip_filter=Fals
 
 
 def upfirdn2d_ref(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
-    """Reference twin: zero-insertion upsampling, pad/crop, depthwise conv, decimation."""
+    """Reference twin: zero-insertion upsampling, pad/crop, depthwise conv, decimation (as
+    the conv's stride)."""
     assert isinstance(x, torch.Tensor) and x.ndim == 4
     if f is None:
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
@@ -95,14 +96,13 @@ def upfirdn2d_ref(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
 
+    # Decimation is the convolution's stride: the same outputs as filtering everything and
+    # keeping every down-th pixel, without computing the (down^2 - 1) discarded ones.
     f = f[None, None].repeat([num_channels, 1] + [1] * f.ndim)
     if f.ndim == 4:
-        x = F.conv2d(x, f, groups=num_channels)
-    else:
-        x = F.conv2d(x, f.unsqueeze(2), groups=num_channels)
-        x = F.conv2d(x, f.unsqueeze(3), groups=num_channels)
-
-    return x[:, :, ::downy, ::downx]
+        return F.conv2d(x, f, groups=num_channels, stride=(downy, downx))
+    x = F.conv2d(x, f.unsqueeze(2), groups=num_channels, stride=(1, downx))
+    return F.conv2d(x, f.unsqueeze(3), groups=num_channels, stride=(downy, 1))
 
 
 def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl='auto'):
