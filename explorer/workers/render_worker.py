@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -76,6 +77,16 @@ class RenderResult:
         return self.timings.get('path', 'exact') == 'exact'
 
 
+def _accepts_keyword(fn, name) -> bool:
+    """Does ``fn`` take keyword ``name`` (or **kwargs)? An engine without ``interrupt``
+    still works; its full renders just run to the end."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 class RenderWorker(QThread):
     resultReady = pyqtSignal(object)            # RenderResult
     loaded = pyqtSignal(object)                 # ModelInfo
@@ -103,6 +114,7 @@ class RenderWorker(QThread):
         self.rendered_ids: list[int] = []               # for tests and the bench
         self.interrupted_ids: list[int] = []            # renders stopped for a newer request
         self.preview_ms = 50.0                          # interactive requests: budget per frame
+        self._interruptible = _accepts_keyword(getattr(engine, 'render', None), 'interrupt')
         LIVE_WORKERS.add(self)
 
     # ------------------------------------------------------------------ UI-thread API
@@ -205,7 +217,7 @@ class RenderWorker(QThread):
                     kw['dtype'] = request.option('dtype')
                 if request.option('interactive'):
                     kw['max_ms'] = self.preview_ms
-                else:
+                elif self._interruptible:
                     kw['interrupt'] = lambda: self._superseded(request)
                 image, timings = self.engine.render(request.recipe, **kw)
             self._last_key = request.key()
