@@ -98,9 +98,9 @@ def load_state_strict(module, state: dict, path='<memory>', context='', own=None
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f'tensors missing from the file: {_short(missing)}')
+            parts.append(f'missing tensors (not in the file): {_short(missing)}')
         if unexpected:
-            parts.append(f'tensors with no place in the model: {_short(unexpected)}')
+            parts.append(f'unexpected tensors (no place in the model): {_short(unexpected)}')
         raise CheckpointError(path, context + '; '.join(parts))
     for name, value in state.items():
         if not isinstance(value, torch.Tensor):
