@@ -217,21 +217,26 @@ def test_save_uses_exact_path_and_restore_renders_exactly(qtbot, win, tmp_path):
     assert win.frame_exact and np.array_equal(win.frame, exact)
 
 
-def test_engine_paths_per_family(tiny_G, tmp_path, monkeypatch):
-    from explorer.engine import fast_render
+def _tiny_models(tiny_G):
+    """One tiny generator per family (StyleGAN2 from the fixture), seeded."""
     from explorer.engine import networks_stylegan1 as sg1
     from explorer.engine import networks_stylegan3 as sg3
-    calls = []
-    real = fast_render.FastRenderer.render
-    monkeypatch.setattr(fast_render.FastRenderer, 'render', lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     torch.manual_seed(0)
-    models = {
+    return {
         'stylegan2': tiny_G,
         'stylegan3': sg3.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=128,
                                    channel_max=16, num_layers=4, mapping_kwargs=dict(num_layers=2)).eval(),
         'stylegan1': sg1.Generator(z_dim=16, w_dim=16, img_resolution=16, channels=[16, 16, 8],
                                    mapping_layers=2, mapping_fmaps=16).eval(),
     }
+
+
+def test_engine_paths_per_family(tiny_G, tmp_path, monkeypatch):
+    from explorer.engine import fast_render
+    calls = []
+    real = fast_render.FastRenderer.render
+    monkeypatch.setattr(fast_render.FastRenderer, 'render', lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    models = _tiny_models(tiny_G)
     for family, G in models.items():
         eng = RenderEngine('cpu')
         info = eng.load(save_generator(G, tmp_path / f'{family}.pt'))
@@ -272,17 +277,8 @@ def test_engine_render_is_interruptible_between_layers(tiny_G, tmp_path):
     """Every family and path asks ``interrupt`` between layers, stops at the first True with
     Cancelled (no later layer asks again), leaves no hook behind, and renders the same
     pixels when it is never told to stop."""
-    from explorer.engine import networks_stylegan1 as sg1
-    from explorer.engine import networks_stylegan3 as sg3
     from explorer.engine.progress import Cancelled
-    torch.manual_seed(0)
-    models = {
-        'stylegan2': tiny_G,
-        'stylegan3': sg3.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=128,
-                                   channel_max=16, num_layers=4, mapping_kwargs=dict(num_layers=2)).eval(),
-        'stylegan1': sg1.Generator(z_dim=16, w_dim=16, img_resolution=16, channels=[16, 16, 8],
-                                   mapping_layers=2, mapping_fmaps=16).eval(),
-    }
+    models = _tiny_models(tiny_G)
     recipe = Recipe(seeds=(5,), psi=0.7)
     for family, G in models.items():
         eng = RenderEngine('cpu')
