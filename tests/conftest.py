@@ -39,6 +39,23 @@ def _isolated_settings(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def fp32_math():
+    """Real fp32 convs and matmuls on CUDA for the duration of a test (TF32, cuDNN's default,
+    rounds two equivalent decompositions differently, ~1e-3). torch exposes these flags through
+    module ``__getattr__``/``__setattr__``, so they are saved and restored with plain get/set:
+    pytest's monkeypatch may ``delattr`` such an attribute on undo, which torch refuses."""
+    flags = (torch.backends.cudnn, torch.backends.cuda.matmul)
+    saved = [f.allow_tf32 for f in flags]
+    for f in flags:
+        f.allow_tf32 = False
+    try:
+        yield
+    finally:
+        for f, old in zip(flags, saved):
+            f.allow_tf32 = old
+
+
+@pytest.fixture
 def tiny_G():
     """A tiny StyleGAN2 generator (16x16) with non-trivial noise strengths."""
     from explorer.engine.networks_stylegan2 import Generator

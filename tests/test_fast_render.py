@@ -291,11 +291,9 @@ def test_batched_plan_matches_synthesis(arch):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
-def test_cuda_graphs_and_low_precision_match_reference(monkeypatch):
+def test_cuda_graphs_and_low_precision_match_reference(monkeypatch, fp32_math):
     # Parity at fp32 tolerances: TF32 convs/matmuls (cuDNN's default) round differently in the
     # reference's and the plan's different (but equivalent) convolution decompositions.
-    monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
-    monkeypatch.setattr(torch.backends.cuda.matmul, 'allow_tf32', False)
     G = make_G(clamp=256).cuda()
     ws = _ws(G.cpu(), 2).cuda()
     G = G.cuda()

@@ -28,12 +28,9 @@ TOL = {torch.float32: 2e-5, torch.float16: 3e-3, torch.bfloat16: 3e-2}
 
 
 @pytest.fixture(autouse=True)
-def _not_forced_ref(monkeypatch):
+def _not_forced_ref(monkeypatch, fp32_math):
+    # On CUDA, fp32 parity needs real fp32 convs (fp32_math turns TF32 off).
     monkeypatch.delenv('EXPLORER_KERNELS', raising=False)
-    # On CUDA, fp32 parity needs real fp32 convs: TF32 (cuDNN's default) rounds the two
-    # paths' different-but-equivalent operands differently (~1e-3, far above TOL).
-    monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
-    monkeypatch.setattr(torch.backends.cuda.matmul, 'allow_tf32', False)
 
 
 def _randn(*shape, dtype=torch.float32, grad=False):
