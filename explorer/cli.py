@@ -21,6 +21,7 @@ COMMANDS = [
     'explorer.commands.train',
     'explorer.commands.metrics',
     'explorer.commands.bench',
+    'explorer.commands.directions',
 ]
 
 

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.engine.layers import StyleLayer, per_layer_values
+from explorer.errors import UserError
 
 NOISE_MODES = ('const', 'random', 'none')
 OFFICIAL_TRUNCATION_PSI = 0.7       # G_style default in the official code
@@ -538,6 +539,19 @@ class Generator(torch.nn.Module):
                 layers.append(StyleLayer(len(layers), res, layer.kind, layer.use_noise))
         assert len(layers) == self.num_ws
         return layers
+
+    def style_affine_weights(self) -> list[torch.Tensor]:
+        """Per ws index, the weight [2C, w_dim] of the layer's style (AdaIN scale and bias)."""
+        weights = []
+        for res in self.synthesis.block_resolutions:
+            block = getattr(self.synthesis, f'b{res}')
+            for layer in (block.layer0, block.layer1):
+                style = getattr(layer, 'style', None)
+                if style is None:
+                    raise UserError('this StyleGAN1 network has no style inputs (use_styles=False)')
+                weights.append(style.weight)
+        assert len(weights) == self.num_ws
+        return [w.detach() for w in weights]
 
     def preview_resolutions(self) -> list[int]:
         """Only the full resolution: the lower ToRGBs of a fully grown model are stale."""

@@ -486,6 +486,19 @@ class Generator(torch.nn.Module):
         assert len(layers) == self.num_ws
         return layers
 
+    def style_affine_weights(self) -> list[torch.Tensor]:
+        """Per ws index, the weight [C, w_dim] of the affine that turns w into that layer's
+        styles: conv layer i for index i, the last block's ToRGB for the last index."""
+        weights = []
+        for res in self.synthesis.block_resolutions:
+            block = getattr(self.synthesis, f'b{res}')
+            if block.in_channels != 0:
+                weights.append(block.conv0.affine.weight)
+            weights.append(block.conv1.affine.weight)
+        weights.append(block.torgb.affine.weight)
+        assert len(weights) == self.num_ws
+        return [w.detach() for w in weights]
+
     def preview_resolutions(self) -> list[int]:
         """Resolutions at which synthesis can stop early and still give an image."""
         if self.architecture != 'skip':

@@ -625,5 +625,13 @@ class Generator(torch.nn.Module):
         assert len(layers) == self.num_ws
         return layers
 
+    def style_affine_weights(self) -> list[torch.Tensor]:
+        """Per ws index, the weight [C, w_dim] of its affine: the Fourier input's (4 outputs:
+        rotation and translation) for index 0, then each layer's, the last ToRGB's last."""
+        weights = [self.synthesis.input.affine.weight]
+        weights += [getattr(self.synthesis, name).affine.weight for name in self.synthesis.layer_names]
+        assert len(weights) == self.num_ws
+        return [w.detach() for w in weights]
+
     def preview_resolutions(self) -> list[int]:
         return [self.img_resolution]
