@@ -98,3 +98,73 @@ def test_hostile_latent_files(tmp_path):
         read_latent(tmp_path / 'x.txt') if (tmp_path / 'x.txt').write_text('x') else None
     with pytest.raises(UserError, match='not a regular file'):
         read_latent(tmp_path)
+
+
+# ---------------------------------------------------------------- in recipes
+def _w_plus(G, seed=3):
+    from explorer.engine.latents import compute_ws
+    return compute_ws(G, [seed], 0.7)[0].numpy() + 0.05 * np.random.RandomState(seed).randn(G.num_ws, G.w_dim)
+
+
+def test_recipe_with_stored_latent_renders_that_latent(tiny_G):
+    from explorer.engine.recipe import Recipe, recipe_ws, render
+    a = _w_plus(tiny_G).astype(np.float32)
+    lat = StoredLatent.from_array(a, name='kept')
+    r = Recipe(psi=0.5).with_latent(lat).replace(seeds=(lat.ref,), seed_weights=(1.0,))
+    ws = recipe_ws(tiny_G, r)
+    np.testing.assert_array_equal(ws[0].numpy(), a)            # stored latents ignore psi: already w
+    img = render(tiny_G, r)
+    ref = tiny_G.synthesis(torch.from_numpy(a)[None], noise_mode='const')
+    torch.testing.assert_close(img, ref)
+    # and it survives JSON (the PNG's iTXt chunk) unchanged
+    back = Recipe.from_dict(json.loads(r.to_json()))
+    assert back == r
+    torch.testing.assert_close(render(tiny_G, back), img)
+
+
+def test_stored_latent_as_mix_source_and_blend(tiny_G):
+    from explorer.engine.latents import compute_ws
+    from explorer.engine.recipe import MappingCache, Recipe, recipe_ws
+    a = _w_plus(tiny_G, 5).astype(np.float32)
+    lat = StoredLatent.from_array(a)
+    L = tiny_G.num_ws
+    src = tuple([-1] * 2 + [0] * (L - 2))
+    r = Recipe(seeds=(7,), psi=0.7, mix_seeds=(lat.ref,), layer_source=src, layer_blend=(1.0,) * L, latents=(lat,))
+    base = compute_ws(tiny_G, [7], 0.7)[0]
+    for cache in (None, MappingCache()):
+        ws = recipe_ws(tiny_G, r, cache=cache)[0]
+        torch.testing.assert_close(ws[:2], base[:2])
+        torch.testing.assert_close(ws[2:], torch.from_numpy(a[2:]))
+    half = Recipe(seeds=(7, lat.ref), seed_weights=(0.5, 0.5), psi=0.7, latents=(lat,))
+    torch.testing.assert_close(recipe_ws(tiny_G, half)[0], 0.5 * base + 0.5 * torch.from_numpy(a))
+
+
+def test_recipe_edits_follow_the_design_rule(tiny_G):
+    from explorer.engine.recipe import Recipe, recipe_ws
+    d = np.random.RandomState(4).randn(tiny_G.w_dim).astype(np.float32)
+    d /= np.linalg.norm(d)
+    plain = Recipe(seeds=(11,), psi=0.8)
+    edited = plain.replace(edits=(Edit.make('x', d, 2.0, (1, 2)),))
+    diff = (recipe_ws(tiny_G, edited) - recipe_ws(tiny_G, plain))[0]
+    for i in range(tiny_G.num_ws):
+        expect = 2.0 * torch.from_numpy(d) if i in (1, 2) else torch.zeros(tiny_G.w_dim)
+        torch.testing.assert_close(diff[i], expect, atol=1e-6, rtol=1e-5)
+    bad = plain.replace(edits=(Edit.make('x', d, 1.0, (tiny_G.num_ws,)),))
+    with pytest.raises(UserError, match='acts on layer'):
+        recipe_ws(tiny_G, bad)
+
+
+@pytest.mark.parametrize('changes, match', [
+    (dict(seeds=('latent:deadbeef',)), 'does not hold'),
+    (dict(seeds=(2 ** 32,)), 'whole number'),
+    (dict(seeds=(1.5,)), 'whole number'),
+    (dict(seed_weights=(float('nan'),)), 'finite'),
+    (dict(noise_strength=float('inf')), 'finite'),
+    (dict(psi=float('nan')), 'finite'),
+    (dict(layer_blend=(float('inf'),)), 'finite'),
+    (dict(seeds=tuple(range(300)), seed_weights=(0.0,) * 300), 'at most'),
+])
+def test_recipe_refuses_bad_values(changes, match):
+    from explorer.engine.recipe import Recipe
+    with pytest.raises(UserError, match=match):
+        Recipe(**changes)

@@ -16,7 +16,7 @@ HELP = 'render one PNG per seed (recipe embedded in each PNG)'
 
 def add_arguments(p):
     C.add_checkpoint_arg(p)
-    p.add_argument('--seeds', required=True, help='seeds, e.g. 0-7 or 1,5,9-12')
+    p.add_argument('--seeds', default=None, help='seeds, e.g. 0-7 or 1,5,9-12')
     p.add_argument('--psi', type=C.psi_type, default=1.0, help='truncation psi (default 1.0; 0.7 is classic)')
     p.add_argument('--cutoff', type=C.nonneg_int, default=None, help='truncate only the first N style layers')
     p.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const', help='noise inputs')
@@ -26,25 +26,65 @@ def add_arguments(p):
     p.add_argument('--outdir', default='out', help='output folder (default: out)')
     p.add_argument('--skip-existing', action='store_true',
                    help='leave PNGs already in --outdir alone (always on under torchrun)')
+    p.add_argument('--latent', metavar='F.npz', default=None,
+                   help='render a stored latent (W or W+; NVIDIA projected_w.npz layout, .npy or a torch tensor) '
+                        'instead of seeds; writes <name>.png')
+    p.add_argument('--directions', metavar='D.npz', default=None, help='direction set for --edit')
+    p.add_argument('--edit', metavar='K=A[@SPEC]', action='append', default=[],
+                   help='add A times direction K of --directions to the layers SPEC (coarse|middle|fine|all|0-3,8; '
+                        'default: the set\'s layers), after truncation and mixing; repeatable')
     C.add_device_arg(p)
 
 
 def run(args):
     from explorer.engine import latents
     from explorer.engine.render_batch import render_seeds_to_dir
-    seeds = latents.parse_seeds(args.seeds)
+    from explorer.errors import UserError
+    if args.edit and not args.directions:
+        raise UserError('--edit needs --directions D.npz')
+    if (args.seeds is None) == (args.latent is None):
+        raise UserError('give --seeds (e.g. 0-7) or --latent F.npz')
+    seeds = latents.parse_seeds(args.seeds) if args.seeds is not None else []
     outdir = C.writable_dir(args.outdir)
     from explorer.training import distributed
     if distributed.launched_by_torchrun():
+        if args.latent or args.edit:
+            raise UserError('--latent and --edit are not supported under torchrun')
         return _run_distributed(args, seeds, outdir)
     device = C.pick_device(args.device)
+    lat = None
+    if args.latent:
+        from explorer.engine.latent_io import read_stored_latent
+        lat = read_stored_latent(args.latent)
     G, path = C.load_for_cli(args.checkpoint, device)
-    written = render_seeds_to_dir(G, path, seeds, outdir, psi=args.psi, cutoff=args.cutoff,
-                                  noise_mode=args.noise_mode, noise_seed=args.noise_seed,
-                                  noise_strength=args.noise_strength, class_idx=args.class_idx,
-                                  device=device, skip_existing=args.skip_existing)
+    base = _base_recipe(args, G, path)
+    if lat is not None:
+        from pathlib import Path
+        from explorer.engine.render_batch import render_recipe_png
+        recipe = base.with_latent(lat).replace(seeds=(lat.ref,), seed_weights=(1.0,))
+        out = render_recipe_png(G, path, recipe, outdir / (Path(args.latent).stem + '.png'), device=device)
+        C.info(f'wrote {out}')
+        return 0
+    written = render_seeds_to_dir(G, path, seeds, outdir, device=device, base_recipe=base,
+                                  skip_existing=args.skip_existing)
     C.info(f'wrote {len(written)} PNG(s) to {outdir}')
     return 0
+
+
+def _base_recipe(args, G, path):
+    """The settings every PNG shares, direction edits included."""
+    from explorer.engine.recipe import Recipe
+    edits = ()
+    if args.directions:
+        from explorer.engine.checkpoint import sha256_file
+        from explorer.engine.directions import DirectionSet, parse_edit
+        dset = DirectionSet.load(args.directions)
+        warning = dset.check_compatible(G, sha256_file(path))
+        if warning:
+            C.info(f'warning: {warning}')
+        edits = tuple(parse_edit(e, dset, G) for e in args.edit)
+    return Recipe(psi=args.psi, cutoff=args.cutoff, class_idx=args.class_idx, noise_mode=args.noise_mode,
+                  noise_seed=args.noise_seed, noise_strength=args.noise_strength, edits=edits)
 
 
 def _run_distributed(args, seeds, outdir):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -182,6 +183,31 @@ def apply_edit(ws: torch.Tensor, direction, amount: float, layers: Sequence[int]
         raise UserError(f'edit layers {idx} outside 0..{ws.shape[1] - 1}')
     out[:, idx] += float(amount) * d
     return out
+
+
+_EDIT = re.compile(r'^\s*(\d+)\s*=\s*([-+]?[0-9.eE+-]+)\s*(?:@\s*(.+?))?\s*$')
+
+
+def parse_edit(text: str, dset: 'DirectionSet', G):
+    """'K=A[@SPEC]' -> stored_latents.Edit for direction K of ``dset``, amount A (raw W units),
+    on the layers of SPEC (coarse|middle|fine|all|0-3,8), else the set's own layers."""
+    from explorer.engine.latents import parse_layers
+    from explorer.engine.stored_latents import Edit
+    m = _EDIT.match(str(text))
+    if not m:
+        raise UserError(f'cannot parse edit {text!r}: use K=AMOUNT or K=AMOUNT@LAYERS, e.g. 0=2.5@coarse')
+    k = int(m.group(1))
+    try:
+        amount = float(m.group(2))
+    except ValueError:
+        raise UserError(f'edit {text!r}: {m.group(2)!r} is not a number') from None
+    if not math.isfinite(amount):
+        raise UserError(f'edit {text!r}: the amount must be a finite number')
+    vec = dset.vector(k)
+    layers = parse_layers(m.group(3), G) if m.group(3) else dset.layers_of(k)
+    if any(i >= G.num_ws for i in layers):
+        raise UserError(f'edit {text!r}: the set\'s layers {list(layers)} exceed this model\'s 0..{G.num_ws - 1}')
+    return Edit.make(dset.names[k], vec, amount, layers)
 
 
 # ---------------------------------------------------------------------- SeFa

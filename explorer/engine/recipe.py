@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 import torch
 
 from explorer.engine import latents
+from explorer.engine.stored_latents import Edit, StoredLatent, is_ref, ref_key
 from explorer.errors import UserError
 
 RECIPE_VERSION = 1
+MAX_SOURCES = 256                   # seeds + stored latents one recipe may blend or mix
+MAX_EDITS = 64
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 @dataclass(frozen=True)
@@ -36,12 +44,55 @@ class Recipe:
     rotate: float = 0.0                 # StyleGAN3 input rotation (degrees)
     checkpoint: str = ''                # checkpoint file name (informational)
     checkpoint_sha256: str = ''         # checkpoint content hash (informational)
+    latents: tuple = ()                 # StoredLatent values that seeds/mix_seeds refer to as 'latent:<key>'
+    edits: tuple = ()                   # Edit values, applied after truncation and mixing
 
     def __post_init__(self):
         if self.noise_mode not in ('const', 'random', 'none'):
             raise UserError(f'noise mode must be const, random or none, got {self.noise_mode!r}')
         if len(self.seeds) == 0 or len(self.seeds) != len(self.seed_weights):
             raise UserError('seeds and seed_weights must be non-empty and of equal length')
+        if len(self.seeds) + len(self.mix_seeds) > MAX_SOURCES:
+            raise UserError(f'a recipe may blend and mix at most {MAX_SOURCES} latents')
+        for name in ('psi', 'noise_strength', 'rotate'):
+            if not _finite(getattr(self, name)):
+                raise UserError(f'{name} must be a finite number, got {getattr(self, name)!r}')
+        for name in ('seed_weights', 'layer_noise', 'layer_blend', 'translate'):
+            v = getattr(self, name)
+            if v is not None and not all(_finite(x) for x in v):
+                raise UserError(f'{name} must hold finite numbers')
+        if len(self.edits) > MAX_EDITS:
+            raise UserError(f'a recipe may hold at most {MAX_EDITS} edits')
+        if not all(isinstance(x, StoredLatent) for x in self.latents):
+            raise UserError('latents must be stored latents')
+        if not all(isinstance(x, Edit) for x in self.edits):
+            raise UserError('edits must be direction edits')
+        keys = {lat.key for lat in self.latents}
+        for s in tuple(self.seeds) + tuple(self.mix_seeds):
+            if is_ref(s):
+                if ref_key(s) not in keys:
+                    raise UserError(f'the recipe refers to {s} but does not hold that latent')
+            elif isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= latents.MAX_SEED:
+                raise UserError(f'seed {s!r} must be a whole number 0..{latents.MAX_SEED} or a stored latent')
+
+    def latent(self, source) -> StoredLatent:
+        key = ref_key(source)
+        for lat in self.latents:
+            if lat.key == key:
+                return lat
+        raise UserError(f'the recipe holds no latent {source}')
+
+    def with_latent(self, lat: StoredLatent) -> 'Recipe':
+        """This recipe holding ``lat`` too (kept sorted by key, so equal recipes compare equal)."""
+        if any(x.key == lat.key for x in self.latents):
+            return self
+        return self.replace(latents=tuple(sorted(self.latents + (lat,), key=lambda x: x.key)))
+
+    def pruned(self) -> 'Recipe':
+        """Drop stored latents that no seed or mix source refers to any more."""
+        used = {ref_key(s) for s in tuple(self.seeds) + tuple(self.mix_seeds) if is_ref(s)}
+        keep = tuple(x for x in self.latents if x.key in used)
+        return self if keep == self.latents else self.replace(latents=keep)
 
     def replace(self, **changes) -> 'Recipe':
         return dataclasses.replace(self, **changes)
@@ -51,7 +102,9 @@ class Recipe:
         return (self.psi, self.cutoff, self.class_idx)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d['latents'] = [x.to_dict() for x in self.latents]
+        d['edits'] = [x.to_dict() for x in self.edits]
         d['version'] = RECIPE_VERSION
         return json.loads(json.dumps(d))
 
@@ -66,6 +119,10 @@ class Recipe:
         unknown = set(d) - names
         if unknown:
             raise UserError(f'recipe has unknown fields: {sorted(unknown)}')
+        if not isinstance(d.get('latents', []), list) or not isinstance(d.get('edits', []), list):
+            raise UserError('recipe latents and edits must be lists')
+        d['latents'] = tuple(StoredLatent.from_dict(x) for x in d.get('latents', []))
+        d['edits'] = tuple(Edit.from_dict(x) for x in d.get('edits', []))
         for k, v in list(d.items()):
             if isinstance(v, list):
                 d[k] = tuple(v)
@@ -84,6 +141,16 @@ def validate(recipe: Recipe, G) -> None:
                 raise UserError(f'layer source {s} refers to a mix seed that is not given')
     if recipe.cutoff is not None and not 0 <= recipe.cutoff <= L:
         raise UserError(f'cutoff {recipe.cutoff} out of range 0..{L}')
+    for lat in recipe.latents:
+        if lat.w_dim != G.w_dim:
+            raise UserError(f'latent {lat.name or lat.key} has w_dim {lat.w_dim}; the model has w_dim {G.w_dim}')
+        if lat.space == 'w+' and lat.shape[0] != L:
+            raise UserError(f'latent {lat.name or lat.key} has {lat.shape[0]} style layers; the model has {L}')
+    for e in recipe.edits:
+        if e.w_dim != G.w_dim:
+            raise UserError(f'edit {e.name!r} has w_dim {e.w_dim}; the model has w_dim {G.w_dim}')
+        if e.layers and max(e.layers) >= L:
+            raise UserError(f'edit {e.name!r} acts on layer {max(e.layers)}; the model has layers 0..{L - 1}')
 
 
 class MappingCache:
@@ -98,11 +165,15 @@ class MappingCache:
     def clear(self):
         self._d.clear()
 
-    def ws_for_seeds(self, G, seeds, psi, cutoff, class_idx, device) -> torch.Tensor:
-        """[len(seeds), L, D]."""
+    def ws_for_seeds(self, G, seeds, psi, cutoff, class_idx, device, stored=()) -> torch.Tensor:
+        """[len(seeds), L, D]. A source may be a stored latent's ref ('latent:<key>', found in
+        ``stored``): its W/W+ is used as it is (no truncation: it is already a w)."""
         out = [None] * len(seeds)
         todo = []
         for i, s in enumerate(seeds):
+            if is_ref(s):
+                out[i] = stored_ws(G, _find(stored, s), device)
+                continue
             key = (int(s), float(psi), cutoff, class_idx)
             hit = self._d.get(key)
             if hit is not None:
@@ -121,6 +192,41 @@ class MappingCache:
         return torch.stack(out)
 
 
+def _find(stored, source) -> StoredLatent:
+    key = ref_key(source)
+    for lat in stored:
+        if lat.key == key:
+            return lat
+    raise UserError(f'no stored latent {source}')
+
+
+def stored_ws(G, lat: StoredLatent, device) -> torch.Tensor:
+    """[num_ws, w_dim] of a stored latent on ``device``."""
+    return torch.from_numpy(lat.ws(G.num_ws)).to(device)
+
+
+def compute_sources(G, sources, psi, cutoff, class_idx, device, stored=()) -> torch.Tensor:
+    """[len(sources), L, D] for seeds and stored-latent refs, without a cache."""
+    out = [None] * len(sources)
+    seeds = [(i, s) for i, s in enumerate(sources) if not is_ref(s)]
+    if seeds:
+        ws = latents.compute_ws(G, [s for _, s in seeds], psi, cutoff, class_idx, device)
+        for (i, _), w in zip(seeds, ws):
+            out[i] = w
+    for i, s in enumerate(sources):
+        if is_ref(s):
+            out[i] = stored_ws(G, _find(stored, s), device)
+    return torch.stack(out)
+
+
+def apply_edits(ws: torch.Tensor, edits) -> torch.Tensor:
+    """DESIGN.md's edit rule for each edit in turn: ``ws[:, layers] += amount * vector``."""
+    from explorer.engine.directions import apply_edit
+    for e in edits:
+        ws = apply_edit(ws, e.array(), e.amount, e.layers)
+    return ws
+
+
 @torch.no_grad()
 def recipe_ws(G, recipe: Recipe, device=None, cache: MappingCache | None = None) -> torch.Tensor:
     """[1, num_ws, w_dim]: blended base latent, then per-layer mixing."""
@@ -129,8 +235,10 @@ def recipe_ws(G, recipe: Recipe, device=None, cache: MappingCache | None = None)
 
     def lookup(seeds):
         if cache is not None:
-            return cache.ws_for_seeds(G, seeds, recipe.psi, recipe.cutoff, recipe.class_idx, device)
-        return latents.compute_ws(G, list(seeds), recipe.psi, recipe.cutoff, recipe.class_idx, device)
+            return cache.ws_for_seeds(G, seeds, recipe.psi, recipe.cutoff, recipe.class_idx, device,
+                                      recipe.latents)
+        return compute_sources(G, list(seeds), recipe.psi, recipe.cutoff, recipe.class_idx, device,
+                               recipe.latents)
 
     base_all = lookup(recipe.seeds)  # [S, L, D]
     weights = torch.tensor(recipe.seed_weights, dtype=base_all.dtype, device=base_all.device)
@@ -139,6 +247,8 @@ def recipe_ws(G, recipe: Recipe, device=None, cache: MappingCache | None = None)
         sources = lookup(recipe.mix_seeds)
         src = [(-1 if s is None else int(s)) for s in recipe.layer_source]
         base = latents.mix_ws(base, sources, src, recipe.layer_blend)
+    if recipe.edits:
+        base = apply_edits(base, recipe.edits)
     return base
 
 

@@ -33,6 +33,25 @@ def remove_stale_temp_files(outdir, names) -> int:
 
 
 @torch.no_grad()
+def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None) -> Path:
+    """One recipe (seeds or stored latents, mixing, edits) to one PNG, written atomically,
+    with the checkpoint's name and SHA-256 in its embedded recipe."""
+    out = Path(out)
+    if checkpoint_path:
+        recipe = recipe.replace(checkpoint=Path(checkpoint_path).name, checkpoint_sha256=sha256_file(checkpoint_path))
+    validate(recipe, G)
+    img = render(G, recipe, device=device)
+    tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
+    try:
+        save_png(tmp, to_uint8(img), recipe.to_dict())
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
+
+
+@torch.no_grad()
 def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None, noise_mode='const',
                         noise_seed=0, noise_strength=1.0, class_idx=None, device=None,
                         progress=None, base_recipe: Recipe | None = None, skip_existing=False) -> list[Path]:
