@@ -27,6 +27,8 @@ def add_arguments(p):
     p.add_argument('--skip-existing', action='store_true',
                    help='leave PNGs already in --outdir alone (always on under torchrun)')
     C.add_device_arg(p)
+    p.add_argument('--upscale', type=int, choices=(1, 2, 4, 8), default=1,
+                   help='write each PNG N times larger (Lanczos); the embedded recipe stays native')
 
 
 def run(args):
@@ -42,7 +44,8 @@ def run(args):
     written = render_seeds_to_dir(G, path, seeds, outdir, psi=args.psi, cutoff=args.cutoff,
                                   noise_mode=args.noise_mode, noise_seed=args.noise_seed,
                                   noise_strength=args.noise_strength, class_idx=args.class_idx,
-                                  device=device, skip_existing=args.skip_existing)
+                                  device=device, skip_existing=args.skip_existing,
+                                  upscale=args.upscale)
     C.info(f'wrote {len(written)} PNG(s) to {outdir}')
     return 0
 
@@ -63,7 +66,8 @@ def _run_distributed(args, seeds, outdir):
         written = render_seeds_to_dir(G, path, mine, outdir, psi=args.psi, cutoff=args.cutoff,
                                       noise_mode=args.noise_mode, noise_seed=args.noise_seed,
                                       noise_strength=args.noise_strength, class_idx=args.class_idx,
-                                      device=ctx.device, skip_existing=True)
+                                      device=ctx.device, skip_existing=True,
+                                      upscale=args.upscale)
         counts = torch.tensor([len(written), len(mine) - len(written)], dtype=torch.float64, device=ctx.device)
         distributed.all_reduce_(counts, 'sum')
         if ctx.is_main:
