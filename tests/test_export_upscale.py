@@ -77,3 +77,65 @@ def test_cli_render_upscale(tmp_path, capsys):
         cli.main(['render', '--checkpoint', str(ckpt), '--seeds', '3', '--upscale', '3', '--outdir', str(tmp_path)])
     assert e.value.code == 2
     capsys.readouterr()
+
+
+# ------------------------------------------------------------------ GUI
+@pytest.fixture
+def win(qtbot, tiny_G, tmp_path):
+    pytest.importorskip('PyQt6')
+    pytest.importorskip('pytestqt')
+    from explorer.engine.checkpoint import save_generator
+    from explorer.ui.main_window import MainWindow
+    ckpt = str(save_generator(tiny_G, tmp_path / 'tiny.pt'))
+    w = MainWindow(checkpoint=ckpt, device='cpu')
+    qtbot.addWidget(w)
+    w.ckpt = ckpt
+    try:
+        qtbot.waitUntil(lambda: w.frame is not None, timeout=15000)
+        yield w
+    finally:
+        w.shutdown()
+
+
+def test_gui_save_png_export_size(qtbot, win, tmp_path):
+    from explorer.engine.checkpoint import load_generator
+    from explorer.engine.export import to_uint8
+    from explorer.engine.recipe import render
+    win.latent_panel.step_seed(+1)
+    qtbot.waitUntil(lambda: win._shown_id == win.last_request.request_id, timeout=15000)
+    assert win.export_upscale == 1
+    win.export_size_actions[4].trigger()           # File > Export size > x4
+    assert win.export_upscale == 4 and int(win.settings.value('export/upscale')) == 4
+    with qtbot.waitSignal(win.pngSaved, timeout=15000) as sig:
+        win.save_png(tmp_path / 'big.png')
+    assert sig.args[1] == ''
+    img = load_png(tmp_path / 'big.png')
+    assert img.shape == (64, 64, 3)
+    rec = Recipe.from_dict(read_recipe(tmp_path / 'big.png'))
+    assert rec.seeds == win.recipe.seeds
+    native = to_uint8(render(load_generator(win.ckpt), rec))
+    assert np.array_equal(img, upscale_image(native, 4))
+    assert read_export_info(tmp_path / 'big.png')['upscale'] == 4
+    # Native again: the exact pixels of the render.
+    win.set_export_upscale(1)
+    with qtbot.waitSignal(win.pngSaved, timeout=15000):
+        win.save_png(tmp_path / 'native.png')
+    assert np.array_equal(load_png(tmp_path / 'native.png'), native)
+    assert read_export_info(tmp_path / 'native.png') == {}
+
+
+def test_gui_batch_export_size(qtbot, win, tmp_path):
+    from explorer.ui.main_window import BatchDialog
+    win.set_export_upscale(8)
+    dlg = BatchDialog(win, 3, win.export_upscale)
+    assert dlg.size.currentData() == 8
+    dlg.size.setCurrentIndex(dlg.size.findData(2))
+    with qtbot.waitSignal(win.worker.batchFinished, timeout=30000) as sig:
+        win.batch_export([3, 4], tmp_path / 'out', dlg.size.currentData())
+    paths, error = sig.args
+    assert error == '' and len(paths) == 2
+    for p in paths:
+        assert load_png(p).shape == (32, 32, 3)
+        assert read_export_info(p)['upscale'] == 2
+        assert 'export' not in read_recipe(p)
+    dlg.deleteLater()
