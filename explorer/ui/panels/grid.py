@@ -144,6 +144,7 @@ class GridPanel(QWidget):
         bar2.addStretch(1)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(120)
+        self.progress.setFormat('%v/%m tiles')
         self.progress.setVisible(False)
         bar2.addWidget(self.progress)
         self.cancel_btn = QPushButton('Cancel')
