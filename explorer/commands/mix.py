@@ -20,6 +20,9 @@ def add_arguments(p):
     p.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const', help='noise inputs')
     p.add_argument('--class', dest='class_idx', type=C.nonneg_int, default=None, help='class for conditional models')
     p.add_argument('--out', default='grid.png', help='output PNG (default grid.png)')
+    p.add_argument('--upscale', type=int, choices=(1, 2, 4, 8), default=1,
+                   help='write the grid N times larger (Lanczos); the embedded grid recipe stays native')
+    p.add_argument('--labels', action='store_true', help='seed numbers above the columns and left of the rows')
     C.add_device_arg(p)
 
 
@@ -28,7 +31,7 @@ def run(args):
     from explorer.engine import latents
     from explorer.engine.checkpoint import sha256_file
     from explorer.engine.export import save_png
-    from explorer.engine.mixing import GridSpec, render_grid
+    from explorer.engine.mixing import GridSpec, grid_recipe, render_grid
     from explorer.engine.progress import TextProgress
     from explorer.errors import UserError
     rows = latents.parse_seeds(args.rows)
@@ -44,11 +47,11 @@ def run(args):
     layers = latents.parse_layers(args.styles, G)
     spec = GridSpec(rows=tuple(rows), cols=tuple(cols), layers=tuple(layers), psi=args.psi, cutoff=args.cutoff,
                     class_idx=args.class_idx, noise_mode=args.noise_mode)
+    export = {}
     with TextProgress('mix') as bar:
-        grid = render_grid(G, spec, device=device, progress=bar)
-    meta = {'grid': {'rows': rows, 'cols': cols, 'layers': list(layers), 'styles': args.styles, 'psi': args.psi,
-                     'cutoff': args.cutoff, 'class_idx': args.class_idx, 'noise_mode': args.noise_mode},
-            'checkpoint': Path(path).name, 'checkpoint_sha256': sha256_file(path)}
-    save_png(out, grid, meta)
+        grid = render_grid(G, spec, device=device, progress=bar, upscale=args.upscale, labels=args.labels,
+                           export=export)
+    meta = grid_recipe(spec, args.styles, Path(path).name, sha256_file(path))
+    save_png(out, grid, meta, export=export)
     C.info(f'wrote {out} ({len(rows)}x{len(cols)} grid, layers {list(layers)})')
     return 0

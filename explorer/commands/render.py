@@ -34,6 +34,8 @@ def add_arguments(p):
                    help='add A times direction K of --directions to the layers SPEC (coarse|middle|fine|all|0-3,8; '
                         'default: the set\'s layers), after truncation and mixing; repeatable')
     C.add_device_arg(p)
+    p.add_argument('--upscale', type=int, choices=(1, 2, 4, 8), default=1,
+                   help='write each PNG N times larger (Lanczos); the embedded recipe stays native')
 
 
 def run(args):
@@ -62,11 +64,12 @@ def run(args):
         from pathlib import Path
         from explorer.engine.render_batch import render_recipe_png
         recipe = base.with_latent(lat).replace(seeds=(lat.ref,), seed_weights=(1.0,))
-        out = render_recipe_png(G, path, recipe, outdir / (Path(args.latent).stem + '.png'), device=device)
+        out = render_recipe_png(G, path, recipe, outdir / (Path(args.latent).stem + '.png'), device=device,
+                                upscale=args.upscale)
         C.info(f'wrote {out}')
         return 0
     written = render_seeds_to_dir(G, path, seeds, outdir, device=device, base_recipe=base,
-                                  skip_existing=args.skip_existing)
+                                  skip_existing=args.skip_existing, upscale=args.upscale)
     C.info(f'wrote {len(written)} PNG(s) to {outdir}')
     return 0
 
@@ -103,7 +106,8 @@ def _run_distributed(args, seeds, outdir):
         written = render_seeds_to_dir(G, path, mine, outdir, psi=args.psi, cutoff=args.cutoff,
                                       noise_mode=args.noise_mode, noise_seed=args.noise_seed,
                                       noise_strength=args.noise_strength, class_idx=args.class_idx,
-                                      device=ctx.device, skip_existing=True)
+                                      device=ctx.device, skip_existing=True,
+                                      upscale=args.upscale)
         counts = torch.tensor([len(written), len(mine) - len(written)], dtype=torch.float64, device=ctx.device)
         distributed.all_reduce_(counts, 'sum')
         if ctx.is_main:

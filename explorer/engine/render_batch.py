@@ -33,7 +33,7 @@ def remove_stale_temp_files(outdir, names) -> int:
 
 
 @torch.no_grad()
-def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None) -> Path:
+def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None, upscale: int = 1) -> Path:
     """One recipe (seeds or stored latents, mixing, edits) to one PNG, written atomically,
     with the checkpoint's name and SHA-256 in its embedded recipe."""
     out = Path(out)
@@ -43,7 +43,7 @@ def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None) -> P
     img = render(G, recipe, device=device)
     tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
     try:
-        save_png(tmp, to_uint8(img), recipe.to_dict())
+        save_png(tmp, to_uint8(img), recipe.to_dict(), upscale=upscale)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -54,8 +54,12 @@ def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None) -> P
 @torch.no_grad()
 def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None, noise_mode='const',
                         noise_seed=0, noise_strength=1.0, class_idx=None, device=None,
-                        progress=None, base_recipe: Recipe | None = None, skip_existing=False) -> list[Path]:
+                        progress=None, base_recipe: Recipe | None = None, skip_existing=False,
+                        upscale: int = 1) -> list[Path]:
     """One PNG per seed, written atomically (temp name, then rename). Returns written paths.
+
+    ``upscale``: write each PNG that many times larger (Lanczos, recorded in the PNG; the
+    embedded recipe stays the native one).
 
     ``skip_existing``: a PNG already under its final name was written completely (the
     rename is the last step), so it is left alone; temp files a killed run left behind
@@ -79,7 +83,7 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
         recipe = base_recipe.replace(seeds=(int(seed),), seed_weights=(1.0,))
         img = render(G, recipe, device=device)
         tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
-        save_png(tmp, to_uint8(img), recipe.to_dict())
+        save_png(tmp, to_uint8(img), recipe.to_dict(), upscale=upscale)
         os.replace(tmp, out)
         written.append(out)
         if progress is not None:

@@ -36,14 +36,14 @@ from pathlib import Path
 from PyQt6 import sip
 from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
-from PyQt6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                             QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar,
+from PyQt6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                             QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar,
                              QPushButton, QRadioButton, QScrollArea, QSlider, QSpinBox, QSplitter, QTabWidget,
                              QVBoxLayout, QWidget)
 
-from explorer.engine.export import read_recipe, save_png
+from explorer.engine.export import UPSCALES, read_recipe, save_png
 from explorer.engine.latents import parse_seeds
-from explorer.engine.mixing import cell_recipe, compose_grid
+from explorer.engine.mixing import GridSpec, cell_recipe, compose_grid, grid_export_image, grid_recipe
 from explorer.engine.recipe import Recipe
 from explorer.errors import ExplorerError, error_text
 from explorer.ui.image_view import ImageView
@@ -71,7 +71,8 @@ def _scrolled(widget):
     area.setWidgetResizable(True)
     area.setWidget(widget)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    # The panels fit the column at 1280x800; should one ever be wider, scroll rather than clip.
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     return area
 
 
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self._undo_t = 0.0
         self._grid_id = 0
         self._grid_spec = None
+        self._grid_cancelled = None         # the spec of a grid the user cancelled
         self._loading = None
         self.last_error_box = None
         self.settings = settings if settings is not None else open_settings()
@@ -193,6 +195,8 @@ class MainWindow(QMainWindow):
         self.grid_panel.specChanged.connect(self._grid_spec_changed)
         self.grid_panel.cellClicked.connect(self.open_grid_cell)
         self.grid_panel.savePressed.connect(self.save_grid_dialog)
+        self.grid_panel.cancelPressed.connect(self.cancel_grid)
+        self.grid_panel.renderPressed.connect(lambda: self._refresh_grid(force=True))
 
         sb = self.statusBar()
         self.status_label = QLabel('Starting…')
@@ -234,8 +238,10 @@ class MainWindow(QMainWindow):
         self._action(f, 'Open recipe (PNG)…', self.open_recipe_dialog, QKeySequence('Ctrl+Shift+O'))
         self._action(f, 'Save PNG…', self.save_png_dialog, QKeySequence('Ctrl+S'))
         self._action(f, 'Save grid PNG…', self.save_grid_dialog)
+        self._action(f, 'Save grid PNG with labels…', lambda: self.save_grid_dialog(labels=True))
         self._action(f, 'Copy image to clipboard', self.copy_to_clipboard, QKeySequence('Ctrl+C'))
         self._action(f, 'Batch export…', self.batch_export_dialog, QKeySequence('Ctrl+B'))
+        self._build_export_size_menu(f.addMenu('Export size'))
         f.addSeparator()
         self._action(f, 'Quit', self.close, QKeySequence('Ctrl+Q'))
         e = mb.addMenu('&Edit')
@@ -256,6 +262,34 @@ class MainWindow(QMainWindow):
         self.act_bf16.toggled.connect(self.set_bf16)
         view.addAction(self.act_bf16)
         self._refresh_recent()
+
+    def _build_export_size_menu(self, menu):
+        """File > Export size: native or x2/x4/x8 (Lanczos) for Save PNG, batch export and grid
+        PNGs; the recipe in the file stays native. Remembered between sessions."""
+        try:
+            current = int(self.settings.value('export/upscale', 1))
+        except (TypeError, ValueError):
+            current = 1
+        self.export_size_actions = {}
+        for f in UPSCALES:
+            a = QAction('Native resolution' if f == 1 else f'×{f} (Lanczos)', self)
+            a.setCheckable(True)
+            a.setChecked(f == current)
+            a.triggered.connect(lambda _=False, f=f: self.set_export_upscale(f))
+            menu.addAction(a)
+            self.export_size_actions[f] = a
+        if current not in UPSCALES:
+            self.export_size_actions[1].setChecked(True)
+
+    @property
+    def export_upscale(self) -> int:
+        """The factor exported PNGs are upscaled by (1 = native)."""
+        return next((f for f, a in self.export_size_actions.items() if a.isChecked()), 1)
+
+    def set_export_upscale(self, factor: int) -> None:
+        for f, a in self.export_size_actions.items():
+            a.setChecked(f == factor)
+        self.settings.setValue('export/upscale', int(factor))
 
     def _action(self, menu, text, slot, shortcut=None):
         a = QAction(text, self)
@@ -622,20 +656,25 @@ class MainWindow(QMainWindow):
             recipe = recipe.replace(checkpoint=self.info.name, checkpoint_sha256=self.info.sha256)
         return recipe.to_dict()
 
-    def save_png(self, path) -> Path:
-        """The recipe on screen at full native resolution, exact reference pixels, recipe
-        embedded. An exact full frame on screen is written at once; otherwise (fast path,
-        bf16, a preview) the worker renders it exactly and writes it. pngSaved follows."""
+    def save_png(self, path, upscale=None) -> Path:
+        """The recipe on screen at full native resolution (``upscale``: that many times larger,
+        Lanczos; default File > Export size), exact reference pixels, recipe embedded. An exact
+        full frame on screen is written at once; otherwise (fast path, bf16, a preview) the
+        worker renders it exactly and writes it. pngSaved follows."""
         if self.frame is None or self._shown_request is None:
             raise ExplorerError('nothing rendered yet')
         recipe = self._shown_request.recipe
         path = Path(path)
+        upscale = self.export_upscale if upscale is None else int(upscale)
         if self._exact_frame_of(recipe):
-            out = save_png(path, self.frame, self.export_recipe(recipe))
+            out = save_png(path, self.frame, self.export_recipe(recipe), upscale=upscale)
             self._on_png_saved(str(out), '')
             return out
         self.status_label.setText(f'Saving {path} (exact render)…')
-        self.worker.export_png(path, recipe, self.export_recipe(recipe))
+        if upscale == 1:
+            self.worker.export_png(path, recipe, self.export_recipe(recipe))
+        else:
+            self.worker.export_png(path, recipe, self.export_recipe(recipe), upscale=upscale)
         return path
 
     def _on_png_saved(self, path, error):
@@ -708,16 +747,25 @@ class MainWindow(QMainWindow):
             self.status_label.setText('Starred. See the Favourites tab.')
 
     def open_recipe(self, path) -> bool:
+        """Restore what a PNG was made with: a single image's recipe, or a grid (Mixing grid tab)."""
+        grid = None
         try:
-            recipe = Recipe.from_dict(read_recipe(path))
+            d = read_recipe(path)
+            if 'grid' in d:
+                grid = GridSpec.from_dict(d['grid'])
+            else:
+                recipe = Recipe.from_dict(d)
         except (ExplorerError, TypeError, ValueError) as e:
             self.show_error('Could not open recipe', str(e))
             return False
-        if self.info is not None and recipe.checkpoint_sha256 and recipe.checkpoint_sha256 != self.info.sha256:
+        sha, made_with = d.get('checkpoint_sha256') or '', d.get('checkpoint') or ''
+        if self.info is not None and sha and sha != self.info.sha256:
             self.show_error('Different checkpoint',
-                            f'{Path(path).name} was made with {recipe.checkpoint or "another checkpoint"}, '
+                            f'{Path(path).name} was made with {made_with or "another checkpoint"}, '
                             f'not {self.info.name}. The settings are restored; open that checkpoint to get '
                             f'the same image.')
+        if grid is not None:
+            return self.open_grid(grid, str(d['grid'].get('styles') or ''))
         self.restore_recipe(recipe)
         return True
 
@@ -751,12 +799,15 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     # ---------------------------------------------------------------- batch export
-    def batch_export(self, seeds, outdir):
+    def batch_export(self, seeds, outdir, upscale=1):
         self.progress_bar.setRange(0, max(1, len(seeds)))
         self.progress_bar.setValue(0)
         self.progress_bar.setVisible(True)
         self.cancel_btn.setVisible(True)
-        self.worker.batch_export(seeds, outdir, self.recipe)
+        if upscale == 1:
+            self.worker.batch_export(seeds, outdir, self.recipe)
+        else:
+            self.worker.batch_export(seeds, outdir, self.recipe, upscale=upscale)
 
     def cancel_batch(self):
         self.worker.cancel_batch()
@@ -764,14 +815,14 @@ class MainWindow(QMainWindow):
     def batch_export_dialog(self):
         if self.info is None:
             return
-        dlg = BatchDialog(self, int(self.recipe.seeds[0]))
+        dlg = BatchDialog(self, int(self.recipe.seeds[0]), self.export_upscale)
         if dlg.exec() == QDialog.DialogCode.Accepted:
             try:
                 seeds = dlg.seeds()
             except ExplorerError as e:
                 self.show_error('Batch export', str(e))
                 return
-            self.batch_export(seeds, dlg.outdir.text())
+            self.batch_export(seeds, dlg.outdir.text(), dlg.size.currentData())
 
     def _on_progress(self, kind, done, total, text):
         if total:
@@ -799,7 +850,9 @@ class MainWindow(QMainWindow):
     def _grid_spec_changed(self):
         self._refresh_grid()
 
-    def _refresh_grid(self):
+    def _refresh_grid(self, force=False):
+        """Render the grid the panel describes, unless it is already shown (or was cancelled
+        and ``force`` is False: Render grid or a changed setting renders it)."""
         if self.info is None:
             return
         try:
@@ -811,13 +864,39 @@ class MainWindow(QMainWindow):
             self.worker.cancel_grid()
             self.grid_panel.show_error(str(e))
             return
-        if spec == self._grid_spec:
+        if spec == self._grid_spec or (spec == self._grid_cancelled and not force):
             return
         self._grid_spec = spec
+        self._grid_cancelled = None
         self._grid_id += 1
         self.grid_panel.clear_tiles()
-        self.grid_panel.show_status('Rendering…')
+        self.grid_panel.start_rendering()
         self.worker.render_grid(self._grid_id, spec)
+
+    def cancel_grid(self):
+        """Stop the grid being rendered (the worker stops between tiles); tiles so far stay."""
+        if self._grid_spec is None:
+            return
+        self._grid_cancelled, self._grid_spec = self._grid_spec, None
+        self._grid_id += 1          # a tile still in flight is dropped
+        self.worker.cancel_grid()
+        self.grid_panel.show_cancelled()
+
+    def open_grid(self, spec: GridSpec, styles: str = '') -> bool:
+        """Show a saved grid (its PNG's recipe) in the Mixing grid tab: rows, columns, layers,
+        psi; its noise, cutoff and class become Explore's (one undo step)."""
+        if self.info is not None and any(i >= self.info.num_ws for i in spec.layers):
+            self.show_error('Could not open recipe', f'the grid takes layers {list(spec.layers)} but this model has '
+                                                     f'{self.info.num_ws} style layers')
+            return False
+        self.grid_panel.set_spec(spec, styles)
+        changes = dict(cutoff=spec.cutoff, class_idx=spec.class_idx, noise_mode=spec.noise_mode,
+                       noise_strength=spec.noise_strength)
+        if any(getattr(self.recipe, k) != v for k, v in changes.items()):
+            self.restore_recipe(self.recipe.replace(**changes))
+        self.tabs.setCurrentWidget(self.grid_panel)
+        self._refresh_grid(force=True)
+        return True
 
     def _on_grid_tile(self, grid_id, kind, r, c, img):
         if grid_id == self._grid_id:
@@ -826,6 +905,8 @@ class MainWindow(QMainWindow):
     def _on_grid_finished(self, grid_id, error):
         if grid_id == self._grid_id and error:
             self.grid_panel.show_error(f'Grid failed: {error}')
+        elif grid_id == self._grid_id:
+            self.grid_panel._stop_progress()
 
     def open_grid_cell(self, r, c):
         spec = self._grid_spec
@@ -846,23 +927,31 @@ class MainWindow(QMainWindow):
             raise ExplorerError('the grid is still rendering')
         return compose_grid(spec, tiles, next(iter(tiles.values())).shape)
 
-    def save_grid(self, path) -> Path:
-        spec = self._grid_spec
-        extra = {'stylegan-explorer-grid': str({'rows': spec.rows, 'cols': spec.cols, 'layers': spec.layers,
-                                                'psi': spec.psi})}
-        return save_png(path, self.grid_image(), None, extra)
+    def save_grid(self, path, labels=None, upscale=None) -> Path:
+        """The grid as one PNG with its spec embedded (File > Open recipe restores it);
+        ``labels``: seed numbers around it (default: the panel's Labels box); ``upscale``:
+        default File > Export size."""
+        self.grid_image()       # raises while there is nothing complete to save
+        spec, tiles = self._grid_spec, self.grid_panel.tiles
+        labels = self.grid_panel.labels.isChecked() if labels is None else bool(labels)
+        upscale = self.export_upscale if upscale is None else int(upscale)
+        image, export = grid_export_image(spec, tiles, next(iter(tiles.values())).shape, upscale=upscale,
+                                          labels=labels)
+        name, sha = (self.info.name, self.info.sha256) if self.info is not None else ('', '')
+        return save_png(path, image, grid_recipe(spec, self.grid_panel.styles_text(), name, sha), export=export)
 
-    def save_grid_dialog(self):
+    def save_grid_dialog(self, labels=None):
         try:
             self.grid_image()
         except ExplorerError as e:
             self.show_error('Save grid PNG', str(e))
             return
-        path, _ = QFileDialog.getSaveFileName(self, 'Save grid PNG', self._in_save_dir('grid.png'), 'PNG images (*.png)')
+        path, _ = QFileDialog.getSaveFileName(self, 'Save grid PNG' + (' with labels' if labels else ''),
+                                              self._in_save_dir('grid.png'), 'PNG images (*.png)')
         if path:
             self.settings.setValue('paths/save_dir', str(Path(path).parent))
             try:
-                self.save_grid(path)
+                self.save_grid(path, labels=labels)
                 self.status_label.setText(f'Saved {path}')
             except ExplorerError as e:
                 self._status_error(f'Could not save {path}')
@@ -886,7 +975,7 @@ class MainWindow(QMainWindow):
 class BatchDialog(QDialog):
     """N seeds from the current one, or an explicit seed range; output folder."""
 
-    def __init__(self, parent, seed):
+    def __init__(self, parent, seed, upscale=1):
         super().__init__(parent)
         self.setWindowTitle('Batch export')
         lay = QFormLayout(self)
@@ -907,6 +996,11 @@ class BatchDialog(QDialog):
         row.addWidget(self.outdir, 1)
         row.addWidget(browse)
         lay.addRow('Output folder', row)
+        self.size = QComboBox()
+        for f in UPSCALES:
+            self.size.addItem('Native resolution' if f == 1 else f'×{f} (Lanczos)', f)
+        self.size.setCurrentIndex(max(0, self.size.findData(int(upscale))))
+        lay.addRow('Size', self.size)
         lay.addRow(QLabel('Each PNG embeds its recipe and uses the current settings.'))
         bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         bb.accepted.connect(self.accept)

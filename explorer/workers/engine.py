@@ -238,11 +238,12 @@ class RenderEngine:
         """The reference pixels (explorer.engine.recipe.render): what PNG export writes."""
         return self.render(recipe, path='exact')
 
-    def export_png(self, path, recipe: Recipe, recipe_dict=None):
-        """Render ``recipe`` on the exact path and write it as a PNG with ``recipe_dict`` embedded."""
+    def export_png(self, path, recipe: Recipe, recipe_dict=None, upscale: int = 1):
+        """Render ``recipe`` on the exact path and write it as a PNG with ``recipe_dict`` embedded
+        (``upscale``: that many times larger, Lanczos)."""
         from explorer.engine.export import save_png
         frame, _ = self.render_exact(recipe)
-        return save_png(path, frame, recipe_dict)
+        return save_png(path, frame, recipe_dict, upscale=upscale)
 
     @torch.no_grad()
     def render_noise_detail(self, recipe: Recipe, gain: float = 4.0):
@@ -264,13 +265,13 @@ class RenderEngine:
             self.G.set_input_transform(translate=(0.0, 0.0), rotate_deg=0.0)
         yield from iter_grid(self.G, spec, device=self.device, cache=self.cache)
 
-    def batch_export(self, seeds, outdir, recipe: Recipe, progress=None):
+    def batch_export(self, seeds, outdir, recipe: Recipe, progress=None, upscale: int = 1):
         """One PNG per seed with the current settings; progress may raise Cancelled."""
         self._require()
         from explorer.engine.render_batch import render_seeds_to_dir
         os.makedirs(outdir, exist_ok=True)
         return render_seeds_to_dir(self.G, self.info.path if self.info else None, seeds, outdir,
-                                   device=self.device, progress=progress, base_recipe=recipe)
+                                   device=self.device, progress=progress, base_recipe=recipe, upscale=upscale)
 
     # ------------------------------------------------------------------ live training weights
     def load_state(self, record: dict) -> ModelInfo:

@@ -136,9 +136,9 @@ class RenderWorker(QThread):
             self._grid_pending = None
             self._grid = None
 
-    def batch_export(self, seeds, outdir, recipe) -> None:
+    def batch_export(self, seeds, outdir, recipe, upscale: int = 1) -> None:
         self._cancel_batch.clear()
-        self._push(('batch', (list(seeds), str(outdir), recipe)))
+        self._push(('batch', (list(seeds), str(outdir), recipe, int(upscale))))
 
     def load_state(self, record) -> None:
         """Swap in G_ema weights from the training worker (a CPU copy); the newest replaces any pending."""
@@ -147,9 +147,10 @@ class RenderWorker(QThread):
             self._jobs.append(('state', record))
             self._cond.notify()
 
-    def export_png(self, path, recipe, recipe_dict) -> None:
-        """Render ``recipe`` on the exact path and write it to ``path``; emits pngSaved."""
-        self._push(('png', (str(path), recipe, recipe_dict)))
+    def export_png(self, path, recipe, recipe_dict, upscale: int = 1) -> None:
+        """Render ``recipe`` on the exact path and write it to ``path`` (``upscale`` times larger);
+        emits pngSaved."""
+        self._push(('png', (str(path), recipe, recipe_dict, int(upscale))))
 
     def render_exact(self, tag: int, recipe) -> None:
         """Render ``recipe`` on the exact path (what export writes); emits exactReady(tag, ...)."""
@@ -270,7 +271,7 @@ class RenderWorker(QThread):
                 return
             self.gridTile.emit(grid_id, kind_, r, c, img)
         elif kind == 'batch':
-            seeds, outdir, recipe = arg
+            seeds, outdir, recipe, upscale = arg
 
             def progress(done, total=None, text=''):
                 self.progress.emit('batch', int(done), int(total or 0), str(text))
@@ -278,7 +279,8 @@ class RenderWorker(QThread):
                     raise Cancelled()
             self.progress.emit('batch', 0, len(seeds), '')
             try:
-                paths = self.engine.batch_export(seeds, outdir, recipe, progress=progress)
+                paths = self.engine.batch_export(seeds, outdir, recipe, progress=progress,
+                                                 **({'upscale': upscale} if upscale != 1 else {}))
             except Cancelled:
                 self.batchFinished.emit([], 'cancelled')
                 return
@@ -287,9 +289,9 @@ class RenderWorker(QThread):
                 return
             self.batchFinished.emit(list(paths), '')
         elif kind == 'png':
-            path, recipe, recipe_dict = arg
+            path, recipe, recipe_dict, upscale = arg
             try:
-                self.engine.export_png(path, recipe, recipe_dict)
+                self.engine.export_png(path, recipe, recipe_dict, **({'upscale': upscale} if upscale != 1 else {}))
             except Exception as e:
                 self.pngSaved.emit(path, error_text(e))
                 return

@@ -2,14 +2,21 @@
 
 Cell (r, c) is row face r with the chosen layer group's styles taken from column
 face c. Seeds are edited inline in the headers; tiles arrive one by one from the
-render worker; clicking a cell opens that mix in the main view.
+render worker ("tile k/N", Cancel stops the grid between tiles); clicking a cell opens
+that mix in the main view.
+
+Tiles are square and sized to fit the whole grid in the tab (``fit_tile``), times the
+zoom (slider, or Ctrl+wheel over the grid; Fit resets it). The grid has its own psi: it
+follows Explore's until edited here ("= Explore" follows again); the noise settings come
+from Explore and are shown beside it.
 """
 
 from __future__ import annotations
 
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                             QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
+                             QLineEdit, QProgressBar, QPushButton, QScrollArea, QSlider, QSpinBox, QVBoxLayout,
+                             QWidget)
 
 from explorer.engine.latents import parse_int_list
 from explorer.engine.mixing import GridSpec
@@ -17,6 +24,11 @@ from explorer.errors import UserError
 from explorer.ui.qimage import to_pixmap
 
 GROUPS = ('coarse', 'middle', 'fine', 'all', 'custom')
+MIN_TILE, MAX_TILE = 40, 2048   # tile side in pixels, whatever the window and zoom
+ROW_SPIN_W = 100                # the row seed boxes' column
+MIN_COL_SPIN_W = 84             # a column seed box is as wide as its tile, at least this
+ZOOM_MIN, ZOOM_MAX = 25, 400    # percent of the fitted size
+ZOOM_STEP = 1.25                # one Ctrl+wheel notch
 
 
 class Tile(QLabel):
@@ -39,16 +51,39 @@ class Tile(QLabel):
             self.clicked.emit()
 
 
+class GridScroll(QScrollArea):
+    """The grid's scroll area: says when it is resized, and turns Ctrl+wheel into zoom steps."""
+    resized = pyqtSignal()
+    zoomStep = pyqtSignal(int)      # +1 in, -1 out
+
+    def resizeEvent(self, e):
+        super().resizeEvent(e)
+        self.resized.emit()
+
+    def wheelEvent(self, e):
+        if e.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            dy = e.angleDelta().y()
+            if dy:
+                self.zoomStep.emit(1 if dy > 0 else -1)
+            e.accept()
+            return
+        super().wheelEvent(e)
+
+
 class GridPanel(QWidget):
     specChanged = pyqtSignal()
     cellClicked = pyqtSignal(int, int)      # row index, column index
     savePressed = pyqtSignal()
+    cancelPressed = pyqtSignal()            # stop the grid being rendered
+    renderPressed = pyqtSignal()            # render a cancelled grid after all
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows = [1, 2, 3]
         self.cols = [4, 5, 6, 7]
-        self.tile_size = 120
+        self.tile_size = 120                # the side of every tile now (fit x zoom)
+        self.psi_own = False                # psi set here (else it follows Explore's)
+        self._explore_psi = 1.0
         self.tiles: dict = {}           # (kind, r, c) -> native uint8 image
         self.tile_widgets: dict = {}    # (kind, r, c) -> Tile
         self.num_ws = 0
@@ -76,13 +111,59 @@ class GridPanel(QWidget):
         self.layers_label = QLabel()
         bar.addWidget(self.layers_label)
         bar.addStretch(1)
-        self.save_btn = QPushButton('Save grid PNG…')
-        bar.addWidget(self.save_btn)
         lay.addLayout(bar)
+
+        bar2 = QHBoxLayout()
+        bar2.addWidget(QLabel('ψ'))
+        self.psi = QDoubleSpinBox()
+        self.psi.setRange(-1.0, 2.0)
+        self.psi.setSingleStep(0.05)
+        self.psi.setDecimals(2)
+        self.psi.setValue(1.0)
+        self.psi.setKeyboardTracking(False)
+        self.psi.setToolTip("The grid's truncation psi (starts at Explore's; recorded in the saved grid)")
+        bar2.addWidget(self.psi)
+        self.psi_follow = QPushButton('= Explore')
+        self.psi_follow.setToolTip("Use Explore's psi again (and follow it)")
+        self.psi_follow.setEnabled(False)
+        bar2.addWidget(self.psi_follow)
+        self.noise_label = QLabel()
+        self.noise_label.setToolTip('Noise settings come from the Explore tab')
+        bar2.addWidget(self.noise_label)
+        bar2.addSpacing(12)
+        bar2.addWidget(QLabel('Zoom'))
+        self.zoom = QSlider(Qt.Orientation.Horizontal)
+        self.zoom.setRange(ZOOM_MIN, ZOOM_MAX)
+        self.zoom.setValue(100)
+        self.zoom.setMaximumWidth(140)
+        self.zoom.setToolTip('Tile size (100% = the grid fits the tab); Ctrl+wheel over the grid zooms too')
+        bar2.addWidget(self.zoom)
+        self.fit_btn = QPushButton('Fit')
+        self.fit_btn.setToolTip('Fit the whole grid in the tab')
+        bar2.addWidget(self.fit_btn)
+        bar2.addStretch(1)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(120)
+        self.progress.setFormat('%v/%m tiles')
+        self.progress.setVisible(False)
+        bar2.addWidget(self.progress)
+        self.cancel_btn = QPushButton('Cancel')
+        self.cancel_btn.setToolTip('Stop rendering this grid')
+        self.cancel_btn.setVisible(False)
+        bar2.addWidget(self.cancel_btn)
+        self.render_btn = QPushButton('Render grid')
+        self.render_btn.setVisible(False)
+        bar2.addWidget(self.render_btn)
+        self.labels = QCheckBox('Labels')
+        self.labels.setToolTip('Save with the seed numbers above the columns and left of the rows')
+        bar2.addWidget(self.labels)
+        self.save_btn = QPushButton('Save grid PNG…')
+        bar2.addWidget(self.save_btn)
+        lay.addLayout(bar2)
         self.status = QLabel('Rows are destination faces, columns are source faces (StyleGAN paper, Figure 3).')
         lay.addWidget(self.status)
 
-        self.scroll = QScrollArea()
+        self.scroll = GridScroll()
         self.scroll.setWidgetResizable(True)
         self.canvas = QWidget()
         self.grid = QGridLayout(self.canvas)
@@ -98,6 +179,14 @@ class GridPanel(QWidget):
         self.group.currentIndexChanged.connect(self._group_changed)
         self.custom.editingFinished.connect(lambda: (self._update_layers_label(), self.specChanged.emit()))
         self.save_btn.clicked.connect(self.savePressed)
+        self.cancel_btn.clicked.connect(self.cancelPressed)
+        self.render_btn.clicked.connect(self.renderPressed)
+        self.psi.valueChanged.connect(self._psi_edited)
+        self.psi_follow.clicked.connect(self.follow_explore_psi)
+        self.zoom.valueChanged.connect(lambda _: self.update_tile_size())
+        self.fit_btn.clicked.connect(lambda: self.zoom.setValue(100))
+        self.scroll.resized.connect(self.update_tile_size)
+        self.scroll.zoomStep.connect(self.zoom_step)
         self._rebuild()
 
     # ------------------------------------------------------------------ model
@@ -118,10 +207,108 @@ class GridPanel(QWidget):
         return tuple(self._groups.get(g, ()))
 
     def spec(self, recipe) -> GridSpec:
-        """The GridSpec for the current rows, columns and layers with the recipe's settings."""
-        return GridSpec(rows=tuple(self.rows), cols=tuple(self.cols), layers=self.layers(), psi=recipe.psi,
+        """The GridSpec for the current rows, columns and layers: the grid's psi (Explore's
+        unless set here) and the recipe's other settings (shown beside the psi box)."""
+        self._explore_psi = float(recipe.psi)
+        if not self.psi_own:
+            with QSignalBlocker(self.psi):
+                self.psi.setValue(recipe.psi)
+        psi = float(self.psi.value()) if self.psi_own else float(recipe.psi)
+        self.noise_label.setText(f'noise {recipe.noise_mode}, strength {recipe.noise_strength:.2f} (Explore)')
+        return GridSpec(rows=tuple(self.rows), cols=tuple(self.cols), layers=self.layers(), psi=psi,
                         cutoff=recipe.cutoff, class_idx=recipe.class_idx, noise_mode=recipe.noise_mode,
                         noise_strength=recipe.noise_strength)
+
+    def styles_text(self) -> str:
+        """How the layers are chosen, as ``main.py mix --styles`` takes it ('coarse', '0-3,8')."""
+        g = self.group.currentData()
+        return self.custom.text().strip() if g == 'custom' else g
+
+    def set_spec(self, spec: GridSpec, styles: str = '') -> None:
+        """Show a saved grid: its rows, columns, layers (the named group when ``styles`` or the
+        layers match one, else custom) and its own psi. Emits specChanged once."""
+        groups = {g: tuple(idx) for g, idx in self._groups.items()}
+        layers = tuple(spec.layers)
+        name = styles if styles in groups and groups[styles] == layers else \
+            next((g for g in GROUPS[:-1] if groups.get(g) == layers), 'custom')
+        with QSignalBlocker(self.group), QSignalBlocker(self.custom), QSignalBlocker(self.psi):
+            self.group.setCurrentIndex(GROUPS.index(name))
+            self.custom.setEnabled(name == 'custom')
+            self.custom.setText(','.join(map(str, layers)) if name == 'custom' else '')
+            self.psi.setValue(spec.psi)
+        self.psi_own = True
+        self.psi_follow.setEnabled(True)
+        self.rows, self.cols = [int(s) for s in spec.rows], [int(s) for s in spec.cols]
+        self.tiles.clear()
+        self._rebuild()
+        self.specChanged.emit()
+
+    def follow_explore_psi(self):
+        self.psi_own = False
+        self.psi_follow.setEnabled(False)
+        with QSignalBlocker(self.psi):
+            self.psi.setValue(self._explore_psi)
+        self.specChanged.emit()
+
+    def _psi_edited(self, _):
+        self.psi_own = True
+        self.psi_follow.setEnabled(True)
+        self.specChanged.emit()
+
+    # ------------------------------------------------------------------ size and zoom
+    def fit_tile(self) -> int:
+        """The tile side that shows the whole grid (seed boxes included) in the scroll area."""
+        vp = self.scroll.maximumViewportSize()      # without scroll bars
+        m = self.grid.contentsMargins()
+        gap = self.grid.spacing()
+        nr, nc = len(self.rows), len(self.cols)
+        spin_h = self.col_spins[0].sizeHint().height() if self.col_spins else 24
+        w = (vp.width() - m.left() - m.right() - ROW_SPIN_W - gap * (nc + 2)) // (nc + 1)
+        h = (vp.height() - m.top() - m.bottom() - spin_h - gap * (nr + 2)) // (nr + 1)
+        return max(MIN_TILE, min(w, h))
+
+    def zoom_step(self, steps: int):
+        z = self.zoom.value() * (ZOOM_STEP ** steps)
+        self.zoom.setValue(int(round(min(max(z, ZOOM_MIN), ZOOM_MAX))))
+
+    def update_tile_size(self):
+        """Size the tiles for the scroll area and the zoom (after a resize, a zoom, a rebuild)."""
+        size = int(min(max(self.fit_tile() * self.zoom.value() / 100.0, MIN_TILE), MAX_TILE))
+        if size == self.tile_size and all(t.width() == size for t in self.tile_widgets.values()):
+            return
+        self.tile_size = size
+        for t in self.tile_widgets.values():
+            t.setFixedSize(size, size)
+        for s in self.col_spins:
+            s.setFixedWidth(max(size, MIN_COL_SPIN_W))
+        for key, img in self.tiles.items():
+            if key in self.tile_widgets:
+                self.tile_widgets[key].setPixmap(to_pixmap(img, size - 4))
+
+    # ------------------------------------------------------------------ progress
+    def total_tiles(self) -> int:
+        return len(self.rows) + len(self.cols) + len(self.rows) * len(self.cols)
+
+    def start_rendering(self):
+        """A grid was submitted: progress and Cancel show until its last tile."""
+        total = self.total_tiles()
+        self.progress.setRange(0, total)
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.cancel_btn.setVisible(True)
+        self.render_btn.setVisible(False)
+        self.show_status(f'Rendering tile 1/{total}…')
+
+    def show_cancelled(self):
+        self.progress.setVisible(False)
+        self.cancel_btn.setVisible(False)
+        self.render_btn.setVisible(True)
+        self.show_status(f'Cancelled after {len(self.tiles)}/{self.total_tiles()} tiles. '
+                         f'Press Render grid (or change a setting) to render it.')
+
+    def _stop_progress(self):
+        self.progress.setVisible(False)
+        self.cancel_btn.setVisible(False)
 
     def set_rows_cols(self, rows, cols):
         self._edit(rows=list(rows), cols=list(cols))
@@ -141,6 +328,8 @@ class GridPanel(QWidget):
 
     def show_error(self, text):
         """An invalid grid spec: the error in red, and no tiles left over from the last grid."""
+        self._stop_progress()
+        self.render_btn.setVisible(False)
         self.clear_tiles('')
         self.status.setStyleSheet('color: #d33;')
         self.status.setText(text)
@@ -154,9 +343,15 @@ class GridPanel(QWidget):
         w = self.tile_widgets.get((kind, r, c))
         if w is not None:
             w.setPixmap(to_pixmap(img, self.tile_size - 4))
-        total = len(self.rows) + len(self.cols) + len(self.rows) * len(self.cols)
-        self.show_status(f'Rendering… {len(self.tiles)}/{total} tiles' if len(self.tiles) < total
-                         else f'{len(self.rows)} × {len(self.cols)} grid done. Click a cell to open that mix.')
+        total = self.total_tiles()
+        done = len(self.tiles)
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        if done < total:
+            self.show_status(f'Rendering tile {done + 1}/{total}…')
+        else:
+            self._stop_progress()
+            self.show_status(f'{len(self.rows)} × {len(self.cols)} grid done. Click a cell to open that mix.')
 
     # ------------------------------------------------------------------ internals
     def _group_changed(self, _):
@@ -185,7 +380,7 @@ class GridPanel(QWidget):
         s.setRange(0, 2 ** 31 - 1)
         s.setValue(int(value))
         s.setKeyboardTracking(False)
-        s.setFixedWidth(self.tile_size)
+        s.setFixedWidth(max(self.tile_size, MIN_COL_SPIN_W))
         s.valueChanged.connect(on_change)
         return s
 
@@ -209,6 +404,7 @@ class GridPanel(QWidget):
             self.grid.addWidget(t, 1, c + 2)
         for r, seed in enumerate(self.rows):
             spin = self._seed_spin(seed, lambda v, r=r: self._set_seed('row', r, v))
+            spin.setFixedWidth(ROW_SPIN_W)
             self.row_spins.append(spin)
             self.grid.addWidget(spin, r + 2, 0)
             t = Tile(self.tile_size)
@@ -223,6 +419,7 @@ class GridPanel(QWidget):
             if key in self.tile_widgets:
                 self.tile_widgets[key].setPixmap(to_pixmap(img, self.tile_size - 4))
         self._update_layers_label()
+        self.update_tile_size()
 
     def _set_seed(self, which, i, v):
         if which == 'row':

@@ -3,17 +3,30 @@
 Sources are the base latent or one of the mix seeds. Presets Coarse / Middle / Fine /
 All set the rows of a group (paper grouping: coarse 4-8 px, middle 16-32, fine 64+)
 to the preset source at full blend; None puts every row back on the base.
+
+The panel fits the controls column at 1280x800 for 1 to 18 (and more) style layers: the
+presets take two rows, the source combos elide long names instead of widening, and the
+blend sliders may shrink (``MIN_PANEL_WIDTH`` is the narrowest it lays out).
 """
 
 from __future__ import annotations
 
 from PyQt6.QtCore import QSignalBlocker, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                              QSpinBox, QVBoxLayout, QWidget)
 
 from explorer.ui.widgets import FloatSlider
 
 PRESETS = ('coarse', 'middle', 'fine', 'all')
+COMBO_CHARS = 12        # source combos show this many characters and elide the rest
+
+
+def _narrow_combo() -> QComboBox:
+    """A combo whose width does not follow its longest item (a 10-digit seed would widen it)."""
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(COMBO_CHARS)
+    return combo
 
 
 class LayersPanel(QWidget):
@@ -38,17 +51,22 @@ class LayersPanel(QWidget):
         lay.addWidget(self.src_box)
 
         pbox = QGroupBox('Quick presets: take a layer group from a source')
-        pl = QHBoxLayout(pbox)
+        pv = QVBoxLayout(pbox)
+        pl = QHBoxLayout()
         pl.addWidget(QLabel('from'))
-        self.preset_source = QComboBox()
-        self.preset_source.setMinimumWidth(110)
-        pl.addWidget(self.preset_source)
+        self.preset_source = _narrow_combo()
+        pl.addWidget(self.preset_source, 1)
+        pv.addLayout(pl)
+        bl = QHBoxLayout()      # the buttons get their own row: five in one with the combo overflow
         self.preset_buttons = {}
         for name in PRESETS + ('none',):
             b = QPushButton(name.capitalize())
+            b.setMinimumWidth(0)
+            b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)   # share the row
             b.clicked.connect(lambda _=False, n=name: self.apply_preset(n))
             self.preset_buttons[name] = b
-            pl.addWidget(b)
+            bl.addWidget(b)
+        pv.addLayout(bl)
         lay.addWidget(pbox)
 
         self.rows_box = QGroupBox('Per-layer style: source and blend (0 = base, 1 = source)')
@@ -77,10 +95,9 @@ class LayersPanel(QWidget):
             self.grid.addWidget(w, 0, c)
         for i, label in enumerate(info.layer_labels):
             name = QLabel(f'{i:2d}  {label}')
-            name.setMinimumWidth(110)
-            combo = QComboBox()
-            combo.setMinimumWidth(120)
+            combo = _narrow_combo()
             slider = FloatSlider(0.0, 1.0, 1.0, step=0.01)
+            slider.slider.setMinimumWidth(50)
             combo.currentIndexChanged.connect(lambda _i, i=i: self._row_source_changed(i))
             slider.valueChanged.connect(lambda v, i=i: self._row_blend_changed(i, v))
             self.grid.addWidget(name, i + 1, 0)
