@@ -551,7 +551,7 @@ class MainWindow(QMainWindow):
             opts['dtype'] = 'bf16'
         self.request_options = tuple(sorted(opts.items()))
         self._hook_sliders()
-        if not info.placeholder:
+        if not info.placeholder and not info.live:      # a live training model has no file
             self._add_recent(info.path)
             if not str(self._loading or '').startswith(('http://', 'https://')):     # not the download cache
                 self.settings.setValue('paths/checkpoint_dir', str(Path(info.path).parent))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
                              QGroupBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPlainTextEdit, QProgressBar,
                              QPushButton, QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
@@ -47,6 +47,7 @@ def default_run_dir() -> str:
 class TrainingPanel(QWidget):
     exploreRequested = pyqtSignal(str)      # snapshot path to open as the current checkpoint
     liveWeights = pyqtSignal(object)        # G_ema record for the render worker (when "live" is on)
+    liveStopped = pyqtSignal()              # "live" unchecked: the view goes back to its checkpoint
     stateChanged = pyqtSignal(str)
 
     def __init__(self, parent=None):
@@ -55,6 +56,7 @@ class TrainingPanel(QWidget):
         self.current_checkpoint: str | None = None      # what the main view shows (for finetuning)
         self._current_family: str | None = None
         self.latest_snapshot: str | None = None
+        self.last_weights: dict | None = None    # newest G_ema record of the running job (for "live")
         self._custom_sizes: tuple = ()      # network sizes behind CUSTOM_NETWORK (from a resumed run)
         self.last_info: dict | None = None
         self.history: dict[str, tuple] = {key: ([], []) for key, _ in PLOTS}  # key -> (kimg, values), finite only
@@ -173,7 +175,9 @@ class TrainingPanel(QWidget):
         self.explore_btn.clicked.connect(self.explore_snapshot)
         buttons.addWidget(self.explore_btn, 1, 0, 1, 2)
         self.live = QCheckBox('Live weights in Explore')
-        self.live.setToolTip('Every few ticks, copy G_ema into the Explore view (open a snapshot of this run first)')
+        self.live.setToolTip("While a run trains, the Explore view shows the run's G_ema, updated every few "
+                             'ticks; unchecking reopens the checkpoint that was open before')
+        self.live.toggled.connect(self._live_toggled)
         buttons.addWidget(self.live, 1, 2, 1, 2)
         self.resume_run_btn = QPushButton('Resume run…')
         self.resume_run_btn.setToolTip('Choose a run folder and continue it from its newest snapshot '
@@ -377,6 +381,7 @@ class TrainingPanel(QWidget):
 
     def _launch(self, job: TrainingJob, max_rate_hz: float, run: ResumableRun | None = None):
         self.latest_snapshot = run.snapshot if run is not None else None
+        self.last_weights = None
         self.last_info = None
         self.history = {key: ([], []) for key, _ in PLOTS}
         self._latest = {}
@@ -497,8 +502,21 @@ class TrainingPanel(QWidget):
         self.log.appendPlainText(f'Snapshot {path}')
 
     def _on_weights(self, record):
+        self.last_weights = record
         if self.live.isChecked():
             self.liveWeights.emit(record)
+
+    def _live_toggled(self, on: bool):
+        if on and self.last_weights is not None and self.is_running():
+            self.liveWeights.emit(self.last_weights)    # at once, not a few ticks later
+        elif not on:
+            self.liveStopped.emit()
+
+    def _live_failed(self, message: str):
+        """The render worker could not take the weights: say so once and stop trying."""
+        self._error(f'Live weights: {message}')
+        with QSignalBlocker(self.live):
+            self.live.setChecked(False)
 
     def _error(self, text: str):
         self.status.setStyleSheet('color: #d93025')
@@ -516,6 +534,14 @@ class TrainingPanel(QWidget):
         self.exploreRequested.connect(explore)
         self.liveWeights.connect(window.worker.load_state)
         window.worker.weightsSwapped.connect(lambda _info: window.submit())
-        window.worker.weightsFailed.connect(lambda msg: self._error(f'Live weights: {msg}'))
-        window.modelLoaded.connect(
-            lambda info: self.set_current_checkpoint(info.path, info.resolution, info.family))
+        window.worker.weightsFailed.connect(self._live_failed)
+
+        def live_stopped():
+            if window.info is not None and window.info.live:
+                window.open_checkpoint(self.current_checkpoint)
+        self.liveStopped.connect(live_stopped)
+
+        def loaded(info):
+            if not info.live:   # the live model is not a file to finetune or to go back to
+                self.set_current_checkpoint(info.path, info.resolution, info.family)
+        window.modelLoaded.connect(loaded)

@@ -95,7 +95,8 @@ class RenderWorker(QThread):
     gridFinished = pyqtSignal(int, str)         # grid_id, error ('' = ok)
     progress = pyqtSignal(str, int, int, str)   # job kind, done, total, text
     batchFinished = pyqtSignal(object, str)     # written paths, error ('' ok, 'cancelled')
-    weightsSwapped = pyqtSignal(object)         # ModelInfo: training weights now in the engine
+    weightsSwapped = pyqtSignal(object)         # ModelInfo: training weights now in the engine (after
+                                                # ``loaded`` when they replaced the model: info.live)
     weightsFailed = pyqtSignal(str)             # why the training weights did not fit
     pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
     exactReady = pyqtSignal(int, object, object, str)   # tag, recipe, uint8 image (None on error), error
@@ -304,12 +305,16 @@ class RenderWorker(QThread):
             self.exactReady.emit(tag, recipe, image, '')
         elif kind == 'state':
             try:
-                info = self.engine.load_state(arg)
+                info, switched = self.engine.load_state(arg)
             except Exception as e:
                 self.weightsFailed.emit(error_text(e))
                 return
             with self._cond:
                 self._last_key = None
+                if switched:
+                    self._grid = None
+            if switched:        # another network now: the window takes it as a newly loaded model
+                self.loaded.emit(info)
             self.weightsSwapped.emit(info)
 
     def _finish_grid(self, grid, error):
