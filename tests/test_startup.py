@@ -40,3 +40,26 @@ def test_display_problem_rules():
     assert display_problem({'WAYLAND_DISPLAY': 'wayland-0'}, 'linux') is None
     assert display_problem({'QT_QPA_PLATFORM': 'offscreen'}, 'linux') is None
     assert display_problem({}, 'darwin') is None and display_problem({}, 'win32') is None
+
+
+def test_a_checkpoint_that_cannot_be_opened_falls_back_to_the_default(qtbot, tmp_path):
+    pytest.importorskip('pytestqt')
+    from explorer.engine.checkpoint import default_checkpoint_path
+    from explorer.ui.app import make_app
+    make_app()
+    from explorer.ui.main_window import MainWindow
+    missing = str(tmp_path / 'nope.pt')
+    errors = []
+    w = MainWindow(checkpoint=missing, device='cpu', load_default=False)
+    w.errorShown.connect(errors.append)
+    qtbot.addWidget(w)
+    try:
+        with qtbot.waitSignal(w.modelLoaded, timeout=60000) as blocker:
+            pass
+        assert blocker.args[0].path == str(default_checkpoint_path())
+        assert errors and missing in errors[0] and 'default model' in errors[0]
+        box = w.last_error_box
+        assert box is not None and 'nope.pt' in box.text() and 'default model' in box.text()
+        qtbot.waitUntil(lambda: w.frame is not None, timeout=30000)
+    finally:
+        w.shutdown()

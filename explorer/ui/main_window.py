@@ -485,6 +485,11 @@ class MainWindow(QMainWindow):
         self.frameShown.emit(res.request_id)
         self._refine_if_due()
 
+    def _status(self, text):
+        """A normal status line: it replaces any red error line (which is stale by now)."""
+        self.status_label.setStyleSheet('')
+        self.status_label.setText(text)
+
     def _status_error(self, text):
         self.status_label.setStyleSheet('color: #d33;')
         self.status_label.setText(text)
@@ -560,6 +565,12 @@ class MainWindow(QMainWindow):
 
     def _on_load_failed(self, message):
         self.progress_bar.setVisible(False)
+        failed = self._loading
+        if self.info is None and failed is not None:    # e.g. gui --checkpoint /nope.pt: not a black window
+            self.show_error('Could not load checkpoint', f'{message}\n\nThe default model is opened instead.')
+            self.open_checkpoint(None)
+            self._status_error(f'Could not load {failed}; opening the default model')
+            return
         what = 'the current model is still loaded' if self.info else 'no model is loaded'
         self._status_error(f'Could not load checkpoint ({what})')
         self.show_error('Could not load checkpoint', f'{message}\n\nNothing was changed: {what}.')
@@ -634,7 +645,7 @@ class MainWindow(QMainWindow):
             out = save_png(path, self.frame, self.export_recipe(recipe))
             self._on_png_saved(str(out), '')
             return out
-        self.status_label.setText(f'Saving {path} (exact render)…')
+        self._status(f'Saving {path} (exact render)…')
         self.worker.export_png(path, recipe, self.export_recipe(recipe))
         return path
 
@@ -765,30 +776,25 @@ class MainWindow(QMainWindow):
         if self.info is None:
             return
         dlg = BatchDialog(self, int(self.recipe.seeds[0]))
-        if dlg.exec() == QDialog.DialogCode.Accepted:
-            try:
-                seeds = dlg.seeds()
-            except ExplorerError as e:
-                self.show_error('Batch export', str(e))
-                return
-            self.batch_export(seeds, dlg.outdir.text())
+        if dlg.exec() == QDialog.DialogCode.Accepted:     # the dialog checked its input (BatchDialog.accept)
+            self.batch_export(dlg.seeds(), dlg.outdir.text().strip())
 
     def _on_progress(self, kind, done, total, text):
         if total:
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
         if kind == 'batch':
-            self.status_label.setText(f'Batch export {done}/{total} {text}')
+            self._status(f'Batch export {done}/{total} {text}')
 
     def _on_batch_finished(self, paths, error):
         self.progress_bar.setVisible(False)
         self.cancel_btn.setVisible(False)
         if error == 'cancelled':
-            self.status_label.setText('Batch export cancelled')
+            self._status('Batch export cancelled')
         elif error:
             self.show_error('Batch export failed', error)
         else:
-            self.status_label.setText(f'Batch export: wrote {len(paths)} PNGs'
+            self._status(f'Batch export: wrote {len(paths)} PNGs'
                                       + (f' to {Path(paths[0]).parent}' if paths else ''))
 
     # ================================================================== grid
@@ -863,7 +869,7 @@ class MainWindow(QMainWindow):
             self.settings.setValue('paths/save_dir', str(Path(path).parent))
             try:
                 self.save_grid(path)
-                self.status_label.setText(f'Saved {path}')
+                self._status(f'Saved {path}')
             except ExplorerError as e:
                 self._status_error(f'Could not save {path}')
                 self.show_error('Could not save', str(e))
@@ -908,6 +914,12 @@ class BatchDialog(QDialog):
         row.addWidget(browse)
         lay.addRow('Output folder', row)
         lay.addRow(QLabel('Each PNG embeds its recipe and uses the current settings.'))
+        self.error = QLabel('')
+        self.error.setStyleSheet('color: #d33;')
+        self.error.setWordWrap(True)
+        self.error.setVisible(False)
+        lay.addRow(self.error)
+        self.range.textEdited.connect(lambda _: self.use_range.setChecked(True))
         bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         bb.accepted.connect(self.accept)
         bb.rejected.connect(self.reject)
@@ -917,6 +929,22 @@ class BatchDialog(QDialog):
         d = QFileDialog.getExistingDirectory(self, 'Output folder', self.outdir.text())
         if d:
             self.outdir.setText(d)
+
+    def accept(self):
+        """OK: check the input here; a mistake is shown in the dialog, which stays open with it."""
+        try:
+            seeds = self.seeds()
+            if not seeds:
+                raise ExplorerError('the seed range is empty')
+            if not self.outdir.text().strip():
+                raise ExplorerError('choose an output folder')
+        except ExplorerError as e:
+            self.error.setText(str(e))
+            self.error.setVisible(True)
+            (self.range if self.use_range.isChecked() else self.outdir).setFocus()
+            return
+        self.error.setVisible(False)
+        super().accept()
 
     def seeds(self):
         if self.use_range.isChecked():

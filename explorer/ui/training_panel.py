@@ -382,6 +382,10 @@ class TrainingPanel(QWidget):
     def _launch(self, job: TrainingJob, max_rate_hz: float, run: ResumableRun | None = None):
         self.latest_snapshot = run.snapshot if run is not None else None
         self.last_weights = None
+        self.preview.clear_frame()  # nothing of an earlier run stays on show (a failed start would keep it)
+        self.preview_kimg = None
+        self.preview_label.setText('Preview (fixed seeds, G_ema)')
+        self.stats.setText('')
         self.last_info = None
         self.history = {key: ([], []) for key, _ in PLOTS}
         self._latest = {}
