@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self._grid_id = 0
         self._grid_spec = None
         self._loading = None
+        self._pending_favourite = None      # a favourite to restore once its checkpoint has loaded
         self.last_error_box = None
         self.settings = settings if settings is not None else open_settings()
         self._exact_jobs: dict = {}         # tag -> 'copy' | 'star', exact renders in the worker
@@ -188,7 +189,7 @@ class MainWindow(QMainWindow):
             p.changed.connect(self.apply_changes)
         self.noise_panel.viewChanged.connect(self.set_view_mode)
         self.favourites_panel.starRequested.connect(self.star_current)
-        self.favourites_panel.restore.connect(self.restore_recipe)
+        self.favourites_panel.restore.connect(self.restore_favourite)
         self.favourites_panel.listChanged.connect(self._save_favourites)
         self.grid_panel.specChanged.connect(self._grid_spec_changed)
         self.grid_panel.cellClicked.connect(self.open_grid_cell)
@@ -496,14 +497,17 @@ class MainWindow(QMainWindow):
         self.errorShown.emit(text)
 
     # ================================================================== checkpoints
-    def open_checkpoint(self, path=None):
-        """Load a checkpoint (path, URL or None = default) in the worker."""
+    def open_checkpoint(self, path=None, sha256=None):
+        """Load a checkpoint (path, URL or None = default) in the worker; ``sha256``: refuse a
+        file whose content is not that (a favourite's checkpoint)."""
         self._loading = path
+        if sha256 is None:
+            self._pending_favourite = None
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setVisible(True)
         self.status_label.setStyleSheet('')
         self.status_label.setText(f'Loading {path or "default checkpoint"}…')
-        self.worker.load(path)
+        self.worker.load(path, sha256=sha256)
 
     def open_checkpoint_dialog(self):
         path, _ = QFileDialog.getOpenFileName(self, 'Open checkpoint', str(self.settings.value('paths/checkpoint_dir', '')),
@@ -561,10 +565,16 @@ class MainWindow(QMainWindow):
             if not str(self._loading or '').startswith(('http://', 'https://')):     # not the download cache
                 self.settings.setValue('paths/checkpoint_dir', str(Path(info.path).parent))
         self.set_recipe(r.replace(**fix))
+        pending, self._pending_favourite = self._pending_favourite, None
+        if pending is not None and pending.checkpoint_sha256 == info.sha256:
+            self.restore_recipe(pending)
         self.modelLoaded.emit(info)
 
     def _on_load_failed(self, message):
         self.progress_bar.setVisible(False)
+        if self._pending_favourite is not None:
+            message += '\n\nThe favourite was not restored.'
+        self._pending_favourite = None
         failed = self._loading
         if self.info is None and failed is not None:    # e.g. gui --checkpoint /nope.pt: not a black window
             self.show_error('Could not load checkpoint', f'{message}\n\nThe default model is opened instead.')
@@ -715,7 +725,9 @@ class MainWindow(QMainWindow):
             self.status_label.setText('Image copied to the clipboard')
             self.copied.emit()
         else:
-            self.favourites_panel.add(recipe, frame)
+            if self.info is not None and not self.info.live:     # the favourite knows its checkpoint
+                recipe = recipe.replace(checkpoint=self.info.name, checkpoint_sha256=self.info.sha256)
+            self.favourites_panel.add(recipe, frame, self.info.path if self.info is not None else '')
             self.status_label.setText('Starred. See the Favourites tab.')
 
     def open_recipe(self, path) -> bool:
@@ -736,6 +748,25 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, 'Open recipe', '', 'PNG images (*.png)')
         if path:
             self.open_recipe(path)
+
+    def restore_favourite(self, recipe: Recipe, path: str = '') -> None:
+        """Restore a favourite onto its own checkpoint: at once when that file (same SHA-256) is
+        open, else after loading it from ``path``; a file that is gone or changed is refused
+        with a message (nothing changes). A favourite that records no checkpoint (older
+        settings) restores onto the open model."""
+        sha = recipe.checkpoint_sha256
+        if not sha or (self.info is not None and self.info.sha256 == sha):
+            self.restore_recipe(recipe)
+            return
+        name = recipe.checkpoint or Path(path).name or 'its checkpoint'
+        if not path or not Path(path).is_file():
+            self._status_error(f'Favourite not restored: {name} is not at {path or "a known place"} any more')
+            self.show_error('Favourite', f'This favourite was made with {name}, which is not at '
+                                         f'{path or "a known place"} any more.\n\nOpen that checkpoint from where it '
+                                         f'is now, then click the favourite again. Nothing was changed.')
+            return
+        self._pending_favourite = recipe
+        self.open_checkpoint(path, sha256=sha)
 
     def star_current(self):
         """Star the recipe on screen; its thumbnail is the exact render (as Save PNG writes it)."""

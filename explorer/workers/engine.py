@@ -119,13 +119,24 @@ class RenderEngine:
         self._live_key = None                       # architecture of the live training model loaded, if any
 
     # ------------------------------------------------------------------ loading
-    def load(self, path_or_url, progress=None) -> ModelInfo:
-        """Load a checkpoint; on any error the current model stays in place."""
+    def load(self, path_or_url, progress=None, sha256=None) -> ModelInfo:
+        """Load a checkpoint; on any error the current model stays in place. ``sha256``: the
+        content the caller expects (a favourite's checkpoint); another file is refused."""
+        from explorer.errors import CheckpointError
         if path_or_url is None:
             path_or_url = default_checkpoint_path()
         path = resolve_path(path_or_url, progress=progress) if is_url(str(path_or_url)) else Path(path_or_url)
+        digest = None
+        if sha256:      # checked before anything is built
+            try:
+                digest = sha256_file(path)
+            except OSError as e:
+                raise CheckpointError(path, e.strerror or str(e)) from None
+            if digest != sha256:
+                raise CheckpointError(path, f'the file has changed (SHA-256 {digest[:12]}…, expected {sha256[:12]}…)')
         G = load_generator(path, device=self.device, progress=progress)  # raises CheckpointError
-        info = self._describe(G, path=str(path), name=Path(path).name, sha256=sha256_file(path),
+        digest = digest or sha256_file(path)
+        info = self._describe(G, path=str(path), name=Path(path).name, sha256=digest,
                               placeholder=is_placeholder_default(path))
         self._install(G, info)
         return info

@@ -124,8 +124,9 @@ class RenderWorker(QThread):
             self._pending = request
             self._cond.notify()
 
-    def load(self, path) -> None:
-        self._push(('load', None if path is None else str(path)))
+    def load(self, path, sha256=None) -> None:
+        """Load a checkpoint; ``sha256``: refuse a file whose content hash is not that."""
+        self._push(('load', (None if path is None else str(path), sha256)))
 
     def render_grid(self, grid_id: int, spec) -> None:
         with self._cond:
@@ -240,8 +241,9 @@ class RenderWorker(QThread):
         if kind == 'load':
             def progress(done, total=None, text=''):
                 self.progress.emit('load', int(done), int(total or 0), str(text))
+            path, sha256 = arg
             try:
-                info = self.engine.load(arg, progress=progress)
+                info = self.engine.load(path, progress=progress, **({'sha256': sha256} if sha256 else {}))
             except Exception as e:
                 self.loadFailed.emit(error_text(e))
                 return
