@@ -42,6 +42,9 @@ NETWORK_PRESETS = {
     'small': dict(z_dim=256, w_dim=256, mapping_layers=2, channel_base=8192, channel_max=256),
     'paper (GPU)': dict(z_dim=512, w_dim=512, mapping_layers=8, channel_base=16384, channel_max=512),
 }
+# The panel's default run length per preset (kimg): what each finishes in the time its name says
+# at the default 64x64, batch 8 (tiny: ~10 img/s on a laptop CPU, so about 8 minutes).
+DEFAULT_KIMG = {'tiny (CPU, minutes)': 5.0, 'small': 50.0, 'paper (GPU)': 1000.0}
 
 
 @dataclass(frozen=True)
