@@ -66,3 +66,22 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
         if progress is not None:
             progress(i + 1, len(seeds), out.name)
     return written
+
+
+@torch.no_grad()
+def render_recipe_to_file(G, checkpoint_path, recipe: Recipe, out, device=None) -> Path:
+    """Render ``recipe`` exactly (the reference path PNG export uses) and write it to ``out``
+    atomically with the recipe embedded, naming ``checkpoint_path`` as its checkpoint."""
+    out = Path(out)
+    if checkpoint_path:
+        recipe = recipe.replace(checkpoint=Path(checkpoint_path).name, checkpoint_sha256=sha256_file(checkpoint_path))
+    validate(recipe, G)
+    img = render(G, recipe, device=device)
+    tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
+    try:
+        save_png(tmp, to_uint8(img), recipe.to_dict())
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
