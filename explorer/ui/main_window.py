@@ -256,6 +256,8 @@ class MainWindow(QMainWindow):
                                  'saved PNGs always use the exact path')
         self.act_bf16.toggled.connect(self.set_bf16)
         view.addAction(self.act_bf16)
+        from explorer.ui.help import add_help_menu
+        self.help_menu = add_help_menu(self)
         self._refresh_recent()
 
     def _action(self, menu, text, slot, shortcut=None):
