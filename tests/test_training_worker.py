@@ -262,8 +262,8 @@ def test_engine_load_state_swaps_weights_or_refuses(tiny_G, tmp_path):
     engine.load(path)
     other = network_record(tiny_G)
     other['state_dict'] = {k: v + 1 if v.is_floating_point() else v for k, v in other['state_dict'].items()}
-    info = engine.load_state(other)
-    assert info is engine.info
+    info, _ = engine.load_state(other)
+    assert info is engine.info and info.live
     for k, v in engine.G.state_dict().items():
         assert torch.equal(v, other['state_dict'][k])
     before = {k: v.clone() for k, v in engine.G.state_dict().items()}

@@ -378,7 +378,7 @@ def test_copy_and_star_use_exact_pixels_of_the_recipe_on_screen(qtbot, win):
     win.star_current()
     fav = win.favourites_panel
     qtbot.waitUntil(lambda: fav.list.count() == 1, timeout=15000)
-    assert fav.recipes == [win.recipe]
+    assert fav.recipes == [win.recipe.replace(checkpoint=win.info.name, checkpoint_sha256=win.info.sha256)]
     assert fav.thumbs[0].toImage() == to_pixmap(exact, THUMB).toImage()
     # A full-resolution fast-path frame (fp32 or bf16) on screen: the copy still renders exactly.
     slider.setSliderDown(False)

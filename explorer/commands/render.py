@@ -8,6 +8,8 @@ already in DIR are skipped, so an interrupted batch is restarted by running it a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from explorer.commands import _common as C
 
 NAME = 'render'
@@ -16,7 +18,7 @@ HELP = 'render one PNG per seed (recipe embedded in each PNG)'
 
 def add_arguments(p):
     C.add_checkpoint_arg(p)
-    p.add_argument('--seeds', default=None, help='seeds, e.g. 0-7 or 1,5,9-12')
+    p.add_argument('--seeds', default=None, help='seeds, e.g. 0-7 or 1,5,9-12 (or give --latent or --recipe)')
     p.add_argument('--psi', type=C.psi_type, default=1.0, help='truncation psi (default 1.0; 0.7 is classic)')
     p.add_argument('--cutoff', type=C.nonneg_int, default=None, help='truncate only the first N style layers')
     p.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const', help='noise inputs')
@@ -24,6 +26,10 @@ def add_arguments(p):
     p.add_argument('--noise-strength', type=C.finite_float, default=1.0, help='global noise strength multiplier')
     p.add_argument('--class', dest='class_idx', type=C.nonneg_int, default=None, help='class for conditional models')
     p.add_argument('--outdir', default='out', help='output folder (default: out)')
+    p.add_argument('--recipe', metavar='IMG.png', default=None,
+                   help="re-render a PNG this tool exported, from the recipe it embeds (its own psi, noise, "
+                        "mixing...; the other settings flags are ignored): writes OUTDIR/<same name>.png, or with "
+                        "--seeds one PNG per seed with the recipe's settings")
     p.add_argument('--skip-existing', action='store_true',
                    help='leave PNGs already in --outdir alone (always on under torchrun)')
     p.add_argument('--latent', metavar='F.npz', default=None,
@@ -44,8 +50,10 @@ def run(args):
     from explorer.errors import UserError
     if args.edit and not args.directions:
         raise UserError('--edit needs --directions D.npz')
+    if args.recipe is not None:
+        return _run_recipe(args)
     if (args.seeds is None) == (args.latent is None):
-        raise UserError('give --seeds (e.g. 0-7) or --latent F.npz')
+        raise UserError('give --seeds (e.g. 0-7), --latent F.npz or --recipe IMG.png')
     seeds = latents.parse_seeds(args.seeds) if args.seeds is not None else []
     outdir = C.writable_dir(args.outdir)
     from explorer.training import distributed
@@ -88,6 +96,42 @@ def _base_recipe(args, G, path):
         edits = tuple(parse_edit(e, dset, G) for e in args.edit)
     return Recipe(psi=args.psi, cutoff=args.cutoff, class_idx=args.class_idx, noise_mode=args.noise_mode,
                   noise_seed=args.noise_seed, noise_strength=args.noise_strength, edits=edits)
+
+
+def _run_recipe(args):
+    """--recipe IMG.png: the PNG's own recipe, rendered again (the same pixels with the same checkpoint)."""
+    from explorer.engine import latents
+    from explorer.engine.export import read_recipe
+    from explorer.engine.recipe import Recipe
+    from explorer.engine.render_batch import render_recipe_png, render_seeds_to_dir
+    from explorer.errors import ExplorerError, UserError
+    src = Path(args.recipe)
+    data = read_recipe(src)
+    try:
+        recipe = Recipe.from_dict(data) if isinstance(data, dict) else None
+    except (ExplorerError, TypeError, ValueError) as e:
+        raise UserError(f'{src}: the embedded recipe is not valid ({e})') from None
+    if recipe is None:
+        raise UserError(f'{src}: the embedded recipe is not valid (not a JSON object)')
+    seeds = latents.parse_seeds(args.seeds) if args.seeds is not None else None
+    outdir = C.writable_dir(args.outdir)
+    out = outdir / src.name
+    if seeds is None and out.resolve() == src.resolve():
+        raise UserError(f'{out} is the PNG being re-rendered; choose another --outdir')
+    device = C.pick_device(args.device)
+    G, path = C.load_for_cli(args.checkpoint, device)
+    from explorer.engine.checkpoint import sha256_file
+    if recipe.checkpoint_sha256 and recipe.checkpoint_sha256 != sha256_file(path):
+        C.info(f'warning: {src.name} was made with {recipe.checkpoint or "another checkpoint"}, not {path.name}: '
+               'the pixels will differ (pass --checkpoint)')
+    if seeds is not None:
+        written = render_seeds_to_dir(G, path, seeds, outdir, device=device, base_recipe=recipe,
+                                      skip_existing=args.skip_existing, upscale=args.upscale)
+        C.info(f'wrote {len(written)} PNG(s) to {outdir}')
+    else:
+        render_recipe_png(G, path, recipe, out, device=device, upscale=args.upscale)
+        C.info(f'wrote {out}')
+    return 0
 
 
 def _run_distributed(args, seeds, outdir):

@@ -126,7 +126,36 @@ class Recipe:
         for k, v in list(d.items()):
             if isinstance(v, list):
                 d[k] = tuple(v)
+            _check_type(k, d[k])
         return cls(**d)
+
+
+_INTS = ('seeds', 'mix_seeds')                          # tuples of whole numbers
+_NUMBERS = ('seed_weights', 'translate', 'layer_noise', 'layer_blend')
+_OPTIONAL_INT = ('cutoff', 'class_idx')
+
+
+def _check_type(name, v) -> None:
+    """A recipe read from a file: each field has the type the renderer expects (UserError if not)."""
+    def number(x, whole=False):
+        return isinstance(x, int if whole else (int, float)) and not isinstance(x, bool)
+    ok = True
+    if name in _INTS:
+        ok = isinstance(v, tuple) and all(number(x, True) and x >= 0 for x in v)
+    elif name in _NUMBERS:
+        ok = (v is None and name.startswith('layer_')) or (isinstance(v, tuple) and all(number(x) for x in v))
+    elif name == 'layer_source':
+        ok = v is None or (isinstance(v, tuple) and all(x is None or number(x, True) for x in v))
+    elif name in _OPTIONAL_INT:
+        ok = v is None or (number(v, True) and v >= 0)
+    elif name in ('psi', 'noise_strength', 'rotate'):
+        ok = number(v)
+    elif name == 'noise_seed':
+        ok = number(v, True) and v >= 0
+    elif name in ('noise_mode', 'checkpoint', 'checkpoint_sha256'):
+        ok = isinstance(v, str)
+    if not ok:
+        raise UserError(f'recipe field {name} has an invalid value {v!r}')
 
 
 def validate(recipe: Recipe, G) -> None:

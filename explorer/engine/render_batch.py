@@ -89,3 +89,5 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
         if progress is not None:
             progress(i + 1, len(seeds), out.name)
     return written
+
+

@@ -34,3 +34,9 @@ class ImageView(pg.GraphicsLayoutWidget):
         if first:
             h, w = frame.shape[:2]
             self.viewbox.setRange(xRange=(0, w), yRange=(0, h), padding=0.0)
+
+    def clear_frame(self) -> None:
+        """Show nothing (e.g. a new training run has no preview yet). Not ``clear``: pyqtgraph
+        binds that name on the instance to the layout's clear, which removes the view box."""
+        self.frame = None
+        self.item.clear()

@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         self._grid_spec = None
         self._grid_cancelled = None         # the spec of a grid the user cancelled
         self._loading = None
+        self._pending_favourite = None      # a favourite to restore once its checkpoint has loaded
         self.last_error_box = None
         self.settings = settings if settings is not None else open_settings()
         self._exact_jobs: dict = {}         # tag -> 'copy' | 'star', exact renders in the worker
@@ -190,7 +191,7 @@ class MainWindow(QMainWindow):
             p.changed.connect(self.apply_changes)
         self.noise_panel.viewChanged.connect(self.set_view_mode)
         self.favourites_panel.starRequested.connect(self.star_current)
-        self.favourites_panel.restore.connect(self.restore_recipe)
+        self.favourites_panel.restore.connect(self.restore_favourite)
         self.favourites_panel.listChanged.connect(self._save_favourites)
         self.grid_panel.specChanged.connect(self._grid_spec_changed)
         self.grid_panel.cellClicked.connect(self.open_grid_cell)
@@ -261,6 +262,8 @@ class MainWindow(QMainWindow):
                                  'saved PNGs always use the exact path')
         self.act_bf16.toggled.connect(self.set_bf16)
         view.addAction(self.act_bf16)
+        from explorer.ui.help import add_help_menu
+        self.help_menu = add_help_menu(self)
         self._refresh_recent()
 
     def _build_export_size_menu(self, menu):
@@ -519,20 +522,28 @@ class MainWindow(QMainWindow):
         self.frameShown.emit(res.request_id)
         self._refine_if_due()
 
+    def _status(self, text):
+        """A normal status line: it replaces any red error line (which is stale by now)."""
+        self.status_label.setStyleSheet('')
+        self.status_label.setText(text)
+
     def _status_error(self, text):
         self.status_label.setStyleSheet('color: #d33;')
         self.status_label.setText(text)
         self.errorShown.emit(text)
 
     # ================================================================== checkpoints
-    def open_checkpoint(self, path=None):
-        """Load a checkpoint (path, URL or None = default) in the worker."""
+    def open_checkpoint(self, path=None, sha256=None):
+        """Load a checkpoint (path, URL or None = default) in the worker; ``sha256``: refuse a
+        file whose content is not that (a favourite's checkpoint)."""
         self._loading = path
+        if sha256 is None:
+            self._pending_favourite = None
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setVisible(True)
         self.status_label.setStyleSheet('')
         self.status_label.setText(f'Loading {path or "default checkpoint"}…')
-        self.worker.load(path)
+        self.worker.load(path, sha256=sha256)
 
     def open_checkpoint_dialog(self):
         path, _ = QFileDialog.getOpenFileName(self, 'Open checkpoint', str(self.settings.value('paths/checkpoint_dir', '')),
@@ -585,15 +596,27 @@ class MainWindow(QMainWindow):
             opts['dtype'] = 'bf16'
         self.request_options = tuple(sorted(opts.items()))
         self._hook_sliders()
-        if not info.placeholder:
+        if not info.placeholder and not info.live:      # a live training model has no file
             self._add_recent(info.path)
             if not str(self._loading or '').startswith(('http://', 'https://')):     # not the download cache
                 self.settings.setValue('paths/checkpoint_dir', str(Path(info.path).parent))
         self.set_recipe(r.replace(**fix))
+        pending, self._pending_favourite = self._pending_favourite, None
+        if pending is not None and pending.checkpoint_sha256 == info.sha256:
+            self.restore_recipe(pending)
         self.modelLoaded.emit(info)
 
     def _on_load_failed(self, message):
         self.progress_bar.setVisible(False)
+        if self._pending_favourite is not None:
+            message += '\n\nThe favourite was not restored.'
+        self._pending_favourite = None
+        failed = self._loading
+        if self.info is None and failed is not None:    # e.g. gui --checkpoint /nope.pt: not a black window
+            self.show_error('Could not load checkpoint', f'{message}\n\nThe default model is opened instead.')
+            self.open_checkpoint(None)
+            self._status_error(f'Could not load {failed}; opening the default model')
+            return
         what = 'the current model is still loaded' if self.info else 'no model is loaded'
         self._status_error(f'Could not load checkpoint ({what})')
         self.show_error('Could not load checkpoint', f'{message}\n\nNothing was changed: {what}.')
@@ -670,11 +693,8 @@ class MainWindow(QMainWindow):
             out = save_png(path, self.frame, self.export_recipe(recipe), upscale=upscale)
             self._on_png_saved(str(out), '')
             return out
-        self.status_label.setText(f'Saving {path} (exact render)…')
-        if upscale == 1:
-            self.worker.export_png(path, recipe, self.export_recipe(recipe))
-        else:
-            self.worker.export_png(path, recipe, self.export_recipe(recipe), upscale=upscale)
+        self._status(f'Saving {path} (exact render)…')
+        self.worker.export_png(path, recipe, self.export_recipe(recipe), upscale=upscale)
         return path
 
     def _on_png_saved(self, path, error):
@@ -743,7 +763,9 @@ class MainWindow(QMainWindow):
             self.status_label.setText('Image copied to the clipboard')
             self.copied.emit()
         else:
-            self.favourites_panel.add(recipe, frame)
+            if self.info is not None and not self.info.live:     # the favourite knows its checkpoint
+                recipe = recipe.replace(checkpoint=self.info.name, checkpoint_sha256=self.info.sha256)
+            self.favourites_panel.add(recipe, frame, self.info.path if self.info is not None else '')
             self.status_label.setText('Starred. See the Favourites tab.')
 
     def open_recipe(self, path) -> bool:
@@ -773,6 +795,25 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, 'Open recipe', '', 'PNG images (*.png)')
         if path:
             self.open_recipe(path)
+
+    def restore_favourite(self, recipe: Recipe, path: str = '') -> None:
+        """Restore a favourite onto its own checkpoint: at once when that file (same SHA-256) is
+        open, else after loading it from ``path``; a file that is gone or changed is refused
+        with a message (nothing changes). A favourite that records no checkpoint (older
+        settings) restores onto the open model."""
+        sha = recipe.checkpoint_sha256
+        if not sha or (self.info is not None and self.info.sha256 == sha):
+            self.restore_recipe(recipe)
+            return
+        name = recipe.checkpoint or Path(path).name or 'its checkpoint'
+        if not path or not Path(path).is_file():
+            self._status_error(f'Favourite not restored: {name} is not at {path or "a known place"} any more')
+            self.show_error('Favourite', f'This favourite was made with {name}, which is not at '
+                                         f'{path or "a known place"} any more.\n\nOpen that checkpoint from where it '
+                                         f'is now, then click the favourite again. Nothing was changed.')
+            return
+        self._pending_favourite = recipe
+        self.open_checkpoint(path, sha256=sha)
 
     def star_current(self):
         """Star the recipe on screen; its thumbnail is the exact render (as Save PNG writes it)."""
@@ -816,30 +857,25 @@ class MainWindow(QMainWindow):
         if self.info is None:
             return
         dlg = BatchDialog(self, int(self.recipe.seeds[0]), self.export_upscale)
-        if dlg.exec() == QDialog.DialogCode.Accepted:
-            try:
-                seeds = dlg.seeds()
-            except ExplorerError as e:
-                self.show_error('Batch export', str(e))
-                return
-            self.batch_export(seeds, dlg.outdir.text(), dlg.size.currentData())
+        if dlg.exec() == QDialog.DialogCode.Accepted:     # the dialog checked its input (BatchDialog.accept)
+            self.batch_export(dlg.seeds(), dlg.outdir.text().strip(), dlg.size.currentData())
 
     def _on_progress(self, kind, done, total, text):
         if total:
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
         if kind == 'batch':
-            self.status_label.setText(f'Batch export {done}/{total} {text}')
+            self._status(f'Batch export {done}/{total} {text}')
 
     def _on_batch_finished(self, paths, error):
         self.progress_bar.setVisible(False)
         self.cancel_btn.setVisible(False)
         if error == 'cancelled':
-            self.status_label.setText('Batch export cancelled')
+            self._status('Batch export cancelled')
         elif error:
             self.show_error('Batch export failed', error)
         else:
-            self.status_label.setText(f'Batch export: wrote {len(paths)} PNGs'
+            self._status(f'Batch export: wrote {len(paths)} PNGs'
                                       + (f' to {Path(paths[0]).parent}' if paths else ''))
 
     # ================================================================== grid
@@ -952,7 +988,7 @@ class MainWindow(QMainWindow):
             self.settings.setValue('paths/save_dir', str(Path(path).parent))
             try:
                 self.save_grid(path, labels=labels)
-                self.status_label.setText(f'Saved {path}')
+                self._status(f'Saved {path}')
             except ExplorerError as e:
                 self._status_error(f'Could not save {path}')
                 self.show_error('Could not save', str(e))
@@ -1002,6 +1038,12 @@ class BatchDialog(QDialog):
         self.size.setCurrentIndex(max(0, self.size.findData(int(upscale))))
         lay.addRow('Size', self.size)
         lay.addRow(QLabel('Each PNG embeds its recipe and uses the current settings.'))
+        self.error = QLabel('')
+        self.error.setStyleSheet('color: #d33;')
+        self.error.setWordWrap(True)
+        self.error.setVisible(False)
+        lay.addRow(self.error)
+        self.range.textEdited.connect(lambda _: self.use_range.setChecked(True))
         bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         bb.accepted.connect(self.accept)
         bb.rejected.connect(self.reject)
@@ -1011,6 +1053,22 @@ class BatchDialog(QDialog):
         d = QFileDialog.getExistingDirectory(self, 'Output folder', self.outdir.text())
         if d:
             self.outdir.setText(d)
+
+    def accept(self):
+        """OK: check the input here; a mistake is shown in the dialog, which stays open with it."""
+        try:
+            seeds = self.seeds()
+            if not seeds:
+                raise ExplorerError('the seed range is empty')
+            if not self.outdir.text().strip():
+                raise ExplorerError('choose an output folder')
+        except ExplorerError as e:
+            self.error.setText(str(e))
+            self.error.setVisible(True)
+            (self.range if self.use_range.isChecked() else self.outdir).setFocus()
+            return
+        self.error.setVisible(False)
+        super().accept()
 
     def seeds(self):
         if self.use_range.isChecked():

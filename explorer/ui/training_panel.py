@@ -17,15 +17,16 @@ import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                             QGroupBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPlainTextEdit, QProgressBar,
+                             QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPlainTextEdit, QProgressBar,
                              QPushButton, QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from explorer.ui.image_view import ImageView
+from explorer.ui.widgets import PathEdit
 from explorer.workers.torchrun_process import TorchrunTrainingProcess, cuda_device_count
 from explorer.errors import ExplorerError
-from explorer.workers.training_worker import (CUSTOM_NETWORK, NETWORK_PRESETS, ResumableRun, TrainingJob, TrainingWorker,
+from explorer.workers.training_worker import (CUSTOM_NETWORK, DEFAULT_KIMG, NETWORK_PRESETS, ResumableRun, TrainingJob, TrainingWorker,
                                               inspect_run)
 
 RESOLUTIONS = (16, 32, 64, 128, 256, 512, 1024)
@@ -47,6 +48,7 @@ def default_run_dir() -> str:
 class TrainingPanel(QWidget):
     exploreRequested = pyqtSignal(str)      # snapshot path to open as the current checkpoint
     liveWeights = pyqtSignal(object)        # G_ema record for the render worker (when "live" is on)
+    liveStopped = pyqtSignal()              # "live" unchecked: the view goes back to its checkpoint
     stateChanged = pyqtSignal(str)
 
     def __init__(self, parent=None):
@@ -55,6 +57,7 @@ class TrainingPanel(QWidget):
         self.current_checkpoint: str | None = None      # what the main view shows (for finetuning)
         self._current_family: str | None = None
         self.latest_snapshot: str | None = None
+        self.last_weights: dict | None = None    # newest G_ema record of the running job (for "live")
         self._custom_sizes: tuple = ()      # network sizes behind CUSTOM_NETWORK (from a resumed run)
         self.last_info: dict | None = None
         self.history: dict[str, tuple] = {key: ([], []) for key, _ in PLOTS}  # key -> (kimg, values), finite only
@@ -85,7 +88,7 @@ class TrainingPanel(QWidget):
         row.addWidget(self.data_synthetic)
         row.addWidget(self.data_folder)
         form.addRow('Data', row)
-        self.folder_edit = QLineEdit()
+        self.folder_edit = PathEdit()
         self.folder_edit.setPlaceholderText('folder or .zip of images')
         browse = QPushButton('Browse…')
         browse.clicked.connect(self._browse_data)
@@ -107,12 +110,16 @@ class TrainingPanel(QWidget):
         self.kimg = QDoubleSpinBox()
         self.kimg.setRange(0.01, 100000)
         self.kimg.setDecimals(2)
-        self.kimg.setValue(100)
         self.kimg.setSuffix(' kimg')
+        self.kimg.setToolTip('Run length in thousands of training images; follows the Network choice until you change it')
         form.addRow('Length', self.kimg)
         self.network = QComboBox()
         self.network.addItems(list(NETWORK_PRESETS))
         form.addRow('Network', self.network)
+        self._kimg_edited = False               # the user chose a length: a preset change keeps it
+        self._preset_changed(self.network.currentText())
+        self.kimg.valueChanged.connect(self._kimg_changed)
+        self.network.currentTextChanged.connect(self._preset_changed)
         # Several GPUs: the run goes to `torchrun --nproc_per_node=N main.py train` in a separate
         # process and the panel follows RUN/stats.jsonl (no live preview, no pause).
         self.gpus = QSpinBox()
@@ -148,7 +155,7 @@ class TrainingPanel(QWidget):
         row.addWidget(self.ada_target)
         form.addRow('Augment', row)
 
-        self.outdir_edit = QLineEdit(default_run_dir())
+        self.outdir_edit = PathEdit(default_run_dir())
         out_browse = QPushButton('…')
         out_browse.clicked.connect(self._browse_outdir)
         row = QHBoxLayout()
@@ -171,9 +178,12 @@ class TrainingPanel(QWidget):
         self.explore_btn = QPushButton('Explore this snapshot')
         self.explore_btn.setToolTip('Open the newest snapshot of this run in the Explore tab')
         self.explore_btn.clicked.connect(self.explore_snapshot)
+        self.outdir_edit.textChanged.connect(lambda _: self._refresh_explore())
         buttons.addWidget(self.explore_btn, 1, 0, 1, 2)
         self.live = QCheckBox('Live weights in Explore')
-        self.live.setToolTip('Every few ticks, copy G_ema into the Explore view (open a snapshot of this run first)')
+        self.live.setToolTip("While a run trains, the Explore view shows the run's G_ema, updated every few "
+                             'ticks; unchecking reopens the checkpoint that was open before')
+        self.live.toggled.connect(self._live_toggled)
         buttons.addWidget(self.live, 1, 2, 1, 2)
         self.resume_run_btn = QPushButton('Resume run…')
         self.resume_run_btn.setToolTip('Choose a run folder and continue it from its newest snapshot '
@@ -245,6 +255,24 @@ class TrainingPanel(QWidget):
         if path:
             self.outdir_edit.setText(path)
 
+    def _kimg_changed(self, _value):
+        self._kimg_edited = True
+
+    def _preset_changed(self, name: str):
+        """A new Network choice: its default length, unless the user set one."""
+        if not self._kimg_edited and name in DEFAULT_KIMG:
+            with QSignalBlocker(self.kimg):
+                self.kimg.setValue(DEFAULT_KIMG[name])
+
+    def _refresh_explore(self):
+        """"Explore this snapshot" only when there is one (this run's, or in the run folder)."""
+        from explorer.training.snapshot import list_snapshots
+        folder = self.outdir_edit.text().strip()
+        ok = bool(self.latest_snapshot) or bool(folder and list_snapshots(folder))
+        self.explore_btn.setEnabled(ok)
+        self.explore_btn.setToolTip('Open the newest snapshot of this run in the Explore tab' if ok else
+                                    'No snapshot yet: a run writes one every few kimg, at its end and when you press Stop')
+
     def _finetune_toggled(self, on):
         self.resolution.setEnabled(not on)
 
@@ -283,7 +311,8 @@ class TrainingPanel(QWidget):
         if job.resolution in RESOLUTIONS:
             self.resolution.setCurrentIndex(RESOLUTIONS.index(job.resolution))
         self.batch.setValue(job.batch)
-        self.kimg.setValue(job.kimg)
+        with QSignalBlocker(self.kimg):     # shown, not chosen: a preset change may still set it
+            self.kimg.setValue(job.kimg)
         self.finetune.setChecked(bool(job.finetune_from))
         self.from_scratch.setChecked(not job.finetune_from)
         self.augment.setChecked(job.augment)
@@ -377,6 +406,11 @@ class TrainingPanel(QWidget):
 
     def _launch(self, job: TrainingJob, max_rate_hz: float, run: ResumableRun | None = None):
         self.latest_snapshot = run.snapshot if run is not None else None
+        self.last_weights = None
+        self.preview.clear_frame()  # nothing of an earlier run stays on show (a failed start would keep it)
+        self.preview_kimg = None
+        self.preview_label.setText('Preview (fixed seeds, G_ema)')
+        self.stats.setText('')
         self.last_info = None
         self.history = {key: ([], []) for key, _ in PLOTS}
         self._latest = {}
@@ -450,6 +484,7 @@ class TrainingPanel(QWidget):
                   self.network, self.from_scratch, self.finetune, self.augment, self.ada_target, self.outdir_edit):
             w.setEnabled(not running)
         self.gpus.setEnabled(not running and self.gpus.maximum() > 1)
+        self._refresh_explore()
         if not running:
             self._finetune_toggled(self.finetune.isChecked())
             self.set_current_checkpoint(self.current_checkpoint, family=self._current_family)
@@ -494,11 +529,25 @@ class TrainingPanel(QWidget):
 
     def on_snapshot(self, path: str):
         self.latest_snapshot = path
+        self._refresh_explore()
         self.log.appendPlainText(f'Snapshot {path}')
 
     def _on_weights(self, record):
+        self.last_weights = record
         if self.live.isChecked():
             self.liveWeights.emit(record)
+
+    def _live_toggled(self, on: bool):
+        if on and self.last_weights is not None and self.is_running():
+            self.liveWeights.emit(self.last_weights)    # at once, not a few ticks later
+        elif not on:
+            self.liveStopped.emit()
+
+    def _live_failed(self, message: str):
+        """The render worker could not take the weights: say so once and stop trying."""
+        self._error(f'Live weights: {message}')
+        with QSignalBlocker(self.live):
+            self.live.setChecked(False)
 
     def _error(self, text: str):
         self.status.setStyleSheet('color: #d93025')
@@ -516,6 +565,14 @@ class TrainingPanel(QWidget):
         self.exploreRequested.connect(explore)
         self.liveWeights.connect(window.worker.load_state)
         window.worker.weightsSwapped.connect(lambda _info: window.submit())
-        window.worker.weightsFailed.connect(lambda msg: self._error(f'Live weights: {msg}'))
-        window.modelLoaded.connect(
-            lambda info: self.set_current_checkpoint(info.path, info.resolution, info.family))
+        window.worker.weightsFailed.connect(self._live_failed)
+
+        def live_stopped():
+            if window.info is not None and window.info.live:
+                window.open_checkpoint(self.current_checkpoint)
+        self.liveStopped.connect(live_stopped)
+
+        def loaded(info):
+            if not info.live:   # the live model is not a file to finetune or to go back to
+                self.set_current_checkpoint(info.path, info.resolution, info.family)
+        window.modelLoaded.connect(loaded)

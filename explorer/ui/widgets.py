@@ -1,9 +1,11 @@
-"""Small reusable widgets: a float slider with a value box."""
+"""Small reusable widgets: a float slider with a value box, a path box that elides in the middle."""
 
 from __future__ import annotations
 
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
-from PyQt6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSlider, QWidget
+from PyQt6.QtGui import QPainter
+from PyQt6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSlider, QStyle, QStyleOptionFrame,
+                             QWidget)
 
 
 class FloatSlider(QWidget):
@@ -62,3 +64,40 @@ class FloatSlider(QWidget):
         with QSignalBlocker(self.slider):
             self.slider.setValue(round((v - self.lo) / self.step))
         self.valueChanged.emit(self.value())
+
+
+class PathEdit(QLineEdit):
+    """A line edit for a file or folder path. While it is not being edited and the path is
+    wider than the box, it shows the path elided in the middle (``/home/me/…/run-0412``: the
+    start and the name both stay readable); the tooltip always holds the full path. ``text()``
+    is the full path."""
+
+    def __init__(self, text='', parent=None):
+        super().__init__(text, parent)
+        self.textChanged.connect(self.setToolTip)
+        self.setToolTip(text)
+
+    def display_text(self) -> str:
+        """What the box shows now: the path, or the path elided in the middle."""
+        if self.hasFocus():
+            return self.text()
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, self._text_rect().width())
+
+    def _text_rect(self):
+        opt = QStyleOptionFrame()
+        self.initStyleOption(opt)
+        rect = self.style().subElementRect(QStyle.SubElement.SE_LineEditContents, opt, self)
+        return rect.adjusted(2, 0, -2, 0)     # QLineEdit's own horizontal margin
+
+    def paintEvent(self, event):
+        shown = self.display_text()
+        if shown == self.text():
+            super().paintEvent(event)
+            return
+        painter = QPainter(self)
+        opt = QStyleOptionFrame()
+        self.initStyleOption(opt)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_PanelLineEdit, opt, painter, self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self._text_rect(), int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), shown)
+        painter.end()

@@ -45,6 +45,7 @@ class ModelInfo:
     is_stylegan3: bool = False
     layer_noise_learned: tuple | None = None   # per ws index: the learned noise_strength (None = no noise)
     fast_dtypes: tuple = ()         # dtypes of the fast view path ('fp32', 'bf16'); () = exact path only
+    live: bool = False              # G_ema of a training run, handed over live (no file; path and sha256 '')
 
     def group(self, name) -> tuple:
         return dict(self.groups).get(name, ())
@@ -115,32 +116,51 @@ class RenderEngine:
         self._fast: dict = {}                       # dtype -> FastRenderer
         self._ms: dict = {}                         # (path label, resolution) -> EMA synthesis ms
         self._macs: dict = {}                       # resolution -> synthesis MACs up to it (this model)
+        self._live_key = None                       # architecture of the live training model loaded, if any
 
     # ------------------------------------------------------------------ loading
-    def load(self, path_or_url, progress=None) -> ModelInfo:
-        """Load a checkpoint; on any error the current model stays in place."""
+    def load(self, path_or_url, progress=None, sha256=None) -> ModelInfo:
+        """Load a checkpoint; on any error the current model stays in place. ``sha256``: the
+        content the caller expects (a favourite's checkpoint); another file is refused."""
+        from explorer.errors import CheckpointError
         if path_or_url is None:
             path_or_url = default_checkpoint_path()
         path = resolve_path(path_or_url, progress=progress) if is_url(str(path_or_url)) else Path(path_or_url)
+        digest = None
+        if sha256:      # checked before anything is built
+            try:
+                digest = sha256_file(path)
+            except OSError as e:
+                raise CheckpointError(path, e.strerror or str(e)) from None
+            if digest != sha256:
+                raise CheckpointError(path, f'the file has changed (SHA-256 {digest[:12]}…, expected {sha256[:12]}…)')
         G = load_generator(path, device=self.device, progress=progress)  # raises CheckpointError
+        digest = digest or sha256_file(path)
+        info = self._describe(G, path=str(path), name=Path(path).name, sha256=digest,
+                              placeholder=is_placeholder_default(path))
+        self._install(G, info)
+        return info
+
+    def _describe(self, G, **fields) -> ModelInfo:
+        """ModelInfo of ``G`` on this engine's device; ``fields``: path, name, sha256, placeholder[, live]."""
         layers = G.style_layers()
         groups = latents.groups_for(G)
-        info = ModelInfo(
-            path=str(path), name=Path(path).name, sha256=sha256_file(path), family=getattr(G, 'family', '?'),
+        return ModelInfo(
+            family=getattr(G, 'family', '?'),
             resolution=int(G.img_resolution), channels=int(G.img_channels), num_ws=int(G.num_ws),
             z_dim=int(G.z_dim), w_dim=int(G.w_dim), c_dim=int(G.c_dim),
             layer_labels=tuple(l.label for l in layers), layer_has_noise=tuple(bool(l.has_noise) for l in layers),
             groups=tuple((k, tuple(v)) for k, v in groups.items()),
-            placeholder=is_placeholder_default(path), device=device_name(self.device),
-            is_stylegan3=hasattr(G, 'set_input_transform'),
-            layer_noise_learned=learned_noise_strengths(G, layers),
-            fast_dtypes=self._fast_dtypes(G))
+            device=device_name(self.device), is_stylegan3=hasattr(G, 'set_input_transform'),
+            layer_noise_learned=learned_noise_strengths(G, layers), fast_dtypes=self._fast_dtypes(G), **fields)
+
+    def _install(self, G, info: ModelInfo) -> None:
         self.G, self.info = G, info
+        self._live_key = None
         self.cache = MappingCache()
         self._fast = {}
         self._ms = {}
         self._macs = {}
-        return info
 
     def _fast_dtypes(self, G) -> tuple:
         """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
@@ -274,21 +294,30 @@ class RenderEngine:
                                    device=self.device, progress=progress, base_recipe=recipe, upscale=upscale)
 
     # ------------------------------------------------------------------ live training weights
-    def load_state(self, record: dict) -> ModelInfo:
-        """Copy G_ema weights handed over by the training worker into the loaded generator.
+    def load_state(self, record: dict) -> tuple[ModelInfo, bool]:
+        """Show the training run's G_ema: -> (info, switched).
 
-        ``record``: {'class', 'init_kwargs', 'state_dict' (CPU tensors), ...}, a copy the
-        trainer no longer touches. Only the same architecture fits (open a snapshot of the
-        run first); names and shapes are all checked before anything is copied, so a
-        mismatch leaves the current weights as they were. Runs on the render thread.
+        ``record``: {'class', 'init_kwargs', 'state_dict' (CPU tensors), 'kimg', 'run'}, a copy
+        the trainer no longer touches. The first record (or one of another architecture)
+        switches the engine to a fresh generator built from the record (``switched`` True,
+        ``info.live``); later records are copied into it. Names and shapes are all checked
+        before anything changes, so a bad record leaves the engine as it was. Runs on the
+        render thread.
         """
-        from explorer.engine.checkpoint import load_state_strict
-        from explorer.errors import CheckpointError
-        self._require()
-        if record.get('class') != getattr(self.G, 'family', None):
-            raise CheckpointError('<training>', f'the training weights ({record.get("class")}) do not fit the loaded '
-                                                f'{getattr(self.G, "family", "?")} model; open a snapshot of the run first')
-        load_state_strict(self.G, record['state_dict'], '<training>')
-        self.cache = MappingCache()
-        self._ms = {}       # the FastRenderers rebuild their plans from the new weights themselves
-        return self.info
+        import json
+        from explorer.engine.checkpoint import generator_from_record, load_state_strict
+        try:
+            key = json.dumps([record.get('class'), record.get('init_kwargs')], sort_keys=True)
+        except (TypeError, ValueError):
+            key = None
+        if key is not None and key == self._live_key and self.G is not None:
+            load_state_strict(self.G, record['state_dict'], '<training>')
+            self.cache = MappingCache()
+            self._ms = {}       # the FastRenderers rebuild their plans from the new weights themselves
+            return self.info, False
+        G = generator_from_record(record, '<training>').eval().requires_grad_(False).to(self.device)
+        run = Path(str(record.get('run') or 'training run')).name
+        info = self._describe(G, path='', name=f'live G_ema of {run}', sha256='', placeholder=False, live=True)
+        self._install(G, info)
+        self._live_key = key
+        return info, True

@@ -95,7 +95,8 @@ class RenderWorker(QThread):
     gridFinished = pyqtSignal(int, str)         # grid_id, error ('' = ok)
     progress = pyqtSignal(str, int, int, str)   # job kind, done, total, text
     batchFinished = pyqtSignal(object, str)     # written paths, error ('' ok, 'cancelled')
-    weightsSwapped = pyqtSignal(object)         # ModelInfo: training weights now in the engine
+    weightsSwapped = pyqtSignal(object)         # ModelInfo: training weights now in the engine (after
+                                                # ``loaded`` when they replaced the model: info.live)
     weightsFailed = pyqtSignal(str)             # why the training weights did not fit
     pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
     exactReady = pyqtSignal(int, object, object, str)   # tag, recipe, uint8 image (None on error), error
@@ -123,8 +124,9 @@ class RenderWorker(QThread):
             self._pending = request
             self._cond.notify()
 
-    def load(self, path) -> None:
-        self._push(('load', None if path is None else str(path)))
+    def load(self, path, sha256=None) -> None:
+        """Load a checkpoint; ``sha256``: refuse a file whose content hash is not that."""
+        self._push(('load', (None if path is None else str(path), sha256)))
 
     def render_grid(self, grid_id: int, spec) -> None:
         with self._cond:
@@ -240,8 +242,9 @@ class RenderWorker(QThread):
         if kind == 'load':
             def progress(done, total=None, text=''):
                 self.progress.emit('load', int(done), int(total or 0), str(text))
+            path, sha256 = arg
             try:
-                info = self.engine.load(arg, progress=progress)
+                info = self.engine.load(path, progress=progress, **({'sha256': sha256} if sha256 else {}))
             except Exception as e:
                 self.loadFailed.emit(error_text(e))
                 return
@@ -306,12 +309,16 @@ class RenderWorker(QThread):
             self.exactReady.emit(tag, recipe, image, '')
         elif kind == 'state':
             try:
-                info = self.engine.load_state(arg)
+                info, switched = self.engine.load_state(arg)
             except Exception as e:
                 self.weightsFailed.emit(error_text(e))
                 return
             with self._cond:
                 self._last_key = None
+                if switched:
+                    self._grid = None
+            if switched:        # another network now: the window takes it as a newly loaded model
+                self.loaded.emit(info)
             self.weightsSwapped.emit(info)
 
     def _finish_grid(self, grid, error):

@@ -7,7 +7,7 @@ checks pause / stop before every minibatch; the worker turns those into signals.
   final tick of a run always goes out). Nothing is emitted while paused.
 - ``state(str)``: 'starting', 'running', 'paused', 'stopping', 'finished', 'stopped', 'error'.
 - ``weights_ready(dict)`` every ``weights_every`` ticks: a network record of G_ema
-  ({'class', 'init_kwargs', 'state_dict', 'kimg'}) whose tensors are a CPU copy taken
+  ({'class', 'init_kwargs', 'state_dict', 'kimg', 'run'}) whose tensors are a CPU copy taken
   under the trainer's lock. The render worker loads that copy; nobody shares the
   module being trained.
 - ``preview_ready(ndarray, float)``: a uint8 HWC grid of fixed seeds rendered from
@@ -42,6 +42,9 @@ NETWORK_PRESETS = {
     'small': dict(z_dim=256, w_dim=256, mapping_layers=2, channel_base=8192, channel_max=256),
     'paper (GPU)': dict(z_dim=512, w_dim=512, mapping_layers=8, channel_base=16384, channel_max=512),
 }
+# The panel's default run length per preset (kimg): what each finishes in the time its name says
+# at the default 64x64, batch 8 (tiny: ~10 img/s on a laptop CPU, so about 8 minutes).
+DEFAULT_KIMG = {'tiny (CPU, minutes)': 5.0, 'small': 50.0, 'paper (GPU)': 1000.0}
 
 
 @dataclass(frozen=True)
@@ -329,7 +332,7 @@ class TrainingWorker(QThread):
     def _hand_over_weights(self, trainer) -> None:
         """weights_ready with a CPU copy of G_ema, and a preview grid rendered from it."""
         record = {'class': getattr(trainer.G_ema, 'family', 'stylegan2'), 'init_kwargs': trainer.g_ema_init_kwargs(),
-                  'state_dict': trainer.g_ema_state(), 'kimg': trainer.kimg}
+                  'state_dict': trainer.g_ema_state(), 'kimg': trainer.kimg, 'run': self.job.outdir}
         self.weights_ready.emit(record)
         if self.job.preview_seeds:
             try:

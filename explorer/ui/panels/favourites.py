@@ -1,7 +1,8 @@
 """Favourites: starred states shown as thumbnails; click one to restore it.
 
 Thumbnails come from the exact render of the starred recipe (the pixels a PNG export
-writes). ``entries``/``load_entries`` turn the list into plain JSON-able data (recipe dict
+writes). A favourite knows its checkpoint: the recipe carries the file's name and SHA-256 and
+the entry its path, so the window can reopen that checkpoint before restoring it. ``entries``/``load_entries`` turn the list into plain JSON-able data (recipe dict
 plus a base64 PNG thumbnail) so the window can keep it in its settings across sessions.
 """
 
@@ -33,7 +34,7 @@ def _pixmap_from_base64(text: str) -> QPixmap:
 
 
 class FavouritesPanel(QWidget):
-    restore = pyqtSignal(object)        # Recipe
+    restore = pyqtSignal(object, str)   # Recipe (with checkpoint name and SHA-256), checkpoint path ('' = unknown)
     starRequested = pyqtSignal()
     listChanged = pyqtSignal()          # a favourite was added or removed (the window saves the list)
 
@@ -41,6 +42,7 @@ class FavouritesPanel(QWidget):
         super().__init__(parent)
         self.recipes: list = []
         self.thumbs: list = []          # QPixmap per recipe (THUMB px)
+        self.paths: list = []           # checkpoint path per recipe ('' = not recorded)
         lay = QVBoxLayout(self)
         top = QHBoxLayout()
         self.star_btn = QPushButton('★ Star current state')
@@ -59,24 +61,31 @@ class FavouritesPanel(QWidget):
         lay.addWidget(self.list, 1)
         self.star_btn.clicked.connect(self.starRequested)
         self.remove_btn.clicked.connect(self._remove)
-        self.list.itemClicked.connect(lambda it: self.restore.emit(it.data(Qt.ItemDataRole.UserRole)))
+        self.list.itemClicked.connect(self._clicked)
 
-    def add(self, recipe, frame) -> bool:
-        """Star ``recipe`` with ``frame`` (uint8 HWC, full resolution) as its thumbnail."""
-        if not self._append(recipe, to_pixmap(frame, THUMB)):
+    def _clicked(self, item):
+        recipe = item.data(Qt.ItemDataRole.UserRole)
+        self.restore.emit(recipe, self.paths[self.recipes.index(recipe)])
+
+    def add(self, recipe, frame, checkpoint_path: str = '') -> bool:
+        """Star ``recipe`` (its ``checkpoint``/``checkpoint_sha256`` filled in) made with the
+        checkpoint at ``checkpoint_path``, with ``frame`` (uint8 HWC, full resolution) as its thumbnail."""
+        if not self._append(recipe, to_pixmap(frame, THUMB), checkpoint_path):
             return False
         self.listChanged.emit()
         return True
 
-    def _append(self, recipe, thumb: QPixmap) -> bool:
+    def _append(self, recipe, thumb: QPixmap, checkpoint_path: str = '') -> bool:
         if recipe in self.recipes:
             return False
         self.recipes.append(recipe)
         self.thumbs.append(thumb)
+        self.paths.append(str(checkpoint_path or ''))
         seeds = ','.join(str(s) for s in recipe.seeds[:2]) + ('…' if len(recipe.seeds) > 2 else '')
         item = QListWidgetItem(QIcon(thumb), f'seed {seeds}  ψ {recipe.psi:g}')
         item.setData(Qt.ItemDataRole.UserRole, recipe)
-        item.setToolTip(recipe.to_json())
+        where = checkpoint_path or recipe.checkpoint or 'checkpoint not recorded: restores onto the open model'
+        item.setToolTip(f'{where}\n{recipe.to_json()}')
         self.list.addItem(item)
         return True
 
@@ -84,7 +93,7 @@ class FavouritesPanel(QWidget):
         removed = False
         for it in self.list.selectedItems():
             i = self.recipes.index(it.data(Qt.ItemDataRole.UserRole))
-            del self.recipes[i], self.thumbs[i]
+            del self.recipes[i], self.thumbs[i], self.paths[i]
             self.list.takeItem(self.list.row(it))
             removed = True
         if removed:
@@ -92,8 +101,9 @@ class FavouritesPanel(QWidget):
 
     # ------------------------------------------------------------------ persistence
     def entries(self) -> list:
-        """[{'recipe': dict, 'thumb': base64 PNG}], in list order."""
-        return [{'recipe': r.to_dict(), 'thumb': _png_base64(t)} for r, t in zip(self.recipes, self.thumbs)]
+        """[{'recipe': dict, 'thumb': base64 PNG, 'checkpoint_path': str}], in list order."""
+        return [{'recipe': r.to_dict(), 'thumb': _png_base64(t), 'checkpoint_path': p}
+                for r, t, p in zip(self.recipes, self.thumbs, self.paths)]
 
     def load_entries(self, entries) -> int:
         """Add saved favourites (entries() of an earlier session); skips unreadable ones."""
@@ -102,10 +112,11 @@ class FavouritesPanel(QWidget):
             try:
                 recipe = Recipe.from_dict(e['recipe'])
                 thumb = _pixmap_from_base64(str(e.get('thumb', '')))
+                path = str(e.get('checkpoint_path') or '')
             except Exception:       # a damaged or newer-format entry: leave it out
                 continue
             if thumb.isNull():
                 thumb = QPixmap(THUMB, THUMB)
                 thumb.fill(Qt.GlobalColor.darkGray)
-            n += self._append(recipe, thumb)
+            n += self._append(recipe, thumb, path)
         return n
