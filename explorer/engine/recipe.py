@@ -130,7 +130,7 @@ class Recipe:
         return cls(**d)
 
 
-_INTS = ('seeds', 'mix_seeds')                          # tuples of whole numbers
+_INTS = ('seeds', 'mix_seeds')                          # tuples of whole numbers or latent refs
 _NUMBERS = ('seed_weights', 'translate', 'layer_noise', 'layer_blend')
 _OPTIONAL_INT = ('cutoff', 'class_idx')
 
@@ -140,8 +140,8 @@ def _check_type(name, v) -> None:
     def number(x, whole=False):
         return isinstance(x, int if whole else (int, float)) and not isinstance(x, bool)
     ok = True
-    if name in _INTS:
-        ok = isinstance(v, tuple) and all(number(x, True) and x >= 0 for x in v)
+    if name in _INTS:      # seeds, or refs to stored latents ('latent:<key>', checked in __post_init__)
+        ok = isinstance(v, tuple) and all((number(x, True) and x >= 0) or is_ref(x) for x in v)
     elif name in _NUMBERS:
         ok = (v is None and name.startswith('layer_')) or (isinstance(v, tuple) and all(number(x) for x in v))
     elif name == 'layer_source':
