@@ -1,6 +1,5 @@
-"""FastRenderer: same images as G.synthesis, graph re-capture bookkeeping, preview."""
+"""FastRenderer: same images as G.synthesis, graph re-capture bookkeeping, stop_at previews."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -143,33 +142,6 @@ def test_graph_cache_is_bounded():
     assert cache.captures == 4 and len(cache.entries) == 2
 
 
-def test_preview_picks_resolution_within_budget():
-    G = make_G('skip', res=64)
-    fr = FastRenderer(G, 'cpu')
-    ws = _ws(G, 1)
-    assert fr.should_preview(50)                 # nothing measured yet
-    img, r = fr.preview(ws, max_ms=50)
-    assert r in fr.preview_resolutions() and img.shape[-1] == r
-    # Pretend measurements: only 16 px fits a 10 ms budget.
-    fr._timing = {64: 80.0, 32: 25.0, 16: 6.0}
-    assert fr.should_preview(50) and not fr.should_preview(100)
-    img, r = fr.preview(ws, max_ms=10)
-    assert r == 16 and img.shape[-1] == 16
-    assert fr.estimate_ms(8) < fr.estimate_ms(16)
-    orig = FastRenderer(make_G('orig'), 'cpu')
-    assert not orig.should_preview(1)            # no intermediate images to show
-
-
-def test_render_uint8_layout():
-    G = make_G()
-    fr = FastRenderer(G, 'cpu')
-    ws = _ws(G, 2)
-    u8 = fr.render_uint8(ws)
-    assert u8.dtype == np.uint8 and u8.shape == (2, 32, 32, 3)
-    ref = (fr.render(ws) * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    assert np.array_equal(u8, ref)
-
-
 def test_forced_reference_env_uses_plain_synthesis(monkeypatch):
     monkeypatch.setenv('EXPLORER_KERNELS', 'ref')
     G = make_G()
@@ -198,19 +170,6 @@ def test_low_precision_refused_without_the_plan(monkeypatch):
            num_layers=3, num_critical=1, mapping_kwargs=dict(num_layers=1)).eval()
     with pytest.raises(ValueError, match='StyleGAN2 plan'):
         FastRenderer(G, 'cpu', dtype='bf16' if cpu_supports_bf16() else 'fp16')
-
-
-def test_render_frame_previews_while_full_frames_are_slow():
-    G = make_G('skip', res=64)
-    fr = FastRenderer(G, 'cpu')
-    ws = _ws(G, 1)
-    frame, res = fr.render_frame(ws)                      # no budget: full resolution, measured
-    assert res == 64 and frame.shape == (64, 64, 3) and frame.dtype == np.uint8
-    fr._timing[64] = 500.0                                # pretend a full frame is slow
-    frame, res = fr.render_frame(ws, max_ms=50)
-    assert res < 64 and frame.shape == (res, res, 3)
-    fr._timing = {64: 5.0}                                # fast enough: no preview needed
-    assert fr.render_frame(ws, max_ms=50)[1] == 64
 
 
 @pytest.mark.parametrize('binomial', [True, False])
@@ -305,8 +264,6 @@ def test_cuda_graphs_and_low_precision_match_reference(monkeypatch, fp32_math):
     for _ in range(2):
         torch.testing.assert_close(fr.render(ws), ref, atol=1e-4, rtol=1e-3)
     assert fr.graphs.captures == 1
-    assert np.array_equal(fr.render_uint8(ws[:1]),
-                          (fr.render(ws[:1]) * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
     for dt in ('fp16', 'bf16'):
         from explorer.engine.fast_render import dtype_supported
         if dtype_supported(dt, 'cuda'):

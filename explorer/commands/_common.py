@@ -87,12 +87,9 @@ def positive_float(text):
 
 
 def pick_device(name=None):
-    import torch
-    if name == 'cuda' and not torch.cuda.is_available():
-        raise UserError('--device cuda given but no CUDA device is available')
-    if name is None:
-        name = 'cuda' if torch.cuda.is_available() else 'cpu'
-    return torch.device(name)
+    """explorer.engine.device.pick_device, imported when a command runs (``--help`` stays torch-free)."""
+    from explorer.engine.device import pick_device as pick
+    return pick(name)
 
 
 def writable_dir(path) -> Path:

@@ -27,14 +27,13 @@ preview semantics) with fewer and cheaper operations:
   when Triton is present, CUDA-graph capture per (plan, batch, stop_at, noise_mode);
   a new checkpoint or changed weights, resolution or batch size re-captures; new
   styles or noise only refill the static input buffers; capture failure falls back
-  to eager rendering. ``render_uint8`` copies through pinned memory asynchronously.
+  to eager rendering.
 - Other families (StyleGAN3, StyleGAN1) run ``G.synthesis`` itself in fp32 (its
   kernels dispatch to Triton on CUDA, StyleGAN3 runs its own fp16 layers there),
   still with graphs on CUDA; ``bf16``/``fp16`` are refused for them.
 
-``preview(ws, max_ms=50)`` picks the largest ``stop_at`` resolution whose measured
-(MAC-scaled) time fits ``max_ms``, for the skip architecture's valid low-resolution
-images while a slider is dragged; ``render_frame`` is the per-request entry point.
+The preview policy (which ``stop_at`` resolution an interactive request renders at) is
+``explorer.engine.session.Session.preview_resolution``.
 ``render(..., interrupt=f)`` asks ``f()`` before every layer and stops with ``Cancelled``
 when it returns True (the GUI worker: a newer request waits); ``interruptible`` does the
 same for a plain ``G.synthesis`` call.
@@ -45,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -656,7 +654,7 @@ class FastRenderer:
         if fp32_upto is None:
             fp32_upto = max(16, int(G.img_resolution) // 16)
         self.fp32_upto = int(fp32_upto)
-        self.use_plan = use_plan and getattr(G, 'family', None) == 'stylegan2' and not forced_ref()
+        self.use_plan = use_plan and G.family == 'stylegan2' and not forced_ref()
         if not self.use_plan and self.dtype != torch.float32:
             raise ValueError(f'{dtype} rendering needs the StyleGAN2 plan (family {self.family!r}'
                              f'{", EXPLORER_KERNELS=ref" if forced_ref() else ""}); use fp32 '
@@ -678,14 +676,12 @@ class FastRenderer:
         self.use_triton = (is_cuda and triton_available() and not forced_ref() and not self.channels_last)
         self._plan = None
         self._token = None
-        self._timing = {}          # res -> EMA ms (batch 1)
-        self._pinned = None
 
     # -------------------------------------------------------------- bookkeeping
 
     @property
     def family(self):
-        return getattr(self.G, 'family', 'stylegan2')
+        return self.G.family
 
     def _refresh(self):
         """(Re)build the plan when the weights changed (new checkpoint, training snapshot)."""
@@ -693,7 +689,6 @@ class FastRenderer:
         if token == self._token and (self._plan is not None or not self.use_plan):
             return
         self.graphs.clear()
-        self._timing.clear()
         self._token = token
         if self.use_plan:
             self._plan = _SG2Plan(self.G.synthesis, self.device, torch.float32, channels_last=self.channels_last)
@@ -709,11 +704,6 @@ class FastRenderer:
         def epi(y, noise, lp):
             return triton_modconv.epilogue(y, noise=noise, act='lrelu', alpha=0.2, gain=1.0, clamp=lp.clamp, out=y)
         return epi
-
-    def preview_resolutions(self) -> list:
-        if hasattr(self.G, 'preview_resolutions'):
-            return list(self.G.preview_resolutions())
-        return [self.G.img_resolution]
 
     # -------------------------------------------------------------- rendering
 
@@ -794,85 +784,3 @@ class FastRenderer:
             self.use_graphs = False
             self.graphs.clear()
             return fn(inputs)
-
-    def render_timed(self, ws, **kw):
-        """(image, milliseconds); synchronises CUDA so the time is the real latency."""
-        t0 = time.perf_counter()
-        img = self.render(ws, **kw)
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize(self.device)
-        ms = (time.perf_counter() - t0) * 1e3
-        if ws.shape[0] == 1:
-            res = kw.get('stop_at') or self.G.img_resolution
-            old = self._timing.get(res)
-            self._timing[res] = ms if old is None else 0.7 * old + 0.3 * ms
-        return img, ms
-
-    @torch.no_grad()
-    def render_uint8(self, ws, **kw) -> np.ndarray:
-        """[N, H, W, C] uint8 on the host; on CUDA through a pinned buffer, copied asynchronously."""
-        img = self.render(ws, **kw)
-        u8 = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-        if self.device.type != 'cuda':
-            return u8.contiguous().numpy()
-        if self._pinned is None or self._pinned.shape != u8.shape:
-            self._pinned = torch.empty(u8.shape, dtype=torch.uint8, pin_memory=True)
-        self._pinned.copy_(u8, non_blocking=True)
-        event = torch.cuda.Event()
-        event.record(torch.cuda.current_stream(self.device))  # the stream the copy ran on
-        event.synchronize()
-        return self._pinned.numpy().copy()
-
-    # -------------------------------------------------------------- progressive preview
-
-    def _macs_upto(self, res):
-        return synthesis_macs_upto(self.G, res)
-
-    def estimate_ms(self, res) -> float | None:
-        """Expected batch-1 latency at ``res`` from measurements (scaled by MACs)."""
-        if res in self._timing:
-            return self._timing[res]
-        if not self._timing:
-            return None
-        rates = [ms / self._macs_upto(r) for r, ms in self._timing.items()]
-        return float(np.median(rates)) * self._macs_upto(res)
-
-    def should_preview(self, max_ms=50.0) -> bool:
-        """Would a full frame take longer than ``max_ms`` (and is a preview possible)?"""
-        if len(self.preview_resolutions()) < 2:
-            return False
-        est = self.estimate_ms(self.G.img_resolution)
-        return est is None or est > max_ms
-
-    def preview(self, ws, max_ms=50.0, **kw):
-        """Render at the largest preview resolution expected to fit ``max_ms``.
-        -> (image [N, C, r, r], r). Measures as it goes, so estimates improve."""
-        resolutions = self.preview_resolutions()
-        if len(resolutions) < 2:
-            img, _ = self.render_timed(ws, **kw)
-            return img, self.G.img_resolution
-        pick = None
-        for r in resolutions:
-            est = self.estimate_ms(r)
-            if est is not None and est <= max_ms:
-                pick = r
-        if pick is None:
-            if not self._timing:  # nothing measured yet: start small and learn
-                pick = min((r for r in resolutions if r >= 32), default=resolutions[-1])
-            else:
-                pick = resolutions[0]
-        img, _ = self.render_timed(ws, stop_at=pick, **kw)
-        return img, pick
-
-    def render_frame(self, ws, max_ms=None, **kw):
-        """What an interactive viewer calls per request: the full frame, or, when ``max_ms``
-        is given and a full frame is expected to take longer (e.g. while a slider is being
-        dragged), a progressive preview. -> (uint8 [H, W, C] of the first sample, resolution).
-        Call again without ``max_ms`` when input pauses to refine to full resolution."""
-        if max_ms is not None and self.should_preview(max_ms):
-            img, res = self.preview(ws[:1], max_ms=max_ms, **kw)
-        else:
-            img, _ = self.render_timed(ws[:1], **kw)
-            res = self.G.img_resolution
-        u8 = (img[0] * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
-        return u8.cpu().numpy(), res

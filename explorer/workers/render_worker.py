@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import inspect
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 
 from explorer.engine.progress import Cancelled
 from explorer.engine.recipe import Recipe
+from explorer.engine.session import RenderSession
 from explorer.errors import error_text
 
 # Every started worker, so tests can assert none is left running.
@@ -77,16 +77,6 @@ class RenderResult:
         return self.timings.get('path', 'exact') == 'exact'
 
 
-def _accepts_keyword(fn, name) -> bool:
-    """Does ``fn`` take keyword ``name`` (or **kwargs)? An engine without ``interrupt``
-    still works; its full renders just run to the end."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
 class RenderWorker(QThread):
     resultReady = pyqtSignal(object)            # RenderResult
     loaded = pyqtSignal(object)                 # ModelInfo
@@ -100,7 +90,7 @@ class RenderWorker(QThread):
     pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
     exactReady = pyqtSignal(int, object, object, str)   # tag, recipe, uint8 image (None on error), error
 
-    def __init__(self, engine, parent=None):
+    def __init__(self, engine: RenderSession, parent=None):
         super().__init__(parent)
         self.engine = engine
         self._cond = threading.Condition()
@@ -114,7 +104,6 @@ class RenderWorker(QThread):
         self.rendered_ids: list[int] = []               # for tests and the bench
         self.interrupted_ids: list[int] = []            # renders stopped for a newer request
         self.preview_ms = 50.0                          # interactive requests: budget per frame
-        self._interruptible = _accepts_keyword(getattr(engine, 'render', None), 'interrupt')
         LIVE_WORKERS.add(self)
 
     # ------------------------------------------------------------------ UI-thread API
@@ -207,7 +196,7 @@ class RenderWorker(QThread):
         self.rendered_ids.append(request.request_id)
         try:
             export = None
-            if request.option('view', 'image') == 'noise' and hasattr(self.engine, 'render_noise_detail'):
+            if request.option('view', 'image') == 'noise':
                 image, export, timings = self.engine.render_noise_detail(request.recipe)
             else:
                 kw = {}
@@ -217,7 +206,7 @@ class RenderWorker(QThread):
                     kw['dtype'] = request.option('dtype')
                 if request.option('interactive'):
                     kw['max_ms'] = self.preview_ms
-                elif self._interruptible:
+                else:
                     kw['interrupt'] = lambda: self._superseded(request)
                 image, timings = self.engine.render(request.recipe, **kw)
             self._last_key = request.key()
