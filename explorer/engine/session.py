@@ -7,7 +7,6 @@ with a fake that blocks on a lock to prove latest-wins.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ from explorer.engine.fast_render import FastRenderer, dtype_supported, interrupt
 from explorer.engine.mixing import GridSpec, iter_grid
 from explorer.engine.recipe import MappingCache, Recipe, recipe_ws, synthesis_kwargs, synthesize
 from kernels import forced_ref
-
-log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelInfo:

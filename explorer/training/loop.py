@@ -332,7 +332,7 @@ class Trainer:
         G = data.get('G') or copy.deepcopy(G_ema)
         if not isinstance(G, Generator):
             raise UserError(f'{path}: only StyleGAN2 generators can be finetuned here '
-                            f'(this is {getattr(G, "family", type(G).__name__)})')
+                            f'(this is {G.family})')
         if G.img_resolution != cfg.resolution or G.img_channels != cfg.num_channels:
             raise UserError(f'{path} generates {G.img_resolution}x{G.img_resolution} images with {G.img_channels} '
                             f'channel(s); the dataset gives {cfg.resolution}x{cfg.resolution} / {cfg.num_channels}')
