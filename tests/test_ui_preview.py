@@ -332,7 +332,7 @@ def test_worker_passes_interactive_budget_and_options(qtbot):
 
 
 def test_bf16_menu_only_where_supported(qtbot, win):
-    from explorer.engine.fast_render import dtype_supported
+    from explorer.engine.capabilities import dtype_supported
     supported = dtype_supported('bf16', 'cpu')
     assert win.act_bf16.isEnabled() == supported
     assert ('bf16' in win.info.fast_dtypes) == supported

@@ -29,9 +29,11 @@ import time
 import numpy as np
 import torch
 
-from explorer.engine.fast_render import FastRenderer, dtype_supported, psnr
-from kernels._dispatch import forced_ref
+from explorer.engine.capabilities import dtype_supported
+from explorer.engine.fast_render import FastRenderer
+from explorer.engine.quality import psnr
 from explorer.errors import UserError
+from kernels import forced_ref
 
 # Named configurations (random weights). Channel counts follow the published configs.
 CONFIGS = {

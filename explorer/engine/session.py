@@ -17,15 +17,24 @@ import numpy as np
 import torch
 
 from explorer.engine import latents
-from explorer.engine.checkpoint import (default_checkpoint_path, is_placeholder_default, is_url, load_generator,
-                                        resolve_path, sha256_file)
+from explorer.engine.capabilities import dtype_supported
+from explorer.engine.checkpoint import (
+    default_checkpoint_path,
+    is_placeholder_default,
+    is_url,
+    load_generator,
+    resolve_path,
+    sha256_file,
+)
 from explorer.engine.device import device_name, pick_device
 from explorer.engine.export import to_uint8
 from explorer.engine.families import has_input_transform
-from explorer.engine.fast_render import FastRenderer, dtype_supported, interruptible, synthesis_macs_upto
+from explorer.engine.fast_render import FastRenderer
+from explorer.engine.interrupt import interruptible
 from explorer.engine.mixing import GridSpec, iter_grid
 from explorer.engine.recipe import MappingCache, Recipe, recipe_ws, synthesis_kwargs, synthesize
 from kernels import forced_ref
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -61,13 +70,30 @@ def learned_noise_strengths(G, layers):
     """
     values = [float(p.detach().reshape(-1)[0]) for n, p in G.synthesis.named_parameters()
               if n.endswith('noise_strength')]
-    noisy = [l.index for l in layers if l.has_noise]
+    noisy = [layer.index for layer in layers if layer.has_noise]
     if len(values) != len(noisy):
         return None
     out = [None] * len(layers)
     for i, v in zip(noisy, values):
         out[i] = v
     return tuple(out)
+
+
+def synthesis_macs_upto(G, res) -> int:
+    """Multiply-accumulates of ``G.synthesis`` up to and including resolution ``res`` (convs and
+    ToRGB layers; used to scale measured frame times to preview resolutions)."""
+    total = 0
+    for name, m in G.synthesis.named_modules():
+        w = getattr(m, 'weight', None)
+        r = getattr(m, 'resolution', None)
+        if isinstance(w, torch.Tensor) and w.ndim == 4 and r is not None and r <= res:
+            total += w.numel() * r * r
+    for name, m in G.synthesis.named_modules():
+        if name.endswith('torgb') and hasattr(m, 'weight'):
+            r = int(name.split('.')[0][1:]) if name.startswith('b') else 0
+            if 0 < r <= res:
+                total += m.weight.numel() * r * r
+    return max(total, 1)
 
 
 def _ema(old, new):
@@ -146,7 +172,7 @@ class Session:
             path=str(path), name=Path(path).name, sha256=sha256_file(path), family=G.family,
             resolution=int(G.img_resolution), channels=int(G.img_channels), num_ws=int(G.num_ws),
             z_dim=int(G.z_dim), w_dim=int(G.w_dim), c_dim=int(G.c_dim),
-            layer_labels=tuple(l.label for l in layers), layer_has_noise=tuple(bool(l.has_noise) for l in layers),
+            layer_labels=tuple(x.label for x in layers), layer_has_noise=tuple(bool(x.has_noise) for x in layers),
             groups=tuple((k, tuple(v)) for k, v in groups.items()),
             placeholder=is_placeholder_default(path), device=device_name(self.device),
             is_stylegan3=has_input_transform(G),
