@@ -183,14 +183,14 @@ def test_filtered_lrelu_dispatch_uses_fast_module_when_supported(monkeypatch):
     fake = types.ModuleType('kernels.triton_filtered_lrelu')
     fake.supported = True
     fake.supports = lambda x, fu, fd, b, **kw: fake.supported
-    def fast(x, **kw):
+    def fast(x, reference, **kw):
         calls.append(kw)
-        return filtered_lrelu_ref(x, **kw) + 1
+        return reference(x, **kw) + 1
     fake.filtered_lrelu_triton = fast
     monkeypatch.setitem(sys.modules, 'kernels.triton_filtered_lrelu', fake)
     import kernels
     monkeypatch.setattr(kernels, 'triton_filtered_lrelu', fake, raising=False)
-    monkeypatch.setattr(flr_mod, 'resolve_impl', lambda impl, *t: 'ref' if impl == 'ref' else 'triton')
+    monkeypatch.setattr(kernels._dispatch, 'resolve_impl', lambda impl, *t: 'ref' if impl == 'ref' else 'triton')
     monkeypatch.setattr(flr_mod, 'upfirdn2d', lambda x, f, impl='auto', **kw: upfirdn2d_ref(x, f, **kw))
     monkeypatch.setattr(flr_mod, 'bias_act', lambda x, b, impl='auto', **kw: flr_mod.bias_act_ref(x, b, **kw))
     x = torch.randn(1, 2, 4, 4)

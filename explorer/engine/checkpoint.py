@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -29,7 +27,9 @@ import torch
 
 from explorer.engine.atomic import atomic_write
 from explorer.engine.families import build_generator
+from explorer.engine.state import load_state_strict
 from explorer.errors import CheckpointError, ExplorerError
+from explorer.paths import cache_dir
 
 FORMAT_NAME = 'stylegan-explorer'
 FORMAT_VERSION = 1
@@ -85,37 +85,6 @@ def generator_from_record(record: dict, path='<memory>'):
         raise CheckpointError(path, f'cannot build {family} generator from its config: {e}') from None
     load_state_strict(G, state, path)
     return G
-
-
-def load_state_strict(module, state: dict, path='<memory>', context='', own=None) -> None:
-    """Copy tensors by name into ``module``; refuse missing, unexpected or mis-shaped tensors.
-
-    own: the name -> tensor map to fill (default ``module.state_dict()``); context: what the
-    tensors are, put before every message (e.g. ``'G_ema: '``)."""
-    own = module.state_dict() if own is None else own
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f'missing tensors (not in the file): {_short(missing)}')
-        if unexpected:
-            parts.append(f'unexpected tensors (no place in the model): {_short(unexpected)}')
-        raise CheckpointError(path, context + '; '.join(parts))
-    for name, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            raise CheckpointError(path, f'{context}{name} is not a tensor')
-        if tuple(value.shape) != tuple(own[name].shape):
-            raise CheckpointError(path, f'{context}shape mismatch for {name}: file {tuple(value.shape)}, '
-                                        f'model {tuple(own[name].shape)}')
-    with torch.no_grad():
-        for name, value in state.items():
-            own[name].copy_(value)      # (casts to the model's dtype)
-
-
-def _short(names, n=5):
-    s = ', '.join(names[:n])
-    return s + (f' and {len(names) - n} more' if len(names) > n else '')
 
 
 # ----------------------------------------------------------------------------- detection
@@ -240,16 +209,6 @@ def sha256_file(path, chunk=1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b''):
             h.update(block)
     return h.hexdigest()
-
-
-def cache_dir() -> Path:
-    base = os.environ.get('STYLEGAN_EXPLORER_CACHE') or os.environ.get('XDG_CACHE_HOME') \
-        or os.path.join(os.path.expanduser('~'), '.cache')
-    d = Path(base)
-    if not os.environ.get('STYLEGAN_EXPLORER_CACHE'):
-        d = d / 'stylegan-explorer'
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 # A small network used until a trained default checkpoint is shipped.

@@ -27,12 +27,15 @@ from explorer.engine.checkpoint import (
     sha256_file,
 )
 from explorer.engine.device import device_name, pick_device
-from explorer.engine.export import to_uint8
+from explorer.engine.export import save_png, to_uint8
 from explorer.engine.families import has_input_transform
 from explorer.engine.fast_render import FastRenderer
 from explorer.engine.interrupt import interruptible
 from explorer.engine.mixing import GridSpec, iter_grid
 from explorer.engine.recipe import MappingCache, Recipe, recipe_ws, synthesis_kwargs, synthesize
+from explorer.engine.render_batch import render_seeds_to_dir
+from explorer.engine.state import load_state_strict
+from explorer.errors import CheckpointError
 from kernels import forced_ref
 
 
@@ -282,7 +285,6 @@ class Session:
 
     def export_png(self, path, recipe: Recipe, recipe_dict=None):
         """Render ``recipe`` on the exact path and write it as a PNG with ``recipe_dict`` embedded."""
-        from explorer.engine.export import save_png
         frame, _ = self.render_exact(recipe)
         return save_png(path, frame, recipe_dict)
 
@@ -309,7 +311,6 @@ class Session:
     def batch_export(self, seeds, outdir, recipe: Recipe, progress=None):
         """One PNG per seed with the current settings; progress may raise Cancelled."""
         self._require()
-        from explorer.engine.render_batch import render_seeds_to_dir
         os.makedirs(outdir, exist_ok=True)
         return render_seeds_to_dir(self.G, self.info.path if self.info else None, seeds, outdir,
                                    device=self.device, progress=progress, base_recipe=recipe)
@@ -323,8 +324,6 @@ class Session:
         run first); names and shapes are all checked before anything is copied, so a
         mismatch leaves the current weights as they were. Runs on the render thread.
         """
-        from explorer.engine.checkpoint import load_state_strict
-        from explorer.errors import CheckpointError
         self._require()
         if record.get('class') != self.G.family:
             raise CheckpointError('<training>', f'the training weights ({record.get("class")}) do not fit the loaded '

@@ -608,7 +608,7 @@ class Trainer:
         return path
 
     def _restore(self, data: dict) -> None:
-        from explorer.engine.checkpoint import load_state_strict
+        from explorer.engine.state import load_state_strict
         path = self.resume_path
         load_state_strict(self.G_ema, data['G_ema']['state_dict'], path)
         try:
