@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,19 +15,22 @@ from explorer.errors import UserError
 RECIPE_KEY = 'stylegan-explorer-recipe'
 
 
+def float_to_uint8(img: torch.Tensor) -> torch.Tensor:
+    """Float pixels in ~[-1, 1] -> uint8 levels, same shape and device (the one conversion rule)."""
+    return (img.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
 def to_uint8(img: torch.Tensor) -> np.ndarray:
     """[C, H, W] or [1, C, H, W] float in ~[-1, 1] -> [H, W, C] uint8 (C = 1 or 3)."""
     if img.ndim == 4:
         assert img.shape[0] == 1, 'to_uint8 takes one image'
         img = img[0]
-    img = (img.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    return img.permute(1, 2, 0).cpu().numpy()
+    return float_to_uint8(img).permute(1, 2, 0).cpu().numpy()
 
 
 def batch_to_uint8(imgs: torch.Tensor) -> np.ndarray:
     """[N, C, H, W] -> [N, H, W, C] uint8."""
-    imgs = (imgs.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    return imgs.permute(0, 2, 3, 1).cpu().numpy()
+    return float_to_uint8(imgs).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def pil_image(array: np.ndarray) -> Image.Image:
@@ -42,8 +46,9 @@ def pil_image(array: np.ndarray) -> Image.Image:
 
 
 def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: dict | None = None) -> Path:
-    """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk."""
-    path = Path(path)
+    """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk. ``path``: a file name
+    or a binary file open for writing (``explorer.engine.atomic.atomic_write`` hands one)."""
+    path = Path(path) if isinstance(path, (str, os.PathLike)) else path
     info = PngImagePlugin.PngInfo()
     if recipe is not None:
         info.add_itxt(RECIPE_KEY, json.dumps(recipe, sort_keys=True))
