@@ -29,7 +29,6 @@ def run(args):
     from explorer.engine.checkpoint import sha256_file
     from explorer.engine.export import save_png
     from explorer.engine.mixing import GridSpec, render_grid
-    from explorer.engine.progress import TextProgress
     from explorer.errors import UserError
     rows = latents.parse_seeds(args.rows)
     cols = latents.parse_seeds(args.cols)
@@ -44,7 +43,7 @@ def run(args):
     layers = latents.parse_layers(args.styles, G)
     spec = GridSpec(rows=tuple(rows), cols=tuple(cols), layers=tuple(layers), psi=args.psi, cutoff=args.cutoff,
                     class_idx=args.class_idx, noise_mode=args.noise_mode)
-    with TextProgress('mix') as bar:
+    with C.TextProgress('mix') as bar:
         grid = render_grid(G, spec, device=device, progress=bar)
     meta = {'grid': {'rows': rows, 'cols': cols, 'layers': list(layers), 'styles': args.styles, 'psi': args.psi,
                      'cutoff': args.cutoff, 'class_idx': args.class_idx, 'noise_mode': args.noise_mode},
