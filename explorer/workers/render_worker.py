@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from explorer.engine.progress import Cancelled
 from explorer.engine.recipe import Recipe
 from explorer.engine.session import RenderSession
 from explorer.errors import error_text
+
+log = logging.getLogger(__name__)
 
 # Every started worker, so tests can assert none is left running.
 LIVE_WORKERS: 'weakref.WeakSet[RenderWorker]' = weakref.WeakSet()
@@ -214,6 +217,7 @@ class RenderWorker(QThread):
         except Cancelled:
             self.interrupted_ids.append(request.request_id)     # a newer request is next
         except Exception as e:  # a failed render never kills the worker
+            log.exception('render failed: %r', request.recipe)
             self._last_key = None
             self.resultReady.emit(RenderResult(request.request_id, request, None, {}, error_text(e)))
 
@@ -231,6 +235,7 @@ class RenderWorker(QThread):
             try:
                 info = self.engine.load(arg, progress=progress)
             except Exception as e:
+                log.exception('loading %s failed', arg)
                 self.loadFailed.emit(error_text(e))
                 return
             with self._cond:
@@ -272,6 +277,7 @@ class RenderWorker(QThread):
                 self.batchFinished.emit([], 'cancelled')
                 return
             except Exception as e:
+                log.exception('batch export to %s failed', outdir)
                 self.batchFinished.emit([], error_text(e))
                 return
             self.batchFinished.emit(list(paths), '')
@@ -280,6 +286,7 @@ class RenderWorker(QThread):
             try:
                 self.engine.export_png(path, recipe, recipe_dict)
             except Exception as e:
+                log.exception('saving %s failed', path)
                 self.pngSaved.emit(path, error_text(e))
                 return
             self.pngSaved.emit(path, '')
@@ -288,6 +295,7 @@ class RenderWorker(QThread):
             try:
                 image, _ = self.engine.render(recipe, path='exact')
             except Exception as e:
+                log.exception('exact render failed: %r', recipe)
                 self.exactReady.emit(tag, recipe, None, error_text(e))
                 return
             self.exactReady.emit(tag, recipe, image, '')
@@ -295,6 +303,7 @@ class RenderWorker(QThread):
             try:
                 info = self.engine.load_state(arg)
             except Exception as e:
+                log.exception('taking over the training weights failed')
                 self.weightsFailed.emit(error_text(e))
                 return
             with self._cond:
