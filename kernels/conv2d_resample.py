@@ -86,7 +86,8 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
             return _conv2d(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
 
     # Generic fallback.
-    x = upfirdn2d(x, (f if up > 1 else None), up=up, padding=[px0, px1, py0, py1], gain=up ** 2, flip_filter=flip_filter)
+    x = upfirdn2d(x, (f if up > 1 else None), up=up, padding=[px0, px1, py0, py1], gain=up ** 2,
+                  flip_filter=flip_filter)
     x = _conv2d(x, w, groups=groups, flip_weight=flip_weight)
     if down > 1:
         x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)

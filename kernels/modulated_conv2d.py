@@ -41,7 +41,8 @@ def modulated_conv2d_ref(
 
     # Pre-normalize inputs to avoid fp16 overflow.
     if x.dtype == torch.float16 and demodulate:
-        weight = weight * (1 / math.sqrt(in_channels * kh * kw) / weight.norm(float('inf'), dim=[1, 2, 3], keepdim=True))
+        weight = weight * (1 / math.sqrt(in_channels * kh * kw)
+                           / weight.norm(float('inf'), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float('inf'), dim=1, keepdim=True)
 
     w = None

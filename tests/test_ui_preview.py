@@ -235,7 +235,8 @@ def test_engine_paths_per_family(tiny_G, tmp_path, monkeypatch):
     from explorer.engine import fast_render
     calls = []
     real = fast_render.FastRenderer.render
-    monkeypatch.setattr(fast_render.FastRenderer, 'render', lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    monkeypatch.setattr(fast_render.FastRenderer, 'render',
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     models = _tiny_models(tiny_G)
     for family, G in models.items():
         eng = Session('cpu')

@@ -107,7 +107,8 @@ def test_recent_checkpoints_persist_and_open_dialog_starts_there(qtbot, tmp_path
     w.close()
     w2 = open_window(qtbot, FakeEngine())
     try:
-        assert [a.text() for a in w2.recent_menu.actions()][:2] == ['/tmp/fake.pt', str(tmp_path / 'models' / 'model.pt')]
+        recent = [a.text() for a in w2.recent_menu.actions()][:2]
+        assert recent == ['/tmp/fake.pt', str(tmp_path / 'models' / 'model.pt')]
         seen = {}
 
         def fake_dialog(parent, title, directory, *a):

@@ -14,7 +14,8 @@ def add_arguments(p):
     p.add_argument('--rows', required=True, help='destination seeds, e.g. 1,2,3')
     p.add_argument('--cols', required=True, help='source seeds, e.g. 4,5')
     p.add_argument('--styles', default='coarse',
-                   help="layers taken from the column face: coarse|middle|fine|all or indices like 0-3 (default coarse)")
+                   help="layers taken from the column face: coarse|middle|fine|all or indices like 0-3 "
+                        "(default coarse)")
     p.add_argument('--psi', type=C.psi_type, default=1.0, help='truncation psi')
     p.add_argument('--cutoff', type=C.nonneg_int, default=None, help='truncate only the first N style layers')
     p.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const', help='noise inputs')

@@ -224,7 +224,7 @@ def run_bench(G, device='cpu', impls=None, iters=10, batches=(1, 8), quick=False
             row['peak_memory_kind'] = 'process peak RSS'
         result['impls'][name] = row
         log(f'  {name}: batch-1 median {row["batch1_ms_median"]:.1f} ms, PSNR {row["psnr_db"]:.1f} dB')
-        del impl
+        impl = None     # free its buffers before the next implementation
 
     if preview and len(G.preview_resolutions()) > 1:
         result['preview'] = preview_latency(G, device, iters=max(1, min(iters, 5)),
