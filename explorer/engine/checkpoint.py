@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import zipfile
 from pathlib import Path
@@ -34,8 +35,11 @@ from explorer.paths import cache_dir
 FORMAT_NAME = 'stylegan-explorer'
 FORMAT_VERSION = 1
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT_DIR = PROJECT_ROOT / 'checkpoints'
+CHECKPOINT_DIR = PROJECT_ROOT / 'checkpoints'          # a source checkout (or an editable install)
 DEFAULT_CHECKPOINT_NAME = 'portraits64.pt'
+DISTRIBUTION = 'stylegan-explorer'
+# `pip install .` copies checkpoints/ here, under the install prefix (pyproject: tool.setuptools.data-files)
+INSTALLED_CHECKPOINT_DIR = 'share/stylegan-explorer/checkpoints'
 
 
 # ----------------------------------------------------------------------------- own format
@@ -223,10 +227,29 @@ def is_placeholder_default(path) -> bool:
     return Path(path).name.startswith('random-default')
 
 
+def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT_NAME) -> Path | None:
+    """A checkpoint shipped with the project: ``checkpoints/<name>`` of the source checkout, else
+    the copy a regular ``pip install`` put under its prefix (found through the installed
+    distribution's file list, so venv, --user and system installs all work); None if neither."""
+    local = CHECKPOINT_DIR / name
+    if local.is_file():
+        return local
+    try:
+        files = importlib.metadata.distribution(DISTRIBUTION).files or ()
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name == name and f.as_posix().endswith(f'{INSTALLED_CHECKPOINT_DIR}/{name}'):
+            path = Path(f.locate()).resolve()
+            if path.is_file():
+                return path
+    return None
+
+
 def default_checkpoint_path() -> Path:
     """The shipped trained model if present, else a seeded random network made on first use."""
-    shipped = CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME
-    if shipped.exists():
+    shipped = shipped_checkpoint()
+    if shipped is not None:
         return shipped
     path = cache_dir() / 'random-default-v1.pt'
     if not path.exists():
