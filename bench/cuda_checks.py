@@ -88,7 +88,8 @@ def large_tensor_checks(dev, small):
 def concurrent_capture_check(dev):
     """Graph captures while another thread keeps allocating fresh device memory."""
     from explorer.engine.bench import build_config
-    from explorer.engine.fast_render import FastRenderer, _cuda_graph_capture
+    from explorer.engine.cuda_graphs import cuda_graph_capture
+    from explorer.engine.fast_render import FastRenderer
     G = build_config('tiny').to(dev)
     capturing = threading.Event()
     stop = threading.Event()
@@ -107,7 +108,7 @@ def concurrent_capture_check(dev):
     def capture(fn, static):  # the real capture; re-raises instead of falling back to eager
         capturing.set()
         time.sleep(0.05)
-        return _cuda_graph_capture(fn, static)
+        return cuda_graph_capture(fn, static)
 
     fr = FastRenderer(G, dev, use_graphs=True, graph_capture=capture)
     eager = FastRenderer(G, dev, use_graphs=False)

@@ -56,8 +56,8 @@ def main(argv=None):
     app = make_app()
     from explorer.ui.main_window import MainWindow
     t_open = time.perf_counter()
-    from explorer.workers.engine import RenderEngine
-    engine = RenderEngine(args.device, cpu_threads=args.threads, fast=args.path == 'auto')
+    from explorer.engine.session import Session
+    engine = Session(args.device, cpu_threads=args.threads, fast=args.path == 'auto')
     win = MainWindow(engine=engine, checkpoint=args.checkpoint)
     win.show()
     results = []

@@ -23,7 +23,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import os
     import tempfile
-    from explorer.ui.settings import CONFIG_ENV
+    from explorer.paths import CONFIG_ENV
     # Fresh preferences (no saved bf16 choice, favourites or geometry), and none written back.
     os.environ[CONFIG_ENV] = tempfile.mkdtemp(prefix='explorer-screenshots-')
     from explorer.ui.app import make_app

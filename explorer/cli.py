@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 COMMANDS = [
@@ -58,20 +59,29 @@ def build_parser():
 
 def main(argv=None) -> int:
     from explorer.errors import ExplorerError
+    from explorer.logs import setup_logging
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv:
         argv = ['gui']
     args = parser.parse_args(argv)
+    setup_logging()
+    log = logging.getLogger('explorer.cli')
     try:
         return int(args._run(args) or 0)
     except ExplorerError as e:
+        log.exception('%s failed', args.command)
         sys.stderr.write(f'error: {e}\n')
         return 2
     except OSError as e:
+        log.exception('%s failed', args.command)
         where = f' {e.filename}' if getattr(e, 'filename', None) else ''
         sys.stderr.write(f'error:{where}: {e.strerror or e}\n')
         return 2
     except KeyboardInterrupt:
+        log.info('%s interrupted', args.command)
         sys.stderr.write('interrupted\n')
         return 130
+    except Exception:
+        log.exception('%s failed', args.command)
+        raise

@@ -49,3 +49,15 @@ def resolve_impl(impl: str, *tensors: torch.Tensor) -> str:
     if all(t is None or t.is_cuda for t in tensors) and any(t is not None and t.is_cuda for t in tensors):
         return 'triton'
     return 'ref'
+
+
+def fast_module(impl: str, name: str, *tensors: torch.Tensor):
+    """The fast-path module ``kernels.<name>`` when ``impl`` and the inputs pick it (see
+    ``resolve_impl``) and it imports; None means: use the reference. Imported on first use,
+    so importing ``kernels`` never imports (or compiles) Triton."""
+    if resolve_impl(impl, *tensors) != 'triton':
+        return None
+    try:
+        return importlib.import_module(f'kernels.{name}')
+    except ImportError:
+        return None

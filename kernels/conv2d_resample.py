@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels.upfirdn2d import _parse_padding, get_filter_size, upfirdn2d
+from kernels._params import get_filter_size, parse_padding
+from kernels.upfirdn2d import upfirdn2d
 
 
 def _conv2d(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
@@ -31,7 +32,7 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
     assert isinstance(up, int) and up >= 1 and isinstance(down, int) and down >= 1
     out_channels, in_channels_per_group, kh, kw = w.shape
     fw, fh = get_filter_size(f)
-    px0, px1, py0, py1 = _parse_padding(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
 
     if up > 1:
         px0 += (fw + up - 1) // 2
@@ -85,7 +86,8 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
             return _conv2d(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
 
     # Generic fallback.
-    x = upfirdn2d(x, (f if up > 1 else None), up=up, padding=[px0, px1, py0, py1], gain=up ** 2, flip_filter=flip_filter)
+    x = upfirdn2d(x, (f if up > 1 else None), up=up, padding=[px0, px1, py0, py1], gain=up ** 2,
+                  flip_filter=flip_filter)
     x = _conv2d(x, w, groups=groups, flip_weight=flip_weight)
     if down > 1:
         x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)

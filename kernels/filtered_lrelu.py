@@ -29,9 +29,10 @@ import math
 
 import torch
 
-from kernels._dispatch import resolve_impl
+from kernels._dispatch import fast_module
+from kernels._params import get_filter_size, parse_padding
 from kernels.bias_act import bias_act, bias_act_ref
-from kernels.upfirdn2d import _parse_padding, get_filter_size, upfirdn2d, upfirdn2d_ref
+from kernels.upfirdn2d import upfirdn2d, upfirdn2d_ref
 
 
 def _check_args(x, fu, fd, b, up, down, gain, slope, clamp):
@@ -50,7 +51,7 @@ def _check_args(x, fu, fd, b, up, down, gain, slope, clamp):
 
 def output_size(in_h, in_w, fu=None, fd=None, up=1, down=1, padding=0):
     """(out_h, out_w) of ``filtered_lrelu`` for the given input size and settings."""
-    px0, px1, py0, py1 = _parse_padding(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     fu_w, fu_h = get_filter_size(fu)
     fd_w, fd_h = get_filter_size(fd)
     out_w = (in_w * up + px0 + px1 - (fu_w - 1) - (fd_w - 1) + (down - 1)) // down
@@ -60,7 +61,7 @@ def output_size(in_h, in_w, fu=None, fd=None, up=1, down=1, padding=0):
 
 def _composed(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, upfirdn, bias_activate):
     _check_args(x, fu, fd, b, up, down, gain, slope, clamp)
-    pad = list(_parse_padding(padding))
+    pad = list(parse_padding(padding))
     n, c, in_h, in_w = x.shape
     out_h, out_w = output_size(in_h, in_w, fu, fd, up, down, pad)
     in_dtype = x.dtype
@@ -86,19 +87,14 @@ def filtered_lrelu_ref(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gai
 def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=math.sqrt(2), slope=0.2,
                    clamp=None, flip_filter=False, impl='auto'):
     """Public op. ``x``: [N, C, H, W] -> [N, C, out_h, out_w] (see ``output_size``)."""
-    which = resolve_impl(impl, x)
-    if which == 'ref':
+    fast = fast_module(impl, 'triton_filtered_lrelu', x)
+    if fast is None:
         return filtered_lrelu_ref(x, fu=fu, fd=fd, b=b, up=up, down=down, padding=padding, gain=gain,
                                   slope=slope, clamp=clamp, flip_filter=flip_filter)
-    try:
-        from kernels import triton_filtered_lrelu  # lazy: nothing compiles at import
-    except ImportError:
-        triton_filtered_lrelu = None
-    if triton_filtered_lrelu is not None and triton_filtered_lrelu.supports(
-            x, fu, fd, b, up=up, down=down, padding=padding, clamp=clamp, flip_filter=flip_filter):
-        return triton_filtered_lrelu.filtered_lrelu_triton(
+    if fast.supports(x, fu, fd, b, up=up, down=down, padding=padding, clamp=clamp, flip_filter=flip_filter):
+        return fast.filtered_lrelu_triton(
             x, fu=fu, fd=fd, b=b, up=up, down=down, padding=padding, gain=gain, slope=slope, clamp=clamp,
-            flip_filter=flip_filter)
+            flip_filter=flip_filter, reference=filtered_lrelu_ref)
     # No fused kernel for these inputs: compose the public ops, each with its own fast path.
     return _composed(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter,
                      upfirdn=lambda t, f, **kw: upfirdn2d(t, f, impl=impl, **kw),

@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from kernels._dispatch import resolve_impl
+from kernels._dispatch import fast_module
 from kernels.conv2d_resample import conv2d_resample
 
 
@@ -41,7 +41,8 @@ def modulated_conv2d_ref(
 
     # Pre-normalize inputs to avoid fp16 overflow.
     if x.dtype == torch.float16 and demodulate:
-        weight = weight * (1 / math.sqrt(in_channels * kh * kw) / weight.norm(float('inf'), dim=[1, 2, 3], keepdim=True))
+        weight = weight * (1 / math.sqrt(in_channels * kh * kw)
+                           / weight.norm(float('inf'), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float('inf'), dim=1, keepdim=True)
 
     w = None
@@ -78,17 +79,12 @@ def modulated_conv2d_ref(
 def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, resample_filter=None,
                      demodulate=True, flip_weight=True, fused_modconv=True, impl='auto'):
     """Public op; ``impl='triton'`` fuses modulation/demodulation into one kernel."""
-    which = resolve_impl(impl, x)
-    if which == 'triton':
-        try:
-            from kernels import triton_modconv  # lazy
-        except ImportError:
-            triton_modconv = None
-        if triton_modconv is not None and triton_modconv.supports(x, weight, up=up, down=down):
-            return triton_modconv.modulated_conv2d_triton(
-                x, weight, styles, noise=noise, up=up, down=down, padding=padding,
-                resample_filter=resample_filter, demodulate=demodulate, flip_weight=flip_weight,
-                fused_modconv=fused_modconv)
+    fast = fast_module(impl, 'triton_modconv', x)
+    if fast is not None and fast.supports(x, weight, up=up, down=down):
+        return fast.modulated_conv2d_triton(
+            x, weight, styles, noise=noise, up=up, down=down, padding=padding,
+            resample_filter=resample_filter, demodulate=demodulate, flip_weight=flip_weight,
+            fused_modconv=fused_modconv)
     return modulated_conv2d_ref(x, weight, styles, noise=noise, up=up, down=down, padding=padding,
                                 resample_filter=resample_filter, demodulate=demodulate,
                                 flip_weight=flip_weight, fused_modconv=fused_modconv)

@@ -16,8 +16,9 @@ import torch
 import triton
 import triton.language as tl
 
+from kernels._params import resolve_act_params
 from kernels._triton_common import ACT_CODES, FLOAT_DTYPES, device_ok, grid_1d
-from kernels.bias_act import _resolve_params
+from kernels.triton_epilogue import act_gain_clamp
 
 BLOCK = 1024
 
@@ -31,13 +32,7 @@ def _bias_act_fwd(x_ptr, b_ptr, y_ptr, total, C, inner, alpha, gain, clamp,
     if HAS_BIAS:
         c = (offs // inner) % C
         v += tl.load(b_ptr + c, mask=mask, other=0.0).to(tl.float32)
-    if ACT == 1:
-        v = tl.where(v > 0, v, 0.0)
-    if ACT == 2:
-        v = tl.where(v > 0, v, v * alpha)
-    v = v * gain
-    if HAS_CLAMP:
-        v = tl.minimum(tl.maximum(v, -clamp), clamp)
+    v = act_gain_clamp(v, alpha, gain, clamp, ACT, HAS_CLAMP)
     tl.store(y_ptr + offs, v.to(y_ptr.dtype.element_ty), mask=mask)
 
 
@@ -134,7 +129,7 @@ class _BiasAct(torch.autograd.Function):
 
 def bias_act_triton(x, b=None, dim=1, act='linear', alpha=None, gain=None, clamp=None):
     """Same contract as ``kernels.bias_act.bias_act_ref``."""
-    _, alpha, gain, clamp = _resolve_params(act, alpha, gain, clamp)
+    _, alpha, gain, clamp = resolve_act_params(act, alpha, gain, clamp)
     if b is not None:
         assert b.ndim == 1 and b.shape[0] == x.shape[dim], (tuple(b.shape), tuple(x.shape), dim)
     dim = dim % x.ndim

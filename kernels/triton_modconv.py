@@ -25,8 +25,9 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels._triton_common import FLOAT_DTYPES, device_ok, grid_1d
+from kernels._triton_common import ACT_CODES, FLOAT_DTYPES, device_ok, grid_1d
 from kernels.conv2d_resample import conv2d_resample
+from kernels.triton_epilogue import act_gain_clamp
 
 ROW_BLOCK = 512
 EPI_BLOCK = 1024
@@ -76,11 +77,7 @@ def _epilogue_kernel(x_ptr, noise_ptr, b_ptr, y_ptr, total, C, HW, noise_sn, alp
         v += tl.load(noise_ptr + n * noise_sn + pix, mask=mask, other=0.0).to(tl.float32)
     if HAS_BIAS:
         v += tl.load(b_ptr + nc % C, mask=mask, other=0.0).to(tl.float32)
-    if ACT == 2:
-        v = tl.where(v > 0, v, v * alpha)
-    v = v * gain
-    if HAS_CLAMP:
-        v = tl.minimum(tl.maximum(v, -clamp), clamp)
+    v = act_gain_clamp(v, alpha, gain, clamp, ACT, HAS_CLAMP)
     tl.store(y_ptr + offs, v.to(y_ptr.dtype.element_ty), mask=mask)
 
 
@@ -157,7 +154,7 @@ def epilogue(x, noise=None, bias=None, act='linear', alpha=0.2, gain=1.0, clamp=
     _epilogue_kernel[grid_1d(total, EPI_BLOCK)](
         x, noise if noise is not None else x, bias.contiguous() if bias is not None else x, y, total, C, H * W,
         noise_sn, float(alpha), float(gain), float(clamp) if clamp is not None else -1.0,
-        HAS_NOISE=noise is not None, HAS_BIAS=bias is not None, ACT=2 if act == 'lrelu' else 0,
+        HAS_NOISE=noise is not None, HAS_BIAS=bias is not None, ACT=ACT_CODES['lrelu' if act == 'lrelu' else 'linear'],
         HAS_CLAMP=clamp is not None and clamp >= 0, BLOCK=EPI_BLOCK)
     if out is not None and y is not out:
         return out.copy_(y)

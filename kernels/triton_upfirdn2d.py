@@ -22,8 +22,9 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels._triton_common import FLOAT_DTYPES, device_ok, grid_1d
-from kernels.upfirdn2d import _parse_padding, _parse_scaling
+from kernels._params import parse_padding, parse_scaling
+from kernels._triton_common import ACT_CODES, FLOAT_DTYPES, device_ok, grid_1d
+from kernels.triton_epilogue import act_gain_clamp
 
 BLOCK = 256
 
@@ -61,13 +62,7 @@ def _upfirdn2d_kernel(x_ptr, f_ptr, b_ptr, y_ptr, total, C, H, W, OH, OW, KH, KW
             if HAS_BIAS:
                 v = tl.where(valid, v + bias, 0.0)
             acc += v * fv
-    acc = acc * fgain
-    if ACT == 2:
-        acc = tl.where(acc > 0, acc, acc * alpha)
-    if ACT != 0:
-        acc = acc * act_gain
-    if HAS_CLAMP:
-        acc = tl.minimum(tl.maximum(acc, -clamp), clamp)
+    acc = act_gain_clamp(acc * fgain, alpha, act_gain, clamp, ACT, HAS_CLAMP)
     tl.store(y_ptr + offs, acc.to(y_ptr.dtype.element_ty), mask=mask)
 
 
@@ -76,7 +71,7 @@ def supports(x, f, up=1, down=1, **_):
         return False
     if f is not None and (f.ndim not in (1, 2) or f.dtype != torch.float32):
         return False
-    _parse_scaling(up), _parse_scaling(down)  # validates
+    parse_scaling(up), parse_scaling(down)  # validates
     return device_ok(x, f)
 
 
@@ -93,9 +88,9 @@ def _corr_filter(f, flip_filter, device):
 
 
 def output_shape(x, f, up, down, padding):
-    upx, upy = _parse_scaling(up)
-    downx, downy = _parse_scaling(down)
-    px0, px1, py0, py1 = _parse_padding(padding)
+    upx, upy = parse_scaling(up)
+    downx, downy = parse_scaling(down)
+    px0, px1, py0, py1 = parse_padding(padding)
     fw = 1 if f is None else f.shape[-1]
     fh = 1 if f is None else f.shape[0]
     n, c, h, w = x.shape
@@ -107,9 +102,9 @@ def output_shape(x, f, up, down, padding):
 def launch(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, bias=None, act=None, alpha=0.2,
            act_gain=1.0, clamp=None, out_dtype=None):
     """Run the kernel (no autograd). ``act``: None | 'lrelu'. ``bias``: [C] added before upsampling."""
-    upx, upy = _parse_scaling(up)
-    downx, downy = _parse_scaling(down)
-    px0, px1, py0, py1 = _parse_padding(padding)
+    upx, upy = parse_scaling(up)
+    downx, downy = parse_scaling(down)
+    px0, px1, py0, py1 = parse_padding(padding)
     x = x.contiguous()
     fc, kh, kw = _corr_filter(f, flip_filter, x.device)
     separable = fc.ndim == 1
@@ -120,18 +115,18 @@ def launch(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, bias=None, 
     fgain = float(gain)  # 2-D: f * gain; 1-D: gain**0.5 on each axis, gain overall
     _upfirdn2d_kernel[grid_1d(total, BLOCK)](
         x, fc, bias.contiguous() if bias is not None else x, y, total, c, x.shape[2], x.shape[3], oh, ow, kh, kw,
-        upx, upy, downx, downy, px0, py0, fgain, float(alpha), float(act_gain),
+        upx, upy, downx, downy, px0, py0, fgain, float(alpha), float(act_gain) if act else 1.0,
         float(clamp) if clamp is not None else -1.0,
-        SEPARABLE=separable, HAS_BIAS=bias is not None, ACT=2 if act == 'lrelu' else 0,
+        SEPARABLE=separable, HAS_BIAS=bias is not None, ACT=ACT_CODES['lrelu' if act == 'lrelu' else 'linear'],
         HAS_CLAMP=clamp is not None and clamp >= 0, BLOCK=BLOCK)
     return y
 
 
 def _grad_params(in_hw, out_hw, f, up, down, padding, flip_filter):
     """Arguments of the upfirdn2d that computes dL/dx from dL/dy (the adjoint)."""
-    upx, upy = _parse_scaling(up)
-    downx, downy = _parse_scaling(down)
-    px0, px1, py0, py1 = _parse_padding(padding)
+    upx, upy = parse_scaling(up)
+    downx, downy = parse_scaling(down)
+    px0, px1, py0, py1 = parse_padding(padding)
     fw = 1 if f is None else f.shape[-1]
     fh = 1 if f is None else f.shape[0]
     ih, iw = in_hw
@@ -165,7 +160,7 @@ class _UpFirDn2d(torch.autograd.Function):
 def upfirdn2d_triton(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     """Same contract as ``kernels.upfirdn2d.upfirdn2d_ref``."""
     assert f is None or (f.dtype == torch.float32 and not f.requires_grad)
-    up = list(_parse_scaling(up))
-    down = list(_parse_scaling(down))
-    padding = list(_parse_padding(padding))
+    up = list(parse_scaling(up))
+    down = list(parse_scaling(down))
+    padding = list(parse_padding(padding))
     return _UpFirDn2d.apply(x, f, up, down, padding, flip_filter, gain)

@@ -12,34 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels._dispatch import resolve_impl
-
-
-def _parse_scaling(scaling):
-    if isinstance(scaling, int):
-        scaling = [scaling, scaling]
-    sx, sy = scaling
-    assert sx >= 1 and sy >= 1
-    return int(sx), int(sy)
-
-
-def _parse_padding(padding):
-    if isinstance(padding, int):
-        padding = [padding, padding]
-    if len(padding) == 2:
-        px, py = padding
-        padding = [px, px, py, py]
-    px0, px1, py0, py1 = padding
-    return int(px0), int(px1), int(py0), int(py1)
-
-
-def get_filter_size(f):
-    if f is None:
-        return 1, 1
-    assert f.ndim in (1, 2)
-    fw = f.shape[-1]
-    fh = f.shape[0]
-    return int(fw), int(fh)
+from kernels._dispatch import fast_module
+from kernels._params import get_filter_size, parse_padding, parse_scaling
 
 
 def setup_filter(f, device=torch.device('cpu'), normalize=True, flip_filter=False, gain=1, separable=None):
@@ -77,9 +51,9 @@ def upfirdn2d_ref(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     assert isinstance(f, torch.Tensor) and f.ndim in (1, 2)
     assert f.dtype == torch.float32 and not f.requires_grad
     batch_size, num_channels, in_height, in_width = x.shape
-    upx, upy = _parse_scaling(up)
-    downx, downy = _parse_scaling(down)
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    upx, upy = parse_scaling(up)
+    downx, downy = parse_scaling(down)
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
 
     # Upsample by inserting zeros.
     x = x.reshape([batch_size, num_channels, in_height, 1, in_width, 1])
@@ -107,21 +81,15 @@ def upfirdn2d_ref(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
 
 def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl='auto'):
     """Public op. ``x``: [N, C, H, W]; ``f``: prepared filter (see ``setup_filter``)."""
-    which = resolve_impl(impl, x)
-    if which == 'triton':
-        try:
-            from kernels import triton_upfirdn2d  # lazy
-        except ImportError:
-            triton_upfirdn2d = None
-        if triton_upfirdn2d is not None and triton_upfirdn2d.supports(x, f, up=up, down=down):
-            return triton_upfirdn2d.upfirdn2d_triton(x, f, up=up, down=down, padding=padding,
-                                                     flip_filter=flip_filter, gain=gain)
+    fast = fast_module(impl, 'triton_upfirdn2d', x)
+    if fast is not None and fast.supports(x, f, up=up, down=down):
+        return fast.upfirdn2d_triton(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
     return upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
 
 
 def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl='auto'):
     """Filter with ``f`` keeping the size (padding adds to the centring pad)."""
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
     fw, fh = get_filter_size(f)
     p = [padx0 + fw // 2, padx1 + (fw - 1) // 2, pady0 + fh // 2, pady1 + (fh - 1) // 2]
     return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
@@ -129,8 +97,8 @@ def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl='auto'):
 
 def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl='auto'):
     """Upsample by ``up`` with filter ``f``; output is ``up`` times larger."""
-    upx, upy = _parse_scaling(up)
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    upx, upy = parse_scaling(up)
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
     fw, fh = get_filter_size(f)
     p = [
         padx0 + (fw + upx - 1) // 2,
@@ -143,8 +111,8 @@ def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl='auto'):
 
 def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl='auto'):
     """Downsample by ``down`` with filter ``f``; output is ``down`` times smaller."""
-    downx, downy = _parse_scaling(down)
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    downx, downy = parse_scaling(down)
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
     fw, fh = get_filter_size(f)
     p = [
         padx0 + (fw - downx + 1) // 2,

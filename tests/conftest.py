@@ -21,6 +21,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory, monkeypatch):
+    """Each test gets its own state folder: the log file (explorer.logs) goes there, never
+    into the user's state folder."""
+    monkeypatch.setenv('STYLEGAN_EXPLORER_STATE', str(tmp_path_factory.mktemp('state')))
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory, monkeypatch):
     """Each test gets its own GUI settings folder; nothing writes the user's configuration.
     The GUI reads STYLEGAN_EXPLORER_CONFIG; QSettings' own user paths are redirected as well,

@@ -31,7 +31,8 @@ def ckpt(tmp_path_factory):
 
 
 def test_render_writes_pngs_with_recipe(tmp_path, ckpt):
-    r = run_cli('render', '--checkpoint', str(ckpt), '--seeds', '0-3', '--psi', '0.7', '--outdir', str(tmp_path / 'out'))
+    r = run_cli('render', '--checkpoint', str(ckpt), '--seeds', '0-3', '--psi', '0.7',
+                '--outdir', str(tmp_path / 'out'))
     assert r.returncode == 0, r.stderr
     files = sorted((tmp_path / 'out').glob('*.png'))
     assert [f.name for f in files] == ['seed0000.png', 'seed0001.png', 'seed0002.png', 'seed0003.png']

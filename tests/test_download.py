@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from explorer.engine import download
-from explorer.engine.checkpoint import cache_dir, load_generator, save_generator
+from explorer.engine.checkpoint import load_generator, save_generator
+from explorer.paths import cache_dir
 from explorer.engine.progress import Cancelled
 from explorer.errors import CheckpointError
 

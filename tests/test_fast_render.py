@@ -1,12 +1,14 @@
-"""FastRenderer: same images as G.synthesis, graph re-capture bookkeeping, preview."""
+"""FastRenderer: same images as G.synthesis, graph re-capture bookkeeping, stop_at previews."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer.engine.fast_render import FastRenderer, GraphCache, cpu_supports_bf16, nnpack_available, psnr
+from explorer.engine.capabilities import cpu_supports_bf16, nnpack_available
+from explorer.engine.cuda_graphs import GraphCache
+from explorer.engine.fast_render import FastRenderer
 from explorer.engine.networks_stylegan2 import Generator
+from explorer.engine.quality import psnr
 
 
 def make_G(arch='skip', res=32, clamp=None, seed=0):
@@ -143,33 +145,6 @@ def test_graph_cache_is_bounded():
     assert cache.captures == 4 and len(cache.entries) == 2
 
 
-def test_preview_picks_resolution_within_budget():
-    G = make_G('skip', res=64)
-    fr = FastRenderer(G, 'cpu')
-    ws = _ws(G, 1)
-    assert fr.should_preview(50)                 # nothing measured yet
-    img, r = fr.preview(ws, max_ms=50)
-    assert r in fr.preview_resolutions() and img.shape[-1] == r
-    # Pretend measurements: only 16 px fits a 10 ms budget.
-    fr._timing = {64: 80.0, 32: 25.0, 16: 6.0}
-    assert fr.should_preview(50) and not fr.should_preview(100)
-    img, r = fr.preview(ws, max_ms=10)
-    assert r == 16 and img.shape[-1] == 16
-    assert fr.estimate_ms(8) < fr.estimate_ms(16)
-    orig = FastRenderer(make_G('orig'), 'cpu')
-    assert not orig.should_preview(1)            # no intermediate images to show
-
-
-def test_render_uint8_layout():
-    G = make_G()
-    fr = FastRenderer(G, 'cpu')
-    ws = _ws(G, 2)
-    u8 = fr.render_uint8(ws)
-    assert u8.dtype == np.uint8 and u8.shape == (2, 32, 32, 3)
-    ref = (fr.render(ws) * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    assert np.array_equal(u8, ref)
-
-
 def test_forced_reference_env_uses_plain_synthesis(monkeypatch):
     monkeypatch.setenv('EXPLORER_KERNELS', 'ref')
     G = make_G()
@@ -200,37 +175,24 @@ def test_low_precision_refused_without_the_plan(monkeypatch):
         FastRenderer(G, 'cpu', dtype='bf16' if cpu_supports_bf16() else 'fp16')
 
 
-def test_render_frame_previews_while_full_frames_are_slow():
-    G = make_G('skip', res=64)
-    fr = FastRenderer(G, 'cpu')
-    ws = _ws(G, 1)
-    frame, res = fr.render_frame(ws)                      # no budget: full resolution, measured
-    assert res == 64 and frame.shape == (64, 64, 3) and frame.dtype == np.uint8
-    fr._timing[64] = 500.0                                # pretend a full frame is slow
-    frame, res = fr.render_frame(ws, max_ms=50)
-    assert res < 64 and frame.shape == (res, res, 3)
-    fr._timing = {64: 5.0}                                # fast enough: no preview needed
-    assert fr.render_frame(ws, max_ms=50)[1] == 64
-
-
 @pytest.mark.parametrize('binomial', [True, False])
 def test_folded_up_kernel_equals_transposed_conv_then_fir(binomial):
-    """_fold_up_fir: one 3x3 conv to 4*O channels + pixel_shuffle equals the transposed conv
+    """fold_up_fir: one 3x3 conv to 4*O channels + pixel_shuffle equals the transposed conv
     followed by the FIR, for the StyleGAN2 [1, 3, 3, 1] filter and for an arbitrary one."""
-    from explorer.engine.fast_render import _fir_pad_params, _fold_up_fir
+    from explorer.engine.fast_plan import fir_pad_params, fold_up_fir
     g = torch.Generator().manual_seed(0)
     O, I, H = 5, 3, 7
     x = torch.randn(1, I, H, H, generator=g, dtype=torch.float64)
     w = torch.randn(O, I, 3, 3, generator=g, dtype=torch.float64)
     f = torch.tensor([1., 3, 3, 1]) if binomial else torch.rand(4, 4, generator=g) + 0.1
-    fir = _fir_pad_params(f / f.sum() if f.ndim == 1 else f, O, 4.0, torch.float64, 'cpu')
+    fir = fir_pad_params(f / f.sum() if f.ndim == 1 else f, O, 4.0, torch.float64, 'cpu')
     y = F.conv_transpose2d(x, w.transpose(0, 1), stride=2)                # [1, O, 2H+1, 2H+1]
     ref = F.conv2d(y, fir, padding=1, groups=O)                           # [1, O, 2H, 2H]
-    G = _fold_up_fir(w, fir, 1)
+    G = fold_up_fir(w, fir, 1)
     assert G.shape == (4 * O, I, 3, 3)
     out = F.pixel_shuffle(F.conv2d(x, G, padding=1), 2)
     torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)
-    assert _fold_up_fir(w, fir, 3) is None                                # taps beyond the 3x3: refused
+    assert fold_up_fir(w, fir, 3) is None                                # taps beyond the 3x3: refused
 
 
 @pytest.mark.skipif(not nnpack_available(), reason='NNPACK not in this torch build')
@@ -305,10 +267,8 @@ def test_cuda_graphs_and_low_precision_match_reference(monkeypatch, fp32_math):
     for _ in range(2):
         torch.testing.assert_close(fr.render(ws), ref, atol=1e-4, rtol=1e-3)
     assert fr.graphs.captures == 1
-    assert np.array_equal(fr.render_uint8(ws[:1]),
-                          (fr.render(ws[:1]) * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
     for dt in ('fp16', 'bf16'):
-        from explorer.engine.fast_render import dtype_supported
+        from explorer.engine.capabilities import dtype_supported
         if dtype_supported(dt, 'cuda'):
             assert psnr(FastRenderer(G, 'cuda', dtype=dt).render(ws), ref) > 35
 
@@ -343,6 +303,7 @@ def test_cuda_graphs_capture_stylegan1_mid_growth():
     """StyleGAN1 reads its lod once per change, so capture needs no host sync (it used to
     fall back to eager with a warning)."""
     import warnings
+
     from explorer.engine.networks_stylegan1 import Generator as G1
     torch.manual_seed(0)
     G = G1(z_dim=16, w_dim=16, img_resolution=16, channels=[16, 16, 8], mapping_layers=2,

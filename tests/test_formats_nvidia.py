@@ -71,8 +71,8 @@ class AugmentPipe(torch.nn.Module):  # class name as in the official repositorie
 
 
 def _same_tensors(a, b):
-    sa = dict(a.named_parameters()); sa.update(a.named_buffers())
-    sb = dict(b.named_parameters()); sb.update(b.named_buffers())
+    sa = {**dict(a.named_parameters()), **dict(a.named_buffers())}
+    sb = {**dict(b.named_parameters()), **dict(b.named_buffers())}
     assert sorted(sa) == sorted(sb)
     for k in sa:
         assert torch.equal(sa[k].float(), sb[k].float()), k

@@ -1,9 +1,12 @@
-"""engine, training and kernels never import Qt (DESIGN.md: dependency arrows point one way)."""
+"""engine, training and kernels never import Qt, and no module imports itself in a cycle
+(DESIGN.md: dependency arrows point one way)."""
 
 import ast
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 QT = ('PyQt6', 'PySide6', 'PyQt5', 'PySide2', 'pyqtgraph', 'qtpy')
@@ -45,3 +48,21 @@ def test_headless_packages_import_without_loading_qt():
             'print(bad); sys.exit(1 if bad else 0)\n')
     r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_no_import_cycles():
+    """No module of explorer/ or kernels/ imports itself through others (lazy imports count;
+    so do the reference ops' on-demand loads of their fast twins, kernels._dispatch.fast_module)."""
+    grimp = pytest.importorskip('grimp')
+    import re
+    graph = grimp.build_graph('explorer', 'kernels', cache_dir=None)
+    for f in (ROOT / 'kernels').glob('*.py'):
+        for name in re.findall(r"fast_module\(impl, '(\w+)'", f.read_text()):
+            graph.add_import(importer=f'kernels.{f.stem}', imported=f'kernels.{name}')
+    cycles = []
+    for a in sorted(graph.modules):
+        for b in graph.find_modules_directly_imported_by(a):
+            chain = graph.find_shortest_chain(importer=b, imported=a)
+            if chain:
+                cycles.append(' -> '.join((a,) + tuple(chain)))
+    assert not cycles, cycles

@@ -536,8 +536,8 @@ def test_gui_render_engine_on_non_square_tf_pickle(tmp_path):
     """The GUI's engine (Qt-free) loads a StyleGAN1 pickle and renders recipes and grid tiles."""
     from explorer.engine.mixing import GridSpec, compose_grid
     from explorer.engine.recipe import Recipe
-    from explorer.workers.engine import RenderEngine
-    eng = RenderEngine(device='cpu')
+    from explorer.engine.session import Session
+    eng = Session(device='cpu')
     info = eng.load(_sg1_pickle(tmp_path, name='tiny-cars-32x24.pkl'))
     assert info.family == 'stylegan1' and info.group('coarse') == (0, 1, 2, 3)
     frame, _ = eng.render(Recipe(seeds=(3,), psi=0.7, cutoff=8, layer_noise=tuple([0.5] * 8)))

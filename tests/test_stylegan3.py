@@ -183,14 +183,14 @@ def test_filtered_lrelu_dispatch_uses_fast_module_when_supported(monkeypatch):
     fake = types.ModuleType('kernels.triton_filtered_lrelu')
     fake.supported = True
     fake.supports = lambda x, fu, fd, b, **kw: fake.supported
-    def fast(x, **kw):
+    def fast(x, reference, **kw):
         calls.append(kw)
-        return filtered_lrelu_ref(x, **kw) + 1
+        return reference(x, **kw) + 1
     fake.filtered_lrelu_triton = fast
     monkeypatch.setitem(sys.modules, 'kernels.triton_filtered_lrelu', fake)
     import kernels
     monkeypatch.setattr(kernels, 'triton_filtered_lrelu', fake, raising=False)
-    monkeypatch.setattr(flr_mod, 'resolve_impl', lambda impl, *t: 'ref' if impl == 'ref' else 'triton')
+    monkeypatch.setattr(kernels._dispatch, 'resolve_impl', lambda impl, *t: 'ref' if impl == 'ref' else 'triton')
     monkeypatch.setattr(flr_mod, 'upfirdn2d', lambda x, f, impl='auto', **kw: upfirdn2d_ref(x, f, **kw))
     monkeypatch.setattr(flr_mod, 'bias_act', lambda x, b, impl='auto', **kw: flr_mod.bias_act_ref(x, b, **kw))
     x = torch.randn(1, 2, 4, 4)
@@ -247,7 +247,8 @@ def test_state_dict_names_follow_official_layout():
     s = G.synthesis
     assert s.layer_names == ['L0_36_16', 'L1_36_16', 'L2_36_8', 'L3_16_8', 'L4_16_3']
     # Radial 2-D down filters only in the non-critically-sampled layers; ToRGB has no filters.
-    assert [tuple(sd[f'synthesis.{n}.down_filter'].shape) for n in s.layer_names[:4]] == [(12, 12), (12, 12), (12,), (12,)]
+    assert [tuple(sd[f'synthesis.{n}.down_filter'].shape) for n in s.layer_names[:4]] == \
+        [(12, 12), (12, 12), (12,), (12,)]
     assert [getattr(s, n).padding for n in s.layer_names] == [[11, 10, 11, 10]] * 3 + [[-9, -10, -9, -10], [0, 0, 0, 0]]
     assert tuple(sd['synthesis.L0_36_16.weight'].shape) == (16, 16, 1, 1)  # conv_kernel=1 (config R)
     assert tuple(make(CFG_T).state_dict()['synthesis.L0_36_16.weight'].shape) == (16, 16, 3, 3)
@@ -350,7 +351,8 @@ def test_input_transform_matrix_and_effect():
         G.set_input_transform(translate=(0, 0), rotate_deg=0)
         torch.testing.assert_close(G.synthesis(ws), base, rtol=0, atol=0)
         G.synthesis.input.set_transform(translate=(0.2, 0.0))
-        torch.testing.assert_close(G.synthesis.input.transform, torch.tensor(sg3.input_transform_matrix((0.2, 0)), dtype=torch.float32))
+        torch.testing.assert_close(G.synthesis.input.transform,
+                                   torch.tensor(sg3.input_transform_matrix((0.2, 0)), dtype=torch.float32))
         moved = G.synthesis(ws)
         assert (moved - base).abs().max() > 1e-3
         G.synthesis.input.reset_transform()
@@ -388,8 +390,9 @@ def test_update_emas_and_style_layers():
     assert all(getattr(G.synthesis, n).magnitude_ema.item() != 1.0 for n in G.synthesis.layer_names)
     layers = G.style_layers()
     # Detail scale = 2 x output cutoff (cutoffs 2, 4, 8, 8, 8 here), capped at the image size.
-    assert layers == [StyleLayer(0, 4, 'input', False)] + [StyleLayer(i + 1, r, 'layer', False) for i, r in
-                                                           enumerate([4, 8, 16, 16])] + [StyleLayer(5, 16, 'torgb', False)]
+    assert layers == ([StyleLayer(0, 4, 'input', False)]
+                      + [StyleLayer(i + 1, r, 'layer', False) for i, r in enumerate([4, 8, 16, 16])]
+                      + [StyleLayer(5, 16, 'torgb', False)])
     from explorer.engine.latents import groups_for
     assert groups_for(G)['coarse'] == (0, 1, 2) and groups_for(G)['middle'] == (3, 4, 5)
     assert G.preview_resolutions() == [16]

@@ -256,9 +256,9 @@ def test_panel_reflects_progress(qtbot):
 
 def test_engine_load_state_swaps_weights_or_refuses(tiny_G, tmp_path):
     from explorer.engine.checkpoint import network_record, save_generator
-    from explorer.workers.engine import RenderEngine
+    from explorer.engine.session import Session
     path = save_generator(tiny_G, tmp_path / 'tiny.pt')
-    engine = RenderEngine('cpu')
+    engine = Session('cpu')
     engine.load(path)
     other = network_record(tiny_G)
     other['state_dict'] = {k: v + 1 if v.is_floating_point() else v for k, v in other['state_dict'].items()}

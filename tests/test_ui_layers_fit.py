@@ -29,7 +29,7 @@ class LayeredEngine(FakeEngine):
         super().__init__()
         self.num_ws = num_ws
 
-    def load(self, path, progress=None):
+    def load(self, path, progress=None, sha256=None):
         return layered_info(self.num_ws)
 
 

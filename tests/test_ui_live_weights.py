@@ -27,9 +27,9 @@ def other_arch_record(kimg=1.0):
 
 def test_engine_switches_to_the_runs_architecture_then_copies(tiny_G, tmp_path):
     from explorer.engine.checkpoint import save_generator
-    from explorer.workers.engine import RenderEngine
+    from explorer.engine.session import Session
     from explorer.engine.recipe import Recipe
-    engine = RenderEngine('cpu')
+    engine = Session('cpu')
     engine.load(save_generator(tiny_G, tmp_path / 'tiny.pt'))
     rec = other_arch_record()
     info, switched = engine.load_state(rec)

@@ -21,7 +21,7 @@ from PyQt6.QtCore import Qt  # noqa: E402
 from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
 from explorer.engine.export import load_png, to_uint8  # noqa: E402
 from explorer.engine.recipe import Recipe, render  # noqa: E402
-from explorer.workers.engine import RenderEngine  # noqa: E402
+from explorer.engine.session import Session  # noqa: E402
 from explorer.workers.render_worker import RenderRequest, RenderWorker  # noqa: E402
 from ui_helpers import FakeEngine  # noqa: E402
 
@@ -235,10 +235,11 @@ def test_engine_paths_per_family(tiny_G, tmp_path, monkeypatch):
     from explorer.engine import fast_render
     calls = []
     real = fast_render.FastRenderer.render
-    monkeypatch.setattr(fast_render.FastRenderer, 'render', lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    monkeypatch.setattr(fast_render.FastRenderer, 'render',
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     models = _tiny_models(tiny_G)
     for family, G in models.items():
-        eng = RenderEngine('cpu')
+        eng = Session('cpu')
         info = eng.load(save_generator(G, tmp_path / f'{family}.pt'))
         assert info.family == family
         recipe = Recipe(seeds=(5,), psi=0.7)
@@ -281,7 +282,7 @@ def test_engine_render_is_interruptible_between_layers(tiny_G, tmp_path):
     models = _tiny_models(tiny_G)
     recipe = Recipe(seeds=(5,), psi=0.7)
     for family, G in models.items():
-        eng = RenderEngine('cpu')
+        eng = Session('cpu')
         eng.load(save_generator(G, tmp_path / f'{family}.pt'))
         for path in (('auto', 'exact') if family == 'stylegan2' else ('auto',)):
             plain, _ = eng.render(recipe, path=path)
@@ -299,7 +300,7 @@ def test_engine_render_is_interruptible_between_layers(tiny_G, tmp_path):
 
 
 def test_engine_preview_resolution_from_measurements(tiny_G, tmp_path):
-    eng = RenderEngine('cpu')
+    eng = Session('cpu')
     eng.load(save_generator(tiny_G, tmp_path / 'g.pt'))
     recipe = Recipe(seeds=(1,))
     _, t = eng.render(recipe, max_ms=50)
@@ -332,7 +333,7 @@ def test_worker_passes_interactive_budget_and_options(qtbot):
 
 
 def test_bf16_menu_only_where_supported(qtbot, win):
-    from explorer.engine.fast_render import dtype_supported
+    from explorer.engine.capabilities import dtype_supported
     supported = dtype_supported('bf16', 'cpu')
     assert win.act_bf16.isEnabled() == supported
     assert ('bf16' in win.info.fast_dtypes) == supported

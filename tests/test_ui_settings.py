@@ -17,7 +17,7 @@ from ui_helpers import FakeEngine, fake_info  # noqa: E402
 class Bf16Engine(FakeEngine):
     """A fake engine whose model offers the bf16 view path."""
 
-    def load(self, path, progress=None):
+    def load(self, path, progress=None, sha256=None):
         return dataclasses.replace(super().load(path, progress), fast_dtypes=('fp32', 'bf16'))
 
 
@@ -101,13 +101,14 @@ def test_recent_checkpoints_persist_and_open_dialog_starts_there(qtbot, tmp_path
     from PyQt6.QtWidgets import QFileDialog
 
     class Eng(FakeEngine):
-        def load(self, path, progress=None):
+        def load(self, path, progress=None, sha256=None):
             return dataclasses.replace(fake_info('model.pt'), path=str(tmp_path / 'models' / 'model.pt'))
     w = open_window(qtbot, Eng())
     w.close()
     w2 = open_window(qtbot, FakeEngine())
     try:
-        assert [a.text() for a in w2.recent_menu.actions()][:2] == ['/tmp/fake.pt', str(tmp_path / 'models' / 'model.pt')]
+        recent = [a.text() for a in w2.recent_menu.actions()][:2]
+        assert recent == ['/tmp/fake.pt', str(tmp_path / 'models' / 'model.pt')]
         seen = {}
 
         def fake_dialog(parent, title, directory, *a):

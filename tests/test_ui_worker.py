@@ -145,20 +145,3 @@ def test_window_shows_only_newest_and_drops_stale(qtbot):
         assert win.frame[0, 0, 0] == 3
     finally:
         win.shutdown()
-
-
-def test_engine_without_interrupt_keyword_still_renders(qtbot):
-    """An engine whose render() has no ``interrupt`` parameter gets none; the full render runs
-    to the end (older engines, test doubles)."""
-    class PlainEngine(FakeEngine):
-        def render(self, recipe, path='auto', dtype='fp32', max_ms=None):
-            return super().render(recipe)
-    w = RenderWorker(PlainEngine())
-    w.start()
-    try:
-        with qtbot.waitSignal(w.resultReady, timeout=5000) as blocker:
-            w.submit(req(1))
-        assert blocker.args[0].error == '' and blocker.args[0].image[0, 0, 0] == 1
-        assert w.engine.interrupts == [None]
-    finally:
-        w.stop()

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from explorer.workers.engine import ModelInfo
+from explorer.engine.session import ModelInfo
 
 LABELS = ('4x4 conv', '8x8 up', '8x8 conv', '16x16 up', '16x16 conv', '16x16 torgb')
 
@@ -20,7 +20,7 @@ def fake_info(name='fake.pt', num_ws=6):
 
 
 class FakeEngine:
-    """Renders a frame whose first pixel encodes the seed; can block on a lock."""
+    """A ``RenderSession`` that renders a frame whose first pixel encodes the seed; can block on a lock."""
 
     def __init__(self):
         self.gate = threading.Lock()        # held by a test to block render()
@@ -31,14 +31,13 @@ class FakeEngine:
         self.fail_load = None               # message to raise from load()
         self.fail_render = None
 
-    def load(self, path, progress=None):
+    def load(self, path, progress=None, sha256=None):
         if self.fail_load:
             from explorer.errors import CheckpointError
             raise CheckpointError(path, self.fail_load)
         return fake_info(name=str(path or 'fake.pt').split('/')[-1])
 
-    def render(self, recipe, **kw):
-        interrupt = kw.pop('interrupt', None)
+    def render(self, recipe, interrupt=None, **kw):
         self.interrupts.append(interrupt)
         self.started.set()
         with self.gate:
@@ -53,8 +52,21 @@ class FakeEngine:
             img[0, 0, 0] = recipe.seeds[0] % 256
             return img, {'total_ms': 1.0, 'mapping_ms': 0.5}
 
+    def render_noise_detail(self, recipe):
+        image, timings = self.render(recipe, path='exact')
+        return np.zeros_like(image), image, timings
+
     def render_grid_iter(self, spec):
         return iter(())
 
-    def batch_export(self, seeds, outdir, recipe, progress=None):
+    def batch_export(self, seeds, outdir, recipe, progress=None, upscale=1):
         return []
+
+    def export_png(self, path, recipe, recipe_dict=None, upscale=1):
+        from explorer.engine.export import save_png
+        image, _ = self.render(recipe, path='exact')
+        return save_png(path, image, recipe_dict, upscale=upscale)
+
+    def load_state(self, record):
+        from explorer.errors import CheckpointError
+        raise CheckpointError('<training>', 'the fake engine takes no training weights')

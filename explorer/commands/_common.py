@@ -87,12 +87,9 @@ def positive_float(text):
 
 
 def pick_device(name=None):
-    import torch
-    if name == 'cuda' and not torch.cuda.is_available():
-        raise UserError('--device cuda given but no CUDA device is available')
-    if name is None:
-        name = 'cuda' if torch.cuda.is_available() else 'cpu'
-    return torch.device(name)
+    """explorer.engine.device.pick_device, imported when a command runs (``--help`` stays torch-free)."""
+    from explorer.engine.device import pick_device as pick
+    return pick(name)
 
 
 def writable_dir(path) -> Path:
@@ -120,10 +117,39 @@ def writable_file(path) -> Path:
     return path
 
 
+class TextProgress:
+    """A progress callback (``progress(done, total, text)``, see explorer.engine.progress) drawn
+    as a tqdm bar on stderr; nothing is drawn until the first call. Use as a context manager."""
+
+    def __init__(self, label='', stream=None, min_interval=0.1):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.min_interval = min_interval
+        self._bar = None
+
+    def __call__(self, done, total=None, text=''):
+        if self._bar is None:
+            from tqdm import tqdm
+            self._bar = tqdm(desc=self.label, total=total, file=self.stream, mininterval=self.min_interval,
+                             unit='', unit_scale=True, dynamic_ncols=True)
+        if total is not None and self._bar.total != total:
+            self._bar.total = total
+        if text:
+            self._bar.set_postfix_str(text, refresh=False)
+        self._bar.update(done - self._bar.n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.close()
+        return False
+
+
 def load_for_cli(checkpoint, device):
     """Load a generator with a stderr progress bar for downloads."""
-    from explorer.engine.checkpoint import load_generator, resolve_path, default_checkpoint_path
-    from explorer.engine.progress import TextProgress
+    from explorer.engine.checkpoint import default_checkpoint_path, load_generator, resolve_path
     with TextProgress('download') as bar:
         path = resolve_path(checkpoint, progress=bar) if checkpoint else default_checkpoint_path()
     if not path.exists():

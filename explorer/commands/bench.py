@@ -57,8 +57,7 @@ def run(args):
     device = C.pick_device(args.device)
     if args.checkpoint:
         from explorer.engine.checkpoint import read_checkpoint
-        from explorer.engine.progress import TextProgress
-        with TextProgress('download') as bar:
+        with C.TextProgress('download') as bar:
             G = read_checkpoint(args.checkpoint, progress=bar)['G_ema']
         label = str(args.checkpoint)
     else:

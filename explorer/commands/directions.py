@@ -27,7 +27,6 @@ def add_arguments(p):
 def run(args):
     from explorer.engine import directions, latents
     from explorer.engine.checkpoint import sha256_file
-    from explorer.engine.progress import TextProgress
     from explorer.errors import UserError
     out = C.writable_file(args.out)
     if out.suffix.lower() != '.npz':
@@ -41,7 +40,7 @@ def run(args):
     if args.method == 'sefa':
         dset = directions.sefa(G, layers, num=args.num, checkpoint_sha256=sha)
     else:
-        with TextProgress('pca') as bar:
+        with C.TextProgress('pca') as bar:
             dset = directions.pca(G, num=args.num, samples=args.samples, layers=layers, seed=args.seed,
                                   progress=bar, checkpoint_sha256=sha, device=device)
     dset.save(out)

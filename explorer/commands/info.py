@@ -34,8 +34,7 @@ def describe(data) -> dict:
 def run(args):
     import json
     from explorer.engine.checkpoint import default_checkpoint_path, read_checkpoint
-    from explorer.engine.progress import TextProgress
-    with TextProgress('download') as bar:
+    with C.TextProgress('download') as bar:
         data = read_checkpoint(args.checkpoint or default_checkpoint_path(), progress=bar)
     d = describe(data)
     if args.json:

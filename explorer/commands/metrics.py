@@ -84,6 +84,8 @@ def _fake_images(G, num, seed, psi, noise_mode, batch, device):
     """uint8 [num, 3, R, R] from z = RandomState(seed).randn(num, z_dim) (NVIDIA's seed convention)."""
     import numpy as np
     import torch
+
+    from explorer.engine.export import float_to_uint8
     z_all = torch.from_numpy(np.random.RandomState(seed).randn(num, G.z_dim)).float()
     rng = np.random.RandomState(seed + 1)
     out = []
@@ -96,7 +98,7 @@ def _fake_images(G, num, seed, psi, noise_mode, batch, device):
                 c[torch.arange(z.shape[0]), torch.from_numpy(rng.randint(G.c_dim, size=z.shape[0]))] = 1
             ws = G.mapping(z, c, truncation_psi=psi)
             img = G.synthesis(ws, noise_mode=noise_mode)                 # [B, C, H, W] in about [-1, 1]
-            img = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
+            img = float_to_uint8(img).cpu()
             if img.shape[1] == 1:
                 img = img.expand(-1, 3, -1, -1)
             out.append(img)

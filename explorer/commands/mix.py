@@ -14,7 +14,8 @@ def add_arguments(p):
     p.add_argument('--rows', required=True, help='destination seeds, e.g. 1,2,3')
     p.add_argument('--cols', required=True, help='source seeds, e.g. 4,5')
     p.add_argument('--styles', default='coarse',
-                   help="layers taken from the column face: coarse|middle|fine|all or indices like 0-3 (default coarse)")
+                   help="layers taken from the column face: coarse|middle|fine|all or indices like 0-3 "
+                        "(default coarse)")
     p.add_argument('--psi', type=C.psi_type, default=1.0, help='truncation psi')
     p.add_argument('--cutoff', type=C.nonneg_int, default=None, help='truncate only the first N style layers')
     p.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const', help='noise inputs')
@@ -32,7 +33,6 @@ def run(args):
     from explorer.engine.checkpoint import sha256_file
     from explorer.engine.export import save_png
     from explorer.engine.mixing import GridSpec, grid_recipe, render_grid
-    from explorer.engine.progress import TextProgress
     from explorer.errors import UserError
     rows = latents.parse_seeds(args.rows)
     cols = latents.parse_seeds(args.cols)
@@ -48,7 +48,7 @@ def run(args):
     spec = GridSpec(rows=tuple(rows), cols=tuple(cols), layers=tuple(layers), psi=args.psi, cutoff=args.cutoff,
                     class_idx=args.class_idx, noise_mode=args.noise_mode)
     export = {}
-    with TextProgress('mix') as bar:
+    with C.TextProgress('mix') as bar:
         grid = render_grid(G, spec, device=device, progress=bar, upscale=args.upscale, labels=args.labels,
                            export=export)
     meta = grid_recipe(spec, args.styles, Path(path).name, sha256_file(path))

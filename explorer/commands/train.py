@@ -40,7 +40,8 @@ def add_arguments(p):
     p.add_argument('--mirror', action='store_true', help='add x-flipped copies of the data')
     p.add_argument('--no-labels', action='store_true', help='ignore dataset.json class labels')
     p.add_argument('--augment', action='store_true', help='adaptive discriminator augmentation (ADA)')
-    p.add_argument('--ada-target', type=C.probability, default=None, help='ADA target for E[sign(D(real))] (default 0.6)')
+    p.add_argument('--ada-target', type=C.probability, default=None,
+                   help='ADA target for E[sign(D(real))] (default 0.6)')
     p.add_argument('--ada-kimg', type=C.positive_float, default=None, help='ADA speed in kimg (default 500)')
     p.add_argument('--gamma', type=C.nonneg_float, default=None, help='R1 weight (default 0.0002 * res^2 / batch)')
     p.add_argument('--pl-weight', type=C.nonneg_float, default=None, help='path-length weight (default 2, 0 = off)')
@@ -51,7 +52,8 @@ def add_arguments(p):
     p.add_argument('--map', type=C.positive_int, default=None, help='mapping layers (default 2)')
     p.add_argument('--channel-base', type=C.positive_int, default=None, help='channel multiplier (default 16384)')
     p.add_argument('--channel-max', type=C.positive_int, default=None, help='max channels per layer (default 512)')
-    p.add_argument('--snapshot-kimg', type=C.positive_float, default=None, help='snapshot interval in kimg (default 10)')
+    p.add_argument('--snapshot-kimg', type=C.positive_float, default=None,
+                   help='snapshot interval in kimg (default 10)')
     p.add_argument('--snapshot-minutes', type=C.positive_float, default=None,
                    help='also snapshot at least this often (default 15)')
     p.add_argument('--keep', type=C.positive_int, default=None, help='snapshots to keep (default 3)')

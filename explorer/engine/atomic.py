@@ -26,8 +26,9 @@ def _create_temp(path: Path, suffix: str):
 
 def atomic_write(path, write: Callable, suffix: str = '.tmp', check: Callable | None = None):
     """Call ``write(f)`` on a temp file beside ``path``, fsync it, run
-    ``check(tmp_path, result_of_write)`` (which may raise to refuse the file), then rename it over ``path``. On any failure
-    the temp file is removed and ``path`` is left as it was. Returns what ``write`` returned."""
+    ``check(tmp_path, result_of_write)`` (which may raise to refuse the file), then rename it over
+    ``path``. On any failure the temp file is removed and ``path`` is left as it was. Returns what
+    ``write`` returned."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temp(path, suffix)

@@ -29,9 +29,11 @@ import time
 import numpy as np
 import torch
 
-from explorer.engine.fast_render import FastRenderer, dtype_supported, psnr
-from kernels._dispatch import forced_ref
+from explorer.engine.capabilities import dtype_supported
+from explorer.engine.fast_render import FastRenderer
+from explorer.engine.quality import psnr
 from explorer.errors import UserError
+from kernels import forced_ref
 
 # Named configurations (random weights). Channel counts follow the published configs.
 CONFIGS = {
@@ -121,7 +123,7 @@ def available_impls(G, device) -> list:
     out.append('fast')
     if device.type == 'cuda':
         out.append('fast+graphs')
-    low_precision_ok = getattr(G, 'family', '') == 'stylegan2' and not forced_ref()
+    low_precision_ok = G.family == 'stylegan2' and not forced_ref()
     for dt in ('bf16', 'fp16'):
         if low_precision_ok and dtype_supported(dt, device):
             out.append(dt)
@@ -182,7 +184,7 @@ def run_bench(G, device='cpu', impls=None, iters=10, batches=(1, 8), quick=False
         'torch': torch.__version__,
         'threads': torch.get_num_threads(),
         'resolution': G.img_resolution,
-        'family': getattr(G, 'family', ''),
+        'family': G.family,
         'iters': iters,
         'impls': {},
     }
@@ -222,9 +224,9 @@ def run_bench(G, device='cpu', impls=None, iters=10, batches=(1, 8), quick=False
             row['peak_memory_kind'] = 'process peak RSS'
         result['impls'][name] = row
         log(f'  {name}: batch-1 median {row["batch1_ms_median"]:.1f} ms, PSNR {row["psnr_db"]:.1f} dB')
-        del impl
+        impl = None     # free its buffers before the next implementation
 
-    if preview and hasattr(G, 'preview_resolutions') and len(G.preview_resolutions()) > 1:
+    if preview and len(G.preview_resolutions()) > 1:
         result['preview'] = preview_latency(G, device, iters=max(1, min(iters, 5)),
                                             dtype='bf16' if 'bf16' in impls and device.type == 'cpu' else 'fp32')
     return result
@@ -235,7 +237,7 @@ def preview_latency(G, device, iters=5, dtype='fp32', budget_ms=50.0) -> dict:
     fr = FastRenderer(G, device, dtype=dtype, use_graphs=torch.device(device).type == 'cuda')
     ws = G.mapping(torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(5)).to(device), None)
     per_res = {}
-    for r in fr.preview_resolutions():
+    for r in G.preview_resolutions():
         stop = None if r == G.img_resolution else r
         ms = _time(lambda: fr.render(ws, stop_at=stop), torch.device(device), iters, warmup=1)
         per_res[str(r)] = statistics.median(ms)

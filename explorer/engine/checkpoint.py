@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
+import importlib.metadata
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -29,13 +28,18 @@ import torch
 
 from explorer.engine.atomic import atomic_write
 from explorer.engine.families import build_generator
+from explorer.engine.state import load_state_strict
 from explorer.errors import CheckpointError, ExplorerError
+from explorer.paths import cache_dir
 
 FORMAT_NAME = 'stylegan-explorer'
 FORMAT_VERSION = 1
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT_DIR = PROJECT_ROOT / 'checkpoints'
+CHECKPOINT_DIR = PROJECT_ROOT / 'checkpoints'          # a source checkout (or an editable install)
 DEFAULT_CHECKPOINT_NAME = 'portraits64.pt'
+DISTRIBUTION = 'stylegan-explorer'
+# `pip install .` copies checkpoints/ here, under the install prefix (pyproject: tool.setuptools.data-files)
+INSTALLED_CHECKPOINT_DIR = 'share/stylegan-explorer/checkpoints'
 
 
 # ----------------------------------------------------------------------------- own format
@@ -85,37 +89,6 @@ def generator_from_record(record: dict, path='<memory>'):
         raise CheckpointError(path, f'cannot build {family} generator from its config: {e}') from None
     load_state_strict(G, state, path)
     return G
-
-
-def load_state_strict(module, state: dict, path='<memory>', context='', own=None) -> None:
-    """Copy tensors by name into ``module``; refuse missing, unexpected or mis-shaped tensors.
-
-    own: the name -> tensor map to fill (default ``module.state_dict()``); context: what the
-    tensors are, put before every message (e.g. ``'G_ema: '``)."""
-    own = module.state_dict() if own is None else own
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f'missing tensors (not in the file): {_short(missing)}')
-        if unexpected:
-            parts.append(f'unexpected tensors (no place in the model): {_short(unexpected)}')
-        raise CheckpointError(path, context + '; '.join(parts))
-    for name, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            raise CheckpointError(path, f'{context}{name} is not a tensor')
-        if tuple(value.shape) != tuple(own[name].shape):
-            raise CheckpointError(path, f'{context}shape mismatch for {name}: file {tuple(value.shape)}, '
-                                        f'model {tuple(own[name].shape)}')
-    with torch.no_grad():
-        for name, value in state.items():
-            own[name].copy_(value)      # (casts to the model's dtype)
-
-
-def _short(names, n=5):
-    s = ', '.join(names[:n])
-    return s + (f' and {len(names) - n} more' if len(names) > n else '')
 
 
 # ----------------------------------------------------------------------------- detection
@@ -242,16 +215,6 @@ def sha256_file(path, chunk=1 << 20) -> str:
     return h.hexdigest()
 
 
-def cache_dir() -> Path:
-    base = os.environ.get('STYLEGAN_EXPLORER_CACHE') or os.environ.get('XDG_CACHE_HOME') \
-        or os.path.join(os.path.expanduser('~'), '.cache')
-    d = Path(base)
-    if not os.environ.get('STYLEGAN_EXPLORER_CACHE'):
-        d = d / 'stylegan-explorer'
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
 # A small network used until a trained default checkpoint is shipped.
 RANDOM_DEFAULT_KWARGS = dict(
     z_dim=128, c_dim=0, w_dim=128, img_resolution=64, img_channels=3,
@@ -264,10 +227,29 @@ def is_placeholder_default(path) -> bool:
     return Path(path).name.startswith('random-default')
 
 
+def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT_NAME) -> Path | None:
+    """A checkpoint shipped with the project: ``checkpoints/<name>`` of the source checkout, else
+    the copy a regular ``pip install`` put under its prefix (found through the installed
+    distribution's file list, so venv, --user and system installs all work); None if neither."""
+    local = CHECKPOINT_DIR / name
+    if local.is_file():
+        return local
+    try:
+        files = importlib.metadata.distribution(DISTRIBUTION).files or ()
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name == name and f.as_posix().endswith(f'{INSTALLED_CHECKPOINT_DIR}/{name}'):
+            path = Path(f.locate()).resolve()
+            if path.is_file():
+                return path
+    return None
+
+
 def default_checkpoint_path() -> Path:
     """The shipped trained model if present, else a seeded random network made on first use."""
-    shipped = CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME
-    if shipped.exists():
+    shipped = shipped_checkpoint()
+    if shipped is not None:
         return shipped
     path = cache_dir() / 'random-default-v1.pt'
     if not path.exists():

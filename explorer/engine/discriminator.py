@@ -233,7 +233,8 @@ class Discriminator(torch.nn.Module):
 
     def forward(self, img, c=None, **block_kwargs):
         assert img.ndim == 4 and img.shape[1:] == (self.img_channels, self.img_resolution, self.img_resolution), \
-            f'img must be [N, {self.img_channels}, {self.img_resolution}, {self.img_resolution}], got {tuple(img.shape)}'
+            (f'img must be [N, {self.img_channels}, {self.img_resolution}, {self.img_resolution}], '
+             f'got {tuple(img.shape)}')
         x = None
         for res in self.block_resolutions:
             x, img = getattr(self, f'b{res}')(x, img, **block_kwargs)

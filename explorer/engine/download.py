@@ -23,6 +23,7 @@ from pathlib import Path
 
 from explorer.engine.atomic import atomic_write
 from explorer.errors import CheckpointError
+from explorer.paths import cache_dir
 
 CHUNK = 1 << 16
 USER_AGENT = 'stylegan-explorer'
@@ -42,7 +43,6 @@ def split_url(url: str) -> tuple[str, str | None]:
 
 def cache_path(url: str, cache=None) -> Path:
     """The file a URL is cached as: a hash of the URL plus a readable tail of its name."""
-    from explorer.engine.checkpoint import cache_dir
     base, _ = split_url(url)
     key = hashlib.sha256(base.encode('utf-8')).hexdigest()[:24]
     name = os.path.basename(urllib.parse.urlparse(base).path) or 'checkpoint'

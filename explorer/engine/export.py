@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,19 +29,22 @@ MAX_UPSCALE = 16
 MAX_EXPORT_SIDE = 32768                     # pixels; an upscale past this is refused
 
 
+def float_to_uint8(img: torch.Tensor) -> torch.Tensor:
+    """Float pixels in ~[-1, 1] -> uint8 levels, same shape and device (the one conversion rule)."""
+    return (img.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
 def to_uint8(img: torch.Tensor) -> np.ndarray:
     """[C, H, W] or [1, C, H, W] float in ~[-1, 1] -> [H, W, C] uint8 (C = 1 or 3)."""
     if img.ndim == 4:
         assert img.shape[0] == 1, 'to_uint8 takes one image'
         img = img[0]
-    img = (img.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    return img.permute(1, 2, 0).cpu().numpy()
+    return float_to_uint8(img).permute(1, 2, 0).cpu().numpy()
 
 
 def batch_to_uint8(imgs: torch.Tensor) -> np.ndarray:
     """[N, C, H, W] -> [N, H, W, C] uint8."""
-    imgs = (imgs.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    return imgs.permute(0, 2, 3, 1).cpu().numpy()
+    return float_to_uint8(imgs).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def pil_image(array: np.ndarray) -> Image.Image:
@@ -81,12 +85,13 @@ def upscale_image(array: np.ndarray, factor: int) -> np.ndarray:
 
 def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: dict | None = None,
              upscale: int = 1, export: dict | None = None) -> Path:
-    """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk.
+    """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk. ``path``: a file name
+    or a binary file open for writing (``explorer.engine.atomic.atomic_write`` hands one).
 
     ``upscale``: write the image ``upscale`` times larger (Lanczos); the recipe stays the
     native one and the factor is recorded under ``recipe['export']`` together with ``export``
     (what a caller did to the pixels itself, e.g. grid labels)."""
-    path = Path(path)
+    path = Path(path) if isinstance(path, (str, os.PathLike)) else path
     upscale = check_upscale(upscale)
     native = array.shape[1], array.shape[0]
     if upscale > 1:

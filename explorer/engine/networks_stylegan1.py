@@ -397,7 +397,8 @@ class SynthesisNetwork(torch.nn.Module):
                 stop_at=None, **_ignored):
         """ws [N, num_ws, w_dim] -> img [N, C, H, W]; ``stop_at``: the image at a lower resolution
         through that resolution's ToRGB. ``force_fp32`` and other extras are accepted and ignored."""
-        assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), f'ws must be [N, {self.num_ws}, {self.w_dim}]'
+        assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
+            f'ws must be [N, {self.num_ws}, {self.w_dim}]'
         if noise_mode not in NOISE_MODES:
             raise ValueError(f'noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}')
         ws = ws.to(torch.float32)

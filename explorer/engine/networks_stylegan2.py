@@ -410,7 +410,8 @@ class SynthesisNetwork(torch.nn.Module):
     def forward(self, ws, noise_scale=None, stop_at=None, **block_kwargs):
         """``noise_scale``: float or per-ws-index sequence; ``stop_at``: stop after that
         resolution and return the image accumulated so far (skip architecture preview)."""
-        assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), f'ws must be [N, {self.num_ws}, {self.w_dim}]'
+        assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
+            f'ws must be [N, {self.num_ws}, {self.w_dim}]'
         ws = ws.to(torch.float32)
         scales = per_layer_values(noise_scale, self.num_ws)
         x = img = None

@@ -538,7 +538,8 @@ class SynthesisNetwork(torch.nn.Module):
     def forward(self, ws, noise_mode='const', force_fp32=False, update_emas=False, **_ignored):
         """Extra kwargs the other families take (noise_scale, noise_generator,
         fused_modconv, ...) are accepted and ignored: StyleGAN3 has no noise inputs."""
-        assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), f'ws must be [N, {self.num_ws}, {self.w_dim}]'
+        assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
+            f'ws must be [N, {self.num_ws}, {self.w_dim}]'
         if ws.device.type != 'cuda':
             force_fp32 = True
         ws = ws.to(torch.float32).unbind(dim=1)

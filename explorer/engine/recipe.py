@@ -15,6 +15,7 @@ import torch
 
 from explorer.engine import latents
 from explorer.engine.stored_latents import Edit, StoredLatent, is_ref, ref_key
+from explorer.engine.families import has_input_transform
 from explorer.errors import UserError
 
 RECIPE_VERSION = 1
@@ -292,13 +293,19 @@ def synthesis_kwargs(G, recipe: Recipe) -> dict:
 
 
 def apply_input_transform(G, recipe: Recipe) -> None:
-    if hasattr(G, 'set_input_transform'):
+    if has_input_transform(G):
         G.set_input_transform(translate=tuple(recipe.translate), rotate_deg=float(recipe.rotate))
+
+
+@torch.no_grad()
+def synthesize(G, recipe: Recipe, ws: torch.Tensor, **extra) -> torch.Tensor:
+    """The image of ``recipe`` from its latents ``ws`` (``recipe_ws``): input transform, noise
+    settings, ``G.synthesis``. ``extra``: more synthesis arguments (``stop_at``)."""
+    apply_input_transform(G, recipe)
+    return G.synthesis(ws, **synthesis_kwargs(G, recipe), **extra)
 
 
 @torch.no_grad()
 def render(G, recipe: Recipe, device=None, cache: MappingCache | None = None, **extra) -> torch.Tensor:
     """[1, C, H, W] float image in about [-1, 1]."""
-    ws = recipe_ws(G, recipe, device, cache)
-    apply_input_transform(G, recipe)
-    return G.synthesis(ws, **synthesis_kwargs(G, recipe), **extra)
+    return synthesize(G, recipe, recipe_ws(G, recipe, device, cache), **extra)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from explorer.engine.atomic import atomic_write
 from explorer.engine.checkpoint import sha256_file
 from explorer.engine.export import save_png, to_uint8
-from explorer.engine.progress import Cancelled
 from explorer.engine.recipe import Recipe, render, validate
 
 
@@ -18,11 +17,12 @@ def seed_filename(seed: int) -> str:
 
 
 def remove_stale_temp_files(outdir, names) -> int:
-    """Delete temp files (``.NAME.PID.tmp``) left by a killed run for the PNGs in ``names``."""
+    """Delete temp files (``.NAME.<random>.tmp``, see ``atomic_write``) left by a killed run for
+    the PNGs in ``names``."""
     names = set(names)
     n = 0
     for tmp in Path(outdir).glob('.seed*.png.*.tmp'):
-        parts = tmp.name[1:].rsplit('.', 2)  # ['seed0001.png', PID, 'tmp']
+        parts = tmp.name[1:].rsplit('.', 2)  # ['seed0001.png', random tag, 'tmp']
         if len(parts) == 3 and parts[0] in names:
             try:
                 tmp.unlink()
@@ -40,14 +40,8 @@ def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None, upsc
     if checkpoint_path:
         recipe = recipe.replace(checkpoint=Path(checkpoint_path).name, checkpoint_sha256=sha256_file(checkpoint_path))
     validate(recipe, G)
-    img = render(G, recipe, device=device)
-    tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
-    try:
-        save_png(tmp, to_uint8(img), recipe.to_dict(), upscale=upscale)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    frame = to_uint8(render(G, recipe, device=device))
+    atomic_write(out, lambda f: save_png(f, frame, recipe.to_dict(), upscale=upscale))
     return out
 
 
@@ -82,9 +76,8 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
             continue
         recipe = base_recipe.replace(seeds=(int(seed),), seed_weights=(1.0,))
         img = render(G, recipe, device=device)
-        tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
-        save_png(tmp, to_uint8(img), recipe.to_dict(), upscale=upscale)
-        os.replace(tmp, out)
+        frame = to_uint8(img)
+        atomic_write(out, lambda f: save_png(f, frame, recipe.to_dict(), upscale=upscale))
         written.append(out)
         if progress is not None:
             progress(i + 1, len(seeds), out.name)

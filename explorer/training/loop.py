@@ -332,7 +332,7 @@ class Trainer:
         G = data.get('G') or copy.deepcopy(G_ema)
         if not isinstance(G, Generator):
             raise UserError(f'{path}: only StyleGAN2 generators can be finetuned here '
-                            f'(this is {getattr(G, "family", type(G).__name__)})')
+                            f'(this is {G.family})')
         if G.img_resolution != cfg.resolution or G.img_channels != cfg.num_channels:
             raise UserError(f'{path} generates {G.img_resolution}x{G.img_resolution} images with {G.img_channels} '
                             f'channel(s); the dataset gives {cfg.resolution}x{cfg.resolution} / {cfg.num_channels}')
@@ -608,7 +608,7 @@ class Trainer:
         return path
 
     def _restore(self, data: dict) -> None:
-        from explorer.engine.checkpoint import load_state_strict
+        from explorer.engine.state import load_state_strict
         path = self.resume_path
         load_state_strict(self.G_ema, data['G_ema']['state_dict'], path)
         try:

@@ -18,6 +18,8 @@ def make_app(argv=None):
 
 def run_app(checkpoint=None, device=None) -> int:
     """Open the explorer window; returns the Qt exit code."""
+    from explorer.logs import setup_logging
+    setup_logging()
     app = make_app()
     from explorer.ui.main_window import MainWindow
     win = MainWindow(checkpoint=checkpoint, device=device, cpu_threads='auto')

@@ -88,8 +88,8 @@ class MainWindow(QMainWindow):
         """settings: a QSettings to keep preferences in (default: explorer.ui.settings.open_settings())."""
         super().__init__(parent)
         if engine is None:
-            from explorer.workers.engine import RenderEngine
-            engine = RenderEngine(device, cpu_threads=cpu_threads)
+            from explorer.engine.session import Session
+            engine = Session(device, cpu_threads=cpu_threads)
         self.engine = engine
         self.info = None
         self.recipe = Recipe()

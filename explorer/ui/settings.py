@@ -10,22 +10,19 @@ settings location (on Linux ``~/.config/stylegan-explorer/StyleGAN Explorer.ini`
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from PyQt6.QtCore import QSettings
+
+from explorer.paths import cache_dir, config_override
 
 ORGANIZATION = 'stylegan-explorer'
 APPLICATION = 'StyleGAN Explorer'
-CONFIG_ENV = 'STYLEGAN_EXPLORER_CONFIG'
 
 
 def open_settings() -> QSettings:
     """The GUI's settings store (INI format everywhere, so it is readable and portable)."""
-    folder = os.environ.get(CONFIG_ENV)
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        s = QSettings(str(Path(folder) / 'gui.ini'), QSettings.Format.IniFormat)
+    folder = config_override()
+    if folder is not None:
+        s = QSettings(str(folder / 'gui.ini'), QSettings.Format.IniFormat)
     else:
         s = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
     _migrate(s)
@@ -36,7 +33,6 @@ def _migrate(s: QSettings) -> None:
     """Earlier versions kept the recent-checkpoint list in the cache folder's gui.ini."""
     if s.contains('recent'):
         return
-    from explorer.engine.checkpoint import cache_dir
     old = cache_dir() / 'gui.ini'
     if old.is_file() and str(old) != s.fileName():
         recent = QSettings(str(old), QSettings.Format.IniFormat).value('recent')

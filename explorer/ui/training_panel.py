@@ -41,7 +41,7 @@ def format_eta(seconds) -> str:
 
 
 def default_run_dir() -> str:
-    from explorer.engine.checkpoint import cache_dir
+    from explorer.paths import cache_dir
     return str(Path(cache_dir()) / 'runs' / time.strftime('run-%Y%m%d-%H%M%S'))
 
 

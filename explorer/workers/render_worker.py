@@ -22,7 +22,7 @@
 
 from __future__ import annotations
 
-import inspect
+import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -31,7 +31,10 @@ from PyQt6.QtCore import QThread, pyqtSignal
 
 from explorer.engine.progress import Cancelled
 from explorer.engine.recipe import Recipe
+from explorer.engine.session import RenderSession
 from explorer.errors import error_text
+
+log = logging.getLogger(__name__)
 
 # Every started worker, so tests can assert none is left running.
 LIVE_WORKERS: 'weakref.WeakSet[RenderWorker]' = weakref.WeakSet()
@@ -77,16 +80,6 @@ class RenderResult:
         return self.timings.get('path', 'exact') == 'exact'
 
 
-def _accepts_keyword(fn, name) -> bool:
-    """Does ``fn`` take keyword ``name`` (or **kwargs)? An engine without ``interrupt``
-    still works; its full renders just run to the end."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
 class RenderWorker(QThread):
     resultReady = pyqtSignal(object)            # RenderResult
     loaded = pyqtSignal(object)                 # ModelInfo
@@ -101,7 +94,7 @@ class RenderWorker(QThread):
     pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
     exactReady = pyqtSignal(int, object, object, str)   # tag, recipe, uint8 image (None on error), error
 
-    def __init__(self, engine, parent=None):
+    def __init__(self, engine: RenderSession, parent=None):
         super().__init__(parent)
         self.engine = engine
         self._cond = threading.Condition()
@@ -115,7 +108,6 @@ class RenderWorker(QThread):
         self.rendered_ids: list[int] = []               # for tests and the bench
         self.interrupted_ids: list[int] = []            # renders stopped for a newer request
         self.preview_ms = 50.0                          # interactive requests: budget per frame
-        self._interruptible = _accepts_keyword(getattr(engine, 'render', None), 'interrupt')
         LIVE_WORKERS.add(self)
 
     # ------------------------------------------------------------------ UI-thread API
@@ -210,7 +202,7 @@ class RenderWorker(QThread):
         self.rendered_ids.append(request.request_id)
         try:
             export = None
-            if request.option('view', 'image') == 'noise' and hasattr(self.engine, 'render_noise_detail'):
+            if request.option('view', 'image') == 'noise':
                 image, export, timings = self.engine.render_noise_detail(request.recipe)
             else:
                 kw = {}
@@ -220,7 +212,7 @@ class RenderWorker(QThread):
                     kw['dtype'] = request.option('dtype')
                 if request.option('interactive'):
                     kw['max_ms'] = self.preview_ms
-                elif self._interruptible:
+                else:
                     kw['interrupt'] = lambda: self._superseded(request)
                 image, timings = self.engine.render(request.recipe, **kw)
             self._last_key = request.key()
@@ -228,6 +220,7 @@ class RenderWorker(QThread):
         except Cancelled:
             self.interrupted_ids.append(request.request_id)     # a newer request is next
         except Exception as e:  # a failed render never kills the worker
+            log.exception('render failed: %r', request.recipe)
             self._last_key = None
             self.resultReady.emit(RenderResult(request.request_id, request, None, {}, error_text(e)))
 
@@ -244,8 +237,9 @@ class RenderWorker(QThread):
                 self.progress.emit('load', int(done), int(total or 0), str(text))
             path, sha256 = arg
             try:
-                info = self.engine.load(path, progress=progress, **({'sha256': sha256} if sha256 else {}))
+                info = self.engine.load(path, progress=progress, sha256=sha256)
             except Exception as e:
+                log.exception('loading %s failed', arg)
                 self.loadFailed.emit(error_text(e))
                 return
             with self._cond:
@@ -282,20 +276,21 @@ class RenderWorker(QThread):
                     raise Cancelled()
             self.progress.emit('batch', 0, len(seeds), '')
             try:
-                paths = self.engine.batch_export(seeds, outdir, recipe, progress=progress,
-                                                 **({'upscale': upscale} if upscale != 1 else {}))
+                paths = self.engine.batch_export(seeds, outdir, recipe, progress=progress, upscale=upscale)
             except Cancelled:
                 self.batchFinished.emit([], 'cancelled')
                 return
             except Exception as e:
+                log.exception('batch export to %s failed', outdir)
                 self.batchFinished.emit([], error_text(e))
                 return
             self.batchFinished.emit(list(paths), '')
         elif kind == 'png':
             path, recipe, recipe_dict, upscale = arg
             try:
-                self.engine.export_png(path, recipe, recipe_dict, **({'upscale': upscale} if upscale != 1 else {}))
+                self.engine.export_png(path, recipe, recipe_dict, upscale=upscale)
             except Exception as e:
+                log.exception('saving %s failed', path)
                 self.pngSaved.emit(path, error_text(e))
                 return
             self.pngSaved.emit(path, '')
@@ -304,6 +299,7 @@ class RenderWorker(QThread):
             try:
                 image, _ = self.engine.render(recipe, path='exact')
             except Exception as e:
+                log.exception('exact render failed: %r', recipe)
                 self.exactReady.emit(tag, recipe, None, error_text(e))
                 return
             self.exactReady.emit(tag, recipe, image, '')
@@ -311,6 +307,7 @@ class RenderWorker(QThread):
             try:
                 info, switched = self.engine.load_state(arg)
             except Exception as e:
+                log.exception('taking over the training weights failed')
                 self.weightsFailed.emit(error_text(e))
                 return
             with self._cond:

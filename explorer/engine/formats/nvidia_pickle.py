@@ -18,7 +18,7 @@ import torch
 
 from explorer.engine.formats.restricted_pickle import (PersistentRecord, TFNetworkRecord, restricted_load,
                                                        to_plain)
-from explorer.engine.checkpoint import load_state_strict
+from explorer.engine.state import load_state_strict
 from explorer.errors import CheckpointError, ExplorerError
 
 FORMAT_PYTORCH = 'nvidia-pytorch-pickle'

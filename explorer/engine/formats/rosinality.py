@@ -139,7 +139,7 @@ def estimate_w_avg(G, n=4096, seed=0):
 
 
 def read(data: dict, path) -> dict:
-    from explorer.engine.checkpoint import load_state_strict
+    from explorer.engine.state import load_state_strict
     from explorer.engine.networks_stylegan2 import Generator
     path = Path(path)
     state = data.get('g_ema')

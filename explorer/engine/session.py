@@ -1,27 +1,42 @@
-"""RenderEngine: the plain-Python object the render worker drives (no Qt here).
+"""The render session the GUI's render worker drives (no Qt here).
 
-It owns the generator, its device and the mapping cache. The worker thread calls
-it; tests replace it with a fake that blocks on a lock to prove latest-wins.
+``Session`` owns the generator, its device, the mapping cache and the preview policy.
+The worker talks to it through ``RenderSession``, a typed interface that tests satisfy
+with a fake that blocks on a lock to prove latest-wins.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import torch
 
 from explorer.engine import latents
-from explorer.engine.checkpoint import (default_checkpoint_path, is_placeholder_default, is_url, load_generator, resolve_path,
-                                        sha256_file)
-from explorer.engine.export import to_uint8
-from explorer.engine.fast_render import FastRenderer, dtype_supported, interruptible, synthesis_macs_upto
-from kernels._dispatch import forced_ref
+from explorer.engine.capabilities import dtype_supported
+from explorer.engine.checkpoint import (
+    default_checkpoint_path,
+    is_placeholder_default,
+    is_url,
+    load_generator,
+    resolve_path,
+    sha256_file,
+)
+from explorer.engine.device import device_name, pick_device
+from explorer.engine.export import save_png, to_uint8
+from explorer.engine.families import has_input_transform
+from explorer.engine.fast_render import FastRenderer
+from explorer.engine.interrupt import interruptible
 from explorer.engine.mixing import GridSpec, iter_grid
-from explorer.engine.recipe import MappingCache, Recipe, recipe_ws, apply_input_transform, synthesis_kwargs
+from explorer.engine.recipe import MappingCache, Recipe, recipe_ws, synthesis_kwargs, synthesize
+from explorer.engine.render_batch import render_seeds_to_dir
+from explorer.engine.state import load_state_strict
+from explorer.errors import CheckpointError
+from kernels import forced_ref
 
 
 @dataclass(frozen=True)
@@ -51,19 +66,6 @@ class ModelInfo:
         return dict(self.groups).get(name, ())
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == 'cuda':
-        return f'GPU: {torch.cuda.get_device_name(device)}'
-    n = torch.get_num_threads()
-    return f'CPU ({n} thread{"s" if n != 1 else ""})'
-
-
-def pick_device(name=None) -> torch.device:
-    if name in (None, 'auto'):
-        name = 'cuda' if torch.cuda.is_available() else 'cpu'
-    return torch.device(name)
-
-
 def learned_noise_strengths(G, layers):
     """Per ws index, the trained ``noise_strength`` of that layer (None where it takes no noise).
 
@@ -72,7 +74,7 @@ def learned_noise_strengths(G, layers):
     """
     values = [float(p.detach().reshape(-1)[0]) for n, p in G.synthesis.named_parameters()
               if n.endswith('noise_strength')]
-    noisy = [l.index for l in layers if l.has_noise]
+    noisy = [layer.index for layer in layers if layer.has_noise]
     if len(values) != len(noisy):
         return None
     out = [None] * len(layers)
@@ -81,14 +83,60 @@ def learned_noise_strengths(G, layers):
     return tuple(out)
 
 
+def synthesis_macs_upto(G, res) -> int:
+    """Multiply-accumulates of ``G.synthesis`` up to and including resolution ``res`` (convs and
+    ToRGB layers; used to scale measured frame times to preview resolutions)."""
+    total = 0
+    for name, m in G.synthesis.named_modules():
+        w = getattr(m, 'weight', None)
+        r = getattr(m, 'resolution', None)
+        if isinstance(w, torch.Tensor) and w.ndim == 4 and r is not None and r <= res:
+            total += w.numel() * r * r
+    for name, m in G.synthesis.named_modules():
+        if name.endswith('torgb') and hasattr(m, 'weight'):
+            r = int(name.split('.')[0][1:]) if name.startswith('b') else 0
+            if 0 < r <= res:
+                total += m.weight.numel() * r * r
+    return max(total, 1)
+
+
 def _ema(old, new):
     return new if old is None else 0.7 * old + 0.3 * new
 
 
-class RenderEngine:
-    """Loads a generator and renders recipes to uint8 HWC frames.
+class RenderSession(Protocol):
+    """What the render worker asks of a session (``Session``; test doubles in tests/ui_helpers.py).
+    Every method runs on the worker thread; errors are raised, the worker reports them."""
 
-    Two paths: ``'exact'`` is ``G.synthesis`` (explorer.engine.recipe.render): PNG export,
+    def load(self, path_or_url, progress: Callable | None = None, sha256: str | None = None) -> ModelInfo:
+        """Load a checkpoint (None: the default model); on failure the current model stays.
+        ``sha256``: the content expected (a favourite's checkpoint); another file is refused."""
+
+    def render(self, recipe: Recipe, path: str = 'auto', dtype: str = 'fp32', max_ms: float | None = None,
+               interrupt: Callable[[], bool] | None = None) -> tuple[np.ndarray, dict]:
+        """-> (uint8 [H, W, C], timings); ``interrupt()`` true between layers -> ``Cancelled``."""
+
+    def render_noise_detail(self, recipe: Recipe) -> tuple[np.ndarray, np.ndarray, dict]:
+        """-> (what the noise adds, the normal frame, timings)."""
+
+    def render_grid_iter(self, spec: GridSpec) -> Iterator[tuple[str, int, int, np.ndarray]]:
+        """Yield (kind, r, c, uint8 tile) one at a time."""
+
+    def batch_export(self, seeds, outdir, recipe: Recipe, progress: Callable | None = None,
+                     upscale: int = 1) -> list:
+        """One PNG per seed; ``progress`` may raise ``Cancelled``. -> written paths."""
+
+    def export_png(self, path, recipe: Recipe, recipe_dict: dict | None = None, upscale: int = 1):
+        """Render on the exact path and write a PNG with the recipe embedded."""
+
+    def load_state(self, record: dict) -> tuple[ModelInfo, bool]:
+        """Show the training run's G_ema weights: -> (info, switched to a new live model)."""
+
+
+class Session:
+    """Loads a generator and renders recipes to uint8 HWC frames (implements ``RenderSession``).
+
+    Two paths: ``'exact'`` is ``G.synthesis`` (explorer.engine.recipe.synthesize): PNG export,
     batch export, the grid, restored recipes and the noise view use it, so saved pixels
     equal the CLI's. ``'auto'`` (the interactive view) uses ``FastRenderer`` for StyleGAN2
     models (fp32: ~2e-5 from the reference, so a rare pixel may differ by one level after
@@ -146,12 +194,12 @@ class RenderEngine:
         layers = G.style_layers()
         groups = latents.groups_for(G)
         return ModelInfo(
-            family=getattr(G, 'family', '?'),
+            family=G.family,
             resolution=int(G.img_resolution), channels=int(G.img_channels), num_ws=int(G.num_ws),
             z_dim=int(G.z_dim), w_dim=int(G.w_dim), c_dim=int(G.c_dim),
-            layer_labels=tuple(l.label for l in layers), layer_has_noise=tuple(bool(l.has_noise) for l in layers),
+            layer_labels=tuple(x.label for x in layers), layer_has_noise=tuple(bool(x.has_noise) for x in layers),
             groups=tuple((k, tuple(v)) for k, v in groups.items()),
-            device=device_name(self.device), is_stylegan3=hasattr(G, 'set_input_transform'),
+            device=device_name(self.device), is_stylegan3=has_input_transform(G),
             layer_noise_learned=learned_noise_strengths(G, layers), fast_dtypes=self._fast_dtypes(G), **fields)
 
     def _install(self, G, info: ModelInfo) -> None:
@@ -164,7 +212,7 @@ class RenderEngine:
 
     def _fast_dtypes(self, G) -> tuple:
         """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
-        if not self.use_fast or getattr(G, 'family', None) != 'stylegan2' or forced_ref():
+        if not self.use_fast or G.family != 'stylegan2' or forced_ref():
             return ()
         return ('fp32',) + (('bf16',) if dtype_supported('bf16', self.device) else ())
 
@@ -196,7 +244,7 @@ class RenderEngine:
         frame), or the smallest one when none fits."""
         R = int(self.G.img_resolution)
         full = self.full_frame_ms(label)
-        if full is None or full <= max_ms or not hasattr(self.G, 'preview_resolutions'):
+        if full is None or full <= max_ms:
             return R
         lower = [int(r) for r in self.G.preview_resolutions() if int(r) < R]
         if not lower:
@@ -238,13 +286,12 @@ class RenderEngine:
         t0 = time.perf_counter()
         ws = recipe_ws(self.G, recipe, self.device, self.cache)
         t1 = time.perf_counter()
-        apply_input_transform(self.G, recipe)
-        kw = synthesis_kwargs(self.G, recipe)
         if fast is not None:
-            img = fast.render(ws, stop_at=None if res == R else res, interrupt=interrupt, **kw)
+            img = fast.render(ws, stop_at=None if res == R else res, interrupt=interrupt,   # StyleGAN2 only:
+                              **synthesis_kwargs(self.G, recipe))                # no input transform
         else:
             with interruptible(self.G.synthesis, interrupt):
-                img = self.G.synthesis(ws, **kw, **({} if res == R else {'stop_at': res}))
+                img = synthesize(self.G, recipe, ws, **({} if res == R else {'stop_at': res}))
         frame = to_uint8(img)
         t2 = time.perf_counter()
         self._ms[(label, res)] = _ema(self._ms.get((label, res)), (t2 - t1) * 1e3)
@@ -261,7 +308,6 @@ class RenderEngine:
     def export_png(self, path, recipe: Recipe, recipe_dict=None, upscale: int = 1):
         """Render ``recipe`` on the exact path and write it as a PNG with ``recipe_dict`` embedded
         (``upscale``: that many times larger, Lanczos)."""
-        from explorer.engine.export import save_png
         frame, _ = self.render_exact(recipe)
         return save_png(path, frame, recipe_dict, upscale=upscale)
 
@@ -281,14 +327,13 @@ class RenderEngine:
     def render_grid_iter(self, spec: GridSpec):
         """Yield (kind, r, c, uint8 HWC) tiles progressively (see engine.mixing.iter_grid)."""
         self._require()
-        if hasattr(self.G, 'set_input_transform'):
+        if has_input_transform(self.G):
             self.G.set_input_transform(translate=(0.0, 0.0), rotate_deg=0.0)
         yield from iter_grid(self.G, spec, device=self.device, cache=self.cache)
 
     def batch_export(self, seeds, outdir, recipe: Recipe, progress=None, upscale: int = 1):
         """One PNG per seed with the current settings; progress may raise Cancelled."""
         self._require()
-        from explorer.engine.render_batch import render_seeds_to_dir
         os.makedirs(outdir, exist_ok=True)
         return render_seeds_to_dir(self.G, self.info.path if self.info else None, seeds, outdir,
                                    device=self.device, progress=progress, base_recipe=recipe, upscale=upscale)
@@ -305,7 +350,7 @@ class RenderEngine:
         render thread.
         """
         import json
-        from explorer.engine.checkpoint import generator_from_record, load_state_strict
+        from explorer.engine.checkpoint import generator_from_record
         try:
             key = json.dumps([record.get('class'), record.get('init_kwargs')], sort_keys=True)
         except (TypeError, ValueError):

@@ -1,0 +1,453 @@
+"""The StyleGAN2 synthesis plan behind ``FastRenderer``: constants precomputed once per
+checkpoint, and the folding math that turns the up layers into cheaper convolutions.
+
+Equalized-lr gains, the activation gain and the learned noise strength are folded into
+the weights, bias and noise constants; demodulation coefficients come from a small
+matrix-vector product with the precomputed per-(out, in) squared weight norms
+(``d = rsqrt(W2 @ s^2 + 1e-8)``); the 3x3 stride-2 transposed conv of the up layers
+runs as four ordinary convs (one per output phase) or, with NNPACK at high resolution,
+folded with its FIR filter into one conv followed by ``pixel_shuffle``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explorer.engine.interrupt import checker
+
+
+def fir_up_params(f: torch.Tensor, channels: int, up: int, pad0: int, pad1: int, gain: float, dtype, device):
+    """Depthwise transposed-conv form of upfirdn2d(up=up, padding=[pad0, pad1] on both axes).
+
+    Zero insertion followed by correlation with the flipped filter equals a strided
+    transposed convolution with the unflipped filter and padding ``K - 1 - pad0``;
+    ``output_padding = pad1 - pad0 + up - 1`` makes the lengths agree (negative: crop).
+    """
+    if f.ndim == 1:
+        f = torch.outer(f, f)
+    k = f.shape[0]
+    pt = k - 1 - pad0
+    if pt < 0:
+        raise NotImplementedError('FIR padding larger than the filter')
+    w = (f * gain).to(device=device, dtype=dtype)[None, None].expand(channels, 1, k, k).contiguous()
+    return w, pt, pad1 - pad0 + up - 1
+
+
+def upfirdn_up(x, w, up, pt, out_pad):
+    """x: [N, C, H, W] -> [N, C, H*up, W*up] (depthwise, groups=C)."""
+    C = x.shape[1]
+    if out_pad < 0:
+        y = F.conv_transpose2d(x, w, stride=up, padding=pt, groups=C)
+        return y[:, :, :out_pad, :out_pad]
+    return F.conv_transpose2d(x, w, stride=up, padding=pt, output_padding=out_pad, groups=C)
+
+
+def fir_pad_params(f: torch.Tensor, channels, gain, dtype, device):
+    """Depthwise correlation weights for a same-rate FIR (what upfirdn2d does with up=down=1)."""
+    if f.ndim == 1:
+        f = torch.outer(f, f)
+    w = (f * gain).flip([0, 1]).to(device=device, dtype=dtype)
+    return w[None, None].expand(channels, 1, *f.shape).contiguous()
+
+
+def _reshape(t, shape):
+    """``t.reshape(shape)``, but ``t`` itself when the shape is unchanged: reshape re-derives
+    the stride of size-1 dims, which makes oneDNN misread a channels_last tensor as NCHW."""
+    return t if list(t.shape) == list(shape) else t.reshape(shape)
+
+
+def polyphase_3x3(weight):
+    """Split a 3x3 stride-2 transposed conv (unflipped weight [O, I, 3, 3]) into the
+    ordinary correlations that produce output phase (py, px): phase 0 along an axis
+    reads taps (2, 0) from (x[m-1], x[m]) (padding 1), phase 1 reads tap 1 (no padding).
+    -> [(py, px, sub-weight [O, I, kh, kw], (pad_y, pad_x))]."""
+    taps = {0: [2, 0], 1: [1]}
+    out = []
+    for py in (0, 1):
+        for px in (0, 1):
+            sub = weight[:, :, taps[py]][:, :, :, taps[px]].contiguous()
+            out.append((py, px, sub, (1 - py, 1 - px)))
+    return out
+
+
+def fold_up_fir(weight, fir, fir_pad):
+    """The whole up layer (3x3 stride-2 transposed conv with unflipped ``weight`` [O, I, 3, 3],
+    then the depthwise FIR correlation ``fir`` [O, 1, J, J] with zero padding ``fir_pad``) as
+    ONE ordinary 3x3 conv with 4*O output channels followed by ``pixel_shuffle(., 2)``.
+
+    Output pixel (2q+a, 2r+b) = sum over (u, v) of x[q+u, r+v] * G_ab[u, v] with
+    G_ab[u, v] = sum_{j1, j2} fir[j1, j2] * weight[a + j1 - p - 2u, b + j2 - p - 2v]
+    (p = fir_pad; taps outside the 3x3 weight are zero). Returns the kernel stack
+    [4*O, I, 3, 3] in pixel_shuffle's channel order (o, a, b), or None when some phase
+    needs taps outside u, v in {-1, 0, 1} (then the layer keeps the polyphase path)."""
+    O, I, k, _ = weight.shape
+    J = fir.shape[-1]
+    p = int(fir_pad)
+    if k != 3 or fir.shape[-2] != J:
+        return None
+    for a in (0, 1):        # the u range that has any non-zero tap must be within [-1, 1]
+        lo = -((p + k - 1 - a) // 2)            # ceil((a - p - (k - 1)) / 2)
+        hi = (a + J - 1 - p) // 2
+        if lo < -1 or hi > 1:
+            return None
+    f = fir[:, 0].to(torch.float64)                                   # [O, J, J]
+    w = weight.to(torch.float64)
+    G = torch.zeros(O, 2, 2, I, 3, 3, dtype=torch.float64, device=weight.device)
+    for a in (0, 1):
+        for b in (0, 1):
+            for u in (-1, 0, 1):
+                for v in (-1, 0, 1):
+                    acc = G[:, a, b, :, u + 1, v + 1]
+                    for j1 in range(J):
+                        t1 = a + j1 - p - 2 * u
+                        if not 0 <= t1 < k:
+                            continue
+                        for j2 in range(J):
+                            t2 = b + j2 - p - 2 * v
+                            if 0 <= t2 < k:
+                                acc += f[:, j1, j2, None] * w[:, :, t1, t2]
+    return G.reshape(4 * O, I, 3, 3).to(weight.dtype).contiguous()
+
+
+@dataclass
+class LayerPlan:
+    kind: str                      # 'conv' | 'up' | 'torgb'
+    affine_w: torch.Tensor         # [I, w_dim] (fp32; equalized-lr gain folded)
+    affine_b: torch.Tensor         # [I]
+    weight: torch.Tensor           # [O, I, k, k] raw weight (fp32)
+    w2: torch.Tensor | None        # [O, I] sum_k weight^2, for demodulation
+    bias: torch.Tensor             # [O] bias * act_gain (conv) or bias (torgb)
+    act_gain: float
+    clamp: float | None            # already multiplied by the gain
+    padding: int = 0
+    noise_const: torch.Tensor | None = None   # [H, W] noise_const * strength * act_gain
+    noise_strength: float = 0.0               # strength * act_gain (for random noise)
+    resolution: int = 0
+    ws_index: int = 0
+    fir_w: torch.Tensor | None = None         # up layers: depthwise 4x4 FIR (gain folded)
+    fir_pad: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class SG2Plan:
+    """Precomputed constants of a StyleGAN2 SynthesisNetwork for one device/dtype."""
+
+    def __init__(self, synthesis, device, dtype, channels_last=False):
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.channels_last = channels_last
+        self.use_nnpack = False
+        # fp32 NNPACK up layers from this output resolution on run folded (fold_up_fir):
+        # measured on a 2-core EPYC at 1 thread, config-f: 1024 px 742 -> ~360 ms, 512 px
+        # 355 -> ~225 ms; at 256 px and below the polyphase path is as fast or faster.
+        self.fold_from = 256
+        self.synthesis = synthesis
+        self.blocks = []
+        for res, start, count in synthesis.block_ws_slices():
+            block = getattr(synthesis, f'b{res}')
+            entry = {'res': res, 'block': block, 'layers': [], 'torgb': None, 'skip': None}
+            idx = start
+            if block.in_channels == 0:
+                entry['const'] = block.const.detach().to(self.device, torch.float32)
+            else:
+                entry['layers'].append(self._layer(block.conv0, 'up', idx))
+                idx += 1
+            entry['layers'].append(self._layer(block.conv1, 'conv', idx))
+            idx += 1
+            if block.is_last or block.architecture == 'skip':
+                entry['torgb'] = self._torgb(block.torgb, idx)
+            if block.in_channels != 0 and block.architecture == 'resnet':
+                entry['skip'] = block.skip
+            f = block.resample_filter.detach().to(self.device, torch.float32)
+            fw = f.shape[-1]
+            # upsample2d(img): padding [(fw+1)//2, (fw-2)//2], gain 4.
+            entry['img_up'] = fir_up_params(f, synthesis.img_channels, 2, (fw + 1) // 2, (fw - 2) // 2, 4.0,
+                                             torch.float32, self.device)
+            self.blocks.append(entry)
+
+    def _affine(self, layer):
+        fc = layer.affine
+        w = fc.weight.detach().to(self.device, torch.float32) * fc.weight_gain
+        b = fc.bias.detach().to(self.device, torch.float32) * fc.bias_gain
+        return w, b
+
+    def _layer(self, layer, kind, ws_index):
+        aw, ab = self._affine(layer)
+        weight = layer.weight.detach().to(self.device, torch.float32).contiguous()
+        g = float(layer.act_gain)
+        plan = LayerPlan(kind=kind, affine_w=aw, affine_b=ab, weight=weight,
+                          w2=weight.square().sum(dim=[2, 3]), bias=layer.bias.detach().to(self.device) * g,
+                          act_gain=g, clamp=(layer.conv_clamp * 1.0) if layer.conv_clamp is not None else None,
+                          padding=layer.padding, resolution=layer.resolution, ws_index=ws_index)
+        if layer.activation != 'lrelu':
+            raise NotImplementedError(f'fast path supports lrelu synthesis layers, got {layer.activation!r}')
+        if layer.use_noise:
+            strength = float(layer.noise_strength.detach())
+            plan.noise_const = (layer.noise_const.detach().to(self.device, torch.float32) * (strength * g))
+            plan.noise_strength = strength * g
+        if kind == 'up':
+            f = layer.resample_filter.detach().to(self.device, torch.float32)
+            if f.ndim == 1:
+                f = torch.outer(f, f)
+            # conv2d_resample's up path: transposed conv (no padding for k=3, p=1), then
+            # FIR with padding [p0, p1] = [p + (fw+1)//2 - (k-1), p + (fw-2)//2 - (k-2)], gain 4.
+            fw = f.shape[-1]
+            k = weight.shape[-1]
+            p0 = layer.padding + (fw + 1) // 2 - (k - 1)
+            p1 = layer.padding + (fw - 2) // 2 - (k - 2)
+            if p0 != p1 or p0 < 0:
+                raise NotImplementedError('asymmetric up-conv padding')
+            plan.fir_w = fir_pad_params(f, weight.shape[0], 4.0, torch.float32, self.device)
+            plan.fir_pad = p0
+            if k == 3:
+                plan.extra['phases'] = polyphase_3x3(weight)
+        return plan
+
+    def _torgb(self, layer, ws_index):
+        aw, ab = self._affine(layer)
+        aw = aw * layer.weight_gain
+        ab = ab * layer.weight_gain
+        weight = layer.weight.detach().to(self.device, torch.float32)
+        return LayerPlan(kind='torgb', affine_w=aw, affine_b=ab, weight=weight, w2=None,
+                          bias=layer.bias.detach().to(self.device, torch.float32), act_gain=1.0,
+                          clamp=layer.conv_clamp, ws_index=ws_index)
+
+    # ------------------------------------------------------------------ execution
+
+    def cast(self, dtype, fp32_upto=0):
+        """Low-precision copies of the conv weights / FIR filters (styles stay fp32).
+        Blocks up to resolution ``fp32_upto`` stay fp32: they are cheap, and rounding
+        errors made there are amplified by every later layer."""
+        for entry in self.blocks:
+            for lp in entry['layers']:
+                if entry['res'] <= fp32_upto:
+                    continue
+                lp.extra['dtype'] = dtype
+                if lp.fir_w is not None:
+                    lp.extra['fir_w'] = lp.fir_w.to(dtype)
+                lp.extra['bias'] = lp.bias.to(dtype)
+                if lp.noise_const is not None:
+                    lp.extra['noise_const'] = lp.noise_const.to(dtype)
+        self.dtype = dtype
+
+    def noise_list(self, batch, noise_mode, scales, generator=None):
+        """Per conv layer: additive noise (act gain and strength folded) or None, in the
+        order and shapes the reference draws random noise."""
+        out = []
+        for entry in self.blocks:
+            for lp in entry['layers']:
+                if lp.noise_const is None or noise_mode == 'none':
+                    out.append(None)
+                    continue
+                scale = scales[lp.ws_index]
+                if noise_mode == 'const':
+                    n = lp.extra.get('noise_const', lp.noise_const)
+                    out.append(n if scale == 1 else n * scale)
+                else:
+                    shape = [batch, 1, lp.resolution, lp.resolution]
+                    if generator is None:
+                        r = torch.randn(shape, device=self.device)
+                    else:
+                        r = torch.randn(shape, generator=generator).to(self.device)
+                    out.append((r * (lp.noise_strength * scale)).to(lp.extra.get('dtype', torch.float32)))
+        return out
+
+    def styles(self, lp, w):
+        return torch.addmm(lp.affine_b.unsqueeze(0), w, lp.affine_w.t())  # [N, I]
+
+    def _nnpack_ok(self, x, w):
+        """NNPACK pays for fp32 3x3 convs on maps of 32x32 and more (its Winograd tiles make
+        tiny maps slower than oneDNN)."""
+        return (self.use_nnpack and x.dtype == torch.float32 and tuple(w.shape[-2:]) == (3, 3)
+                and x.shape[-1] * x.shape[-2] >= 1024)
+
+    def _conv(self, x, w, bias, padding):
+        """Ordinary stride-1 conv; NNPACK (Winograd, about 2x oneDNN's fp32 speed for 3x3 on
+        CPU, relative error ~1e-5) where enabled, else ``F.conv2d``."""
+        if self._nnpack_ok(x, w):
+            try:
+                return torch._nnpack_spatial_convolution(x.contiguous(), w.contiguous(), bias, [padding, padding])
+            except RuntimeError:
+                self.use_nnpack = False
+        return F.conv2d(x, w, bias=bias, padding=padding)
+
+    @staticmethod
+    def _dt(lp):
+        return lp.extra.get('dtype', torch.float32)
+
+    def _use_nonfused(self, lp, x):
+        """Scale activations instead of weights when that touches fewer numbers (small
+        resolutions) or for batches (one shared-weight conv instead of a grouped one).
+        Not in fp16, where unnormalised activations times styles could overflow."""
+        if self._dt(lp) == torch.float16:
+            return False
+        N, I, H, W = x.shape
+        O, _, k, _ = lp.weight.shape
+        return N > 1 or H * W * (I + O) < O * I * k * k
+
+    def _raw(self, lp, key, t):
+        """Raw (unmodulated) weight ``t`` in the compute dtype and memory format, cast once."""
+        cache = lp.extra.setdefault('raw', {})
+        if key not in cache:
+            nnpack = self.use_nnpack and self._dt(lp) == torch.float32 and lp.resolution ** 2 >= 1024
+            fmt = torch.channels_last if self.channels_last and not nnpack else torch.contiguous_format
+            cache[key] = t.to(self._dt(lp)).contiguous(memory_format=fmt)
+        return cache[key]
+
+    def _modulated(self, lp, key, raw, scale, dt):
+        """raw [O, I, kh, kw] x scale [N, O, I] -> [N*O, I, kh, kw] in ``dt``, produced directly
+        in channels_last layout when the plan runs channels_last (oneDNN then stays in NHWC)."""
+        N = scale.shape[0]
+        O, I, kh, kw = raw.shape
+        if not self.channels_last:
+            return (raw.unsqueeze(0) * scale.unsqueeze(3).unsqueeze(4)).to(dt).reshape(N * O, I, kh, kw)
+        cache = lp.extra.setdefault('perm', {})
+        if key not in cache:
+            cache[key] = raw.permute(0, 2, 3, 1).contiguous()          # [O, kh, kw, I]
+        w = cache[key].unsqueeze(0) * scale.unsqueeze(2).unsqueeze(3)  # [N, O, kh, kw, I]
+        return w.to(dt).reshape(N * O, kh, kw, I).permute(0, 3, 1, 2)
+
+    def _folded(self, lp, x):
+        """The folded kernel stack of an up layer (see fold_up_fir), built on first use, when
+        this layer runs in fp32 through NNPACK at a resolution of ``fold_from`` or more and
+        one sample at a time; else None."""
+        if (lp.kind != 'up' or 'phases' not in lp.extra or x.shape[0] != 1 or self._dt(lp) != torch.float32
+                or 2 * x.shape[-1] < self.fold_from or not self._nnpack_ok(x, lp.weight)):
+            return None
+        if 'fold' not in lp.extra:
+            lp.extra['fold'] = fold_up_fir(lp.weight, lp.fir_w, lp.fir_pad)
+            lp.extra['fold_bias'] = lp.bias.to(torch.float32).repeat_interleave(4).contiguous()
+        return lp.extra['fold']
+
+    def _up_phases(self, x, lp, weights, groups):
+        """Stride-2 3x3 transposed conv as four ordinary convs, one per output phase (same
+        MACs; ordinary convs run about twice as fast as transposed ones on CPU)."""
+        N, _, H, W = x.shape
+        O = lp.weight.shape[0]
+        fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        y = torch.empty([N if groups == 1 else 1, O * (groups if groups > 1 else 1), 2 * H + 1, 2 * W + 1],
+                        dtype=x.dtype, device=x.device, memory_format=fmt)
+        for (py, px, _, pad), kk in zip(lp.extra['phases'], weights):
+            y[:, :, py::2, px::2] = F.conv2d(x, kk, padding=pad, groups=groups)
+        return y
+
+    def conv_layer(self, lp, x, w, noise, epilogue=None):
+        dt = self._dt(lp)
+        x = x.to(dt)
+        N, I, H, W = x.shape
+        O, _, k, _ = lp.weight.shape
+        s = self.styles(lp, w)                                              # [N, I] fp32
+        d = (s.square() @ lp.w2.t() + 1e-8).rsqrt() * lp.act_gain           # [N, O] (act gain folded)
+        bias = lp.extra.get('bias', lp.bias)
+        fir = lp.extra.get('fir_w', lp.fir_w)
+        phases = lp.extra.get('phases')
+        folded = self._folded(lp, x)
+        if folded is not None:
+            if self._use_nonfused(lp, x):
+                xs = x * s.to(dt).reshape(N, I, 1, 1)
+                y = F.pixel_shuffle(self._conv(xs, folded, None, 1), 2)
+                y = y.mul_(d.to(dt).reshape(N, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
+            else:
+                wt = self._modulated(lp, 'fold', folded, d.repeat_interleave(4, dim=1).unsqueeze(2)
+                                     * s.unsqueeze(1), dt)
+                y = F.pixel_shuffle(self._conv(_reshape(x, [1, N * I, H, W]), wt,
+                                               lp.extra['fold_bias'], 1), 2)
+        elif self._use_nonfused(lp, x):
+            xs = x * s.to(dt).reshape(N, I, 1, 1)
+            if lp.kind == 'conv':
+                y = self._conv(xs, self._raw(lp, 'w', lp.weight), None, lp.padding)
+            elif phases is not None:
+                y = self._up_phases(xs, lp, [self._raw(lp, (py, px), sub) for py, px, sub, _ in phases], 1)
+            else:
+                y = F.conv_transpose2d(xs, self._raw(lp, 'wt', lp.weight.transpose(0, 1)), stride=2)
+            y = y.mul_(d.to(dt).reshape(N, O, 1, 1))
+            if lp.kind == 'up':
+                y = F.conv2d(y, fir, padding=lp.fir_pad, groups=O)
+            y = y.add_(bias.reshape(1, O, 1, 1))
+        else:
+            scale = d.unsqueeze(2) * s.unsqueeze(1)                          # [N, O, I]
+            xg = _reshape(x, [1, N * I, H, W])
+            if lp.kind == 'conv':
+                wt = self._modulated(lp, 'w', lp.weight, scale, dt)
+                if N == 1:
+                    y = self._conv(xg, wt, bias, lp.padding)
+                else:
+                    y = F.conv2d(xg, wt, bias=bias.repeat(N), padding=lp.padding, groups=N)
+            else:
+                if phases is not None:
+                    subs = [self._modulated(lp, (py, px), sub, scale, dt) for py, px, sub, _ in phases]
+                    y = self._up_phases(xg, lp, subs, N)
+                else:
+                    # Transposed conv weight per group: [I, O, k, k], unflipped (conv2d_resample's up path).
+                    wt = (lp.weight.unsqueeze(0) * scale.unsqueeze(3).unsqueeze(4)).to(dt)
+                    y = F.conv_transpose2d(xg, wt.transpose(1, 2).reshape(N * I, O, k, k), stride=2, groups=N)
+                y = F.conv2d(_reshape(y, [N, O, 2 * H + 1, 2 * W + 1]), fir, bias=bias, padding=lp.fir_pad, groups=O)
+            y = _reshape(y, [N, O, *y.shape[2:]])
+        if epilogue is not None:
+            return epilogue(y, noise, lp)
+        if noise is not None:
+            y = y.add_(noise)
+        y = F.leaky_relu_(y, 0.2)
+        if lp.clamp is not None:
+            y = y.clamp_(-lp.clamp, lp.clamp)
+        return y
+
+    def torgb(self, lp, x, w):
+        N, I = x.shape[:2]
+        s = self.styles(lp, w)                                             # [N, I]
+        O = lp.weight.shape[0]
+        # In the activations' dtype (converting them to fp32 would cost a pass over the
+        # largest tensor; measured: no PSNR difference), accumulated into the fp32 image.
+        wt = (lp.weight.unsqueeze(0) * s.reshape(N, 1, I, 1, 1)).to(x.dtype)
+        y = F.conv2d(_reshape(x, [1, N * I, *x.shape[2:]]), wt.reshape(N * O, I, 1, 1),
+                     bias=lp.bias.to(x.dtype).repeat(N), groups=N)
+        y = _reshape(y, [N, O, *y.shape[2:]]).to(torch.float32)
+        if lp.clamp is not None:
+            y = y.clamp_(-lp.clamp, lp.clamp)
+        return y
+
+    def run(self, ws, noises, stop_at=None, memory_format=torch.contiguous_format, epilogue=None, interrupt=None):
+        """interrupt: a callable asked before every layer; when it returns True the render
+        stops with ``Cancelled`` (a newer request made this one pointless)."""
+        check = checker(interrupt)
+        N = ws.shape[0]
+        ws = ws.to(torch.float32)
+        img = None
+        x = None
+        ni = 0
+        for entry in self.blocks:
+            res = entry['res']
+            block = entry['block']
+            layers = entry['layers']
+            if 'const' in entry:
+                x = entry['const'].unsqueeze(0).expand(N, -1, -1, -1)
+                x = x.contiguous(memory_format=memory_format)
+            if entry['skip'] is not None:
+                check()
+                y_skip = block.skip(x.to(torch.float32), gain=np.sqrt(0.5))
+                x = self.conv_layer(layers[0], x, ws[:, layers[0].ws_index], noises[ni], epilogue)
+                check()
+                # resnet's conv1 carries an extra gain sqrt(0.5) (exact: lrelu is positively homogeneous).
+                x = self.conv_layer(layers[1], x, ws[:, layers[1].ws_index], noises[ni + 1], epilogue)
+                x = y_skip.add_(x.to(torch.float32) * np.sqrt(0.5))
+                ni += 2
+            else:
+                for lp in layers:
+                    check()
+                    x = self.conv_layer(lp, x, ws[:, lp.ws_index], noises[ni], epilogue)
+                    ni += 1
+            if img is not None:
+                wf, pt, op = entry['img_up']
+                img = upfirdn_up(img, wf, 2, pt, op)
+            if entry['torgb'] is not None:
+                y = self.torgb(entry['torgb'], x, ws[:, entry['torgb'].ws_index])
+                img = y if img is None else img.add_(y)
+            if stop_at is not None and res >= stop_at:
+                if img is None:
+                    raise ValueError(f'architecture {block.architecture!r} has no image before the last block')
+                break
+        return img
