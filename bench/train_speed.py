@@ -39,6 +39,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import torch
+
     from explorer.training.dataset import open_dataset
     from explorer.training.loop import Trainer, TrainingConfig
 

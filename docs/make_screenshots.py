@@ -23,6 +23,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import os
     import tempfile
+
     from explorer.paths import CONFIG_ENV
     # Fresh preferences (no saved bf16 choice, favourites or geometry), and none written back.
     os.environ[CONFIG_ENV] = tempfile.mkdtemp(prefix='explorer-screenshots-')

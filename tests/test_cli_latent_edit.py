@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.engine.export import load_png, read_recipe
+from explorer.engine.export import load_png, read_recipe, to_uint8
 from explorer.engine.recipe import Recipe, render
-from explorer.engine.export import to_uint8
 
 ROOT = Path(__file__).resolve().parents[1]
 

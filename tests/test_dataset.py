@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from explorer.errors import UserError
-from explorer.training.dataset import InfiniteSampler, ImageFolderDataset, SyntheticDataset, open_dataset
+from explorer.training.dataset import ImageFolderDataset, InfiniteSampler, SyntheticDataset, open_dataset
 
 
 def _save(path, arr, fmt=None):

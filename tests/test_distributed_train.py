@@ -25,11 +25,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_distributed_render import torchrun  # noqa: E402  (same torchrun runner, with timeout + cleanup)
 
 from explorer.training import runlog
 from explorer.training import snapshot as snap
-
-from test_distributed_render import torchrun  # noqa: E402  (same torchrun runner, with timeout + cleanup)
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-4
@@ -116,6 +115,7 @@ def test_ranks_stay_in_sync_and_only_rank0_writes(two_rank_run):
 
 def test_resume_two_rank_snapshot_in_one_process(two_rank_run, tmp_path):
     import shutil
+
     from explorer.cli import main
     run = tmp_path / 'sync'
     shutil.copytree(two_rank_run / 'sync', run)

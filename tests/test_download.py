@@ -10,9 +10,9 @@ import torch
 
 from explorer.engine import download
 from explorer.engine.checkpoint import load_generator, save_generator
-from explorer.paths import cache_dir
 from explorer.engine.progress import Cancelled
 from explorer.errors import CheckpointError
+from explorer.paths import cache_dir
 
 
 class _Server:

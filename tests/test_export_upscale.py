@@ -5,8 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.engine.export import (check_upscale, load_png, read_export_info, read_recipe, save_png,
-                                    upscale_image)
+from explorer.engine.export import check_upscale, load_png, read_export_info, read_recipe, save_png, upscale_image
 from explorer.engine.recipe import Recipe
 from explorer.errors import UserError
 

@@ -1,6 +1,5 @@
 """NVIDIA PyTorch pickles: every tensor lands, outputs deterministic, hostile files refused."""
 
-import io
 import os
 import pickle
 import subprocess
@@ -8,8 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-
 from nvidia_layout import dumps_official, write_official
+
 from explorer.engine.checkpoint import load_generator, read_checkpoint
 from explorer.errors import CheckpointError
 

@@ -6,13 +6,12 @@ reference network, storing each tensor in TF's layout: dense [in, out], conv
 without their +1, const [1, C, 4, 4], noise [1, 1, R, R] named noise<i>.
 """
 
-import os
 
 import numpy as np
 import pytest
 import torch
-
 from nvidia_layout import write_tf
+
 from explorer.engine.checkpoint import load_generator, read_checkpoint
 from explorer.engine.formats import tf_pickle
 from explorer.errors import CheckpointError

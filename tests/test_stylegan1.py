@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from nvidia_layout import write_tf
 
 from explorer.engine.formats import tf_stylegan1
@@ -464,6 +462,7 @@ def _cli(*args, cwd):
 
 def test_cli_info_render_mix_on_tf_pickle(tmp_path):
     import json
+
     from explorer.engine.export import load_png, read_recipe
     path = _sg1_pickle(tmp_path)
     r = _cli('info', str(path), '--json', cwd=tmp_path)

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.training.synthetic import (HAIR_STYLES, PortraitFactors, SyntheticPortraits, face_layout,
-                                         render_portrait, sample_factors)
+from explorer.training.synthetic import (
+    HAIR_STYLES,
+    PortraitFactors,
+    SyntheticPortraits,
+    face_layout,
+    render_portrait,
+    sample_factors,
+)
 
 RES = 128
 

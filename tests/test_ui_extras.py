@@ -11,9 +11,9 @@ pytest.importorskip('pytestqt')
 
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PyQt6.QtGui import QDropEvent  # noqa: E402
+from ui_helpers import FakeEngine, fake_info  # noqa: E402
 
 from explorer.engine.checkpoint import save_generator  # noqa: E402
-from ui_helpers import FakeEngine, fake_info  # noqa: E402
 
 
 def make_window(qtbot, **kw):
@@ -45,6 +45,7 @@ def win(qtbot, tiny_ckpt):
 
 def test_class_picker_for_conditional_model(qtbot, tmp_path):
     import torch
+
     from explorer.engine.networks_stylegan2 import Generator
     torch.manual_seed(0)
     G = Generator(z_dim=8, c_dim=3, w_dim=8, img_resolution=8, img_channels=3, mapping_kwargs=dict(num_layers=1),

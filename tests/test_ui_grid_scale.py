@@ -13,7 +13,6 @@ pytest.importorskip('pytestqt')
 from PyQt6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PyQt6.QtGui import QWheelEvent  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
-
 from ui_helpers import FakeEngine  # noqa: E402
 
 

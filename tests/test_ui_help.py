@@ -11,7 +11,6 @@ pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut  # noqa: E402
-
 from ui_helpers import FakeEngine  # noqa: E402
 
 

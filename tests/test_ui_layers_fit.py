@@ -11,9 +11,9 @@ pytest.importorskip('pytestqt')
 
 from PyQt6.QtCore import QPoint  # noqa: E402
 from PyQt6.QtWidgets import QAbstractSpinBox, QComboBox, QPushButton  # noqa: E402
+from ui_helpers import FakeEngine, fake_info  # noqa: E402
 
 from explorer.engine.recipe import Recipe  # noqa: E402
-from ui_helpers import FakeEngine, fake_info  # noqa: E402
 
 
 def layered_info(num_ws):

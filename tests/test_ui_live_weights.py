@@ -27,8 +27,8 @@ def other_arch_record(kimg=1.0):
 
 def test_engine_switches_to_the_runs_architecture_then_copies(tiny_G, tmp_path):
     from explorer.engine.checkpoint import save_generator
-    from explorer.engine.session import Session
     from explorer.engine.recipe import Recipe
+    from explorer.engine.session import Session
     engine = Session('cpu')
     engine.load(save_generator(tiny_G, tmp_path / 'tiny.pt'))
     rec = other_arch_record()

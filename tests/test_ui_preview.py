@@ -17,13 +17,13 @@ pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
 from PyQt6.QtCore import Qt  # noqa: E402
+from ui_helpers import FakeEngine  # noqa: E402
 
 from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
 from explorer.engine.export import load_png, to_uint8  # noqa: E402
 from explorer.engine.recipe import Recipe, render  # noqa: E402
 from explorer.engine.session import Session  # noqa: E402
 from explorer.workers.render_worker import RenderRequest, RenderWorker  # noqa: E402
-from ui_helpers import FakeEngine  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -361,6 +361,7 @@ def qimage_array(img) -> np.ndarray:
 
 def test_copy_and_star_use_exact_pixels_of_the_recipe_on_screen(qtbot, win):
     from PyQt6.QtWidgets import QApplication
+
     from explorer.ui.panels.favourites import THUMB
     from explorer.ui.qimage import to_pixmap
     win.engine.assume_full_ms = 500.0

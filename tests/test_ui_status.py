@@ -9,10 +9,9 @@ import pytest
 pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
-from ui_helpers import FakeEngine  # noqa: E402
-
 # The training-worker tests' fixtures: no training thread left running (autouse), 1 torch thread.
 from test_training_worker import _no_training_thread_left, one_thread  # noqa: E402,F401
+from ui_helpers import FakeEngine  # noqa: E402
 
 
 @pytest.fixture
@@ -78,6 +77,7 @@ def test_batch_dialog_keeps_a_bad_range_and_says_why(qtbot, win):
 
 def test_new_run_starts_without_the_old_preview_and_speed_line(qtbot, tmp_path, one_thread):
     import numpy as np
+
     from explorer.ui.app import make_app
     make_app()
     from explorer.ui.training_panel import TrainingPanel

@@ -34,8 +34,10 @@ def win(qtbot, tiny_ckpt):
 
 
 def settle(qtbot, win):
-    """Wait until the newest submitted request is on screen."""
-    qtbot.waitUntil(lambda: win._shown_id == win.last_request.request_id, timeout=15000)
+    """Wait until the newest submitted request is on screen at full resolution (on a loaded
+    machine a burst of changes may come back as a preview first; its refine follows)."""
+    qtbot.waitUntil(lambda: win._shown_id == win.last_request.request_id and not win.shown_preview,
+                    timeout=15000)
 
 
 def activate(qtbot, win):

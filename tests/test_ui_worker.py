@@ -6,9 +6,10 @@ import pytest
 pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
+from ui_helpers import FakeEngine  # noqa: E402
+
 from explorer.engine.recipe import Recipe  # noqa: E402
 from explorer.workers.render_worker import RenderRequest, RenderWorker  # noqa: E402
-from ui_helpers import FakeEngine  # noqa: E402
 
 
 @pytest.fixture

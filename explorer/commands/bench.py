@@ -42,6 +42,7 @@ def add_arguments(p):
 
 def run(args):
     import torch
+
     from explorer.engine import bench
     if args.iters < 1:
         raise UserError('--iters must be at least 1')

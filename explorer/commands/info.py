@@ -33,6 +33,7 @@ def describe(data) -> dict:
 
 def run(args):
     import json
+
     from explorer.engine.checkpoint import default_checkpoint_path, read_checkpoint
     with C.TextProgress('download') as bar:
         data = read_checkpoint(args.checkpoint or default_checkpoint_path(), progress=bar)

@@ -29,6 +29,7 @@ def add_arguments(p):
 
 def run(args):
     from pathlib import Path
+
     from explorer.engine import latents
     from explorer.engine.checkpoint import sha256_file
     from explorer.engine.export import save_png

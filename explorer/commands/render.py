@@ -70,6 +70,7 @@ def run(args):
     base = _base_recipe(args, G, path)
     if lat is not None:
         from pathlib import Path
+
         from explorer.engine.render_batch import render_recipe_png
         recipe = base.with_latent(lat).replace(seeds=(lat.ref,), seed_weights=(1.0,))
         out = render_recipe_png(G, path, recipe, outdir / (Path(args.latent).stem + '.png'), device=device,
@@ -137,6 +138,7 @@ def _run_recipe(args):
 def _run_distributed(args, seeds, outdir):
     """One process of a torchrun job: render this rank's share of ``seeds``."""
     import torch
+
     from explorer.engine.render_batch import render_seeds_to_dir
     from explorer.training import distributed
     if args.device == 'cuda' and not torch.cuda.is_available():

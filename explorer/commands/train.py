@@ -176,6 +176,7 @@ def run(args):
 
 def _train(args, ctx=None):
     import torch
+
     from explorer.training.dataset import open_dataset
     from explorer.training.loop import Trainer
 

@@ -11,7 +11,7 @@ grid. ``grid_export_image`` composes, upscales and optionally labels the image f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch

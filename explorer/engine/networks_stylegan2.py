@@ -12,13 +12,12 @@ Shapes: z [N, z_dim], c [N, c_dim], ws [N, num_ws, w_dim], img [N, C, H, W].
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from explorer.engine.layers import StyleLayer, per_layer_values
-from kernels import bias_act, activation_funcs, conv2d_resample, modulated_conv2d, setup_filter, upsample2d
+from kernels import activation_funcs, bias_act, conv2d_resample, modulated_conv2d, setup_filter, upsample2d
 
 NOISE_MODES = ('const', 'random', 'none')
 

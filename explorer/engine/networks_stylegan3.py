@@ -27,7 +27,6 @@ import torch
 
 from explorer.engine import networks_stylegan2 as _sg2
 from explorer.engine.layers import StyleLayer
-from kernels.bias_act import bias_act
 from kernels.filtered_lrelu import filtered_lrelu
 
 NOISE_MODES = ('const', 'random', 'none')

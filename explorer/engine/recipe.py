@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from explorer.engine import latents
-from explorer.engine.stored_latents import Edit, StoredLatent, is_ref, ref_key
 from explorer.engine.families import has_input_transform
+from explorer.engine.stored_latents import Edit, StoredLatent, is_ref, ref_key
 from explorer.errors import UserError
 
 RECIPE_VERSION = 1

@@ -170,7 +170,6 @@ class Session:
     def load(self, path_or_url, progress=None, sha256=None) -> ModelInfo:
         """Load a checkpoint; on any error the current model stays in place. ``sha256``: the
         content the caller expects (a favourite's checkpoint); another file is refused."""
-        from explorer.errors import CheckpointError
         if path_or_url is None:
             path_or_url = default_checkpoint_path()
         path = resolve_path(path_or_url, progress=progress) if is_url(str(path_or_url)) else Path(path_or_url)
@@ -350,6 +349,7 @@ class Session:
         render thread.
         """
         import json
+
         from explorer.engine.checkpoint import generator_from_record
         try:
             key = json.dumps([record.get('class'), record.get('init_kwargs')], sort_keys=True)

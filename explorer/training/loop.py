@@ -46,8 +46,7 @@ from explorer.engine.checkpoint import network_record
 from explorer.engine.discriminator import Discriminator
 from explorer.engine.networks_stylegan2 import Generator
 from explorer.errors import UserError
-from explorer.training import distributed
-from explorer.training import runlog
+from explorer.training import distributed, runlog
 from explorer.training import snapshot as snap
 from explorer.training.distributed import ShardedInfiniteSampler
 from explorer.training.loss import StyleGAN2Loss

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+
 def _to_float(images):
     """uint8 [N, C, H, W] (0..255) or float ([-1, 1] or [0, 1] or 0..255) -> float32, kept as is."""
     if not isinstance(images, torch.Tensor):

@@ -18,16 +18,41 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
-from PyQt6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                             QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPlainTextEdit, QProgressBar,
-                             QPushButton, QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
+from explorer.errors import ExplorerError
 from explorer.ui.image_view import ImageView
 from explorer.ui.widgets import PathEdit
 from explorer.workers.torchrun_process import TorchrunTrainingProcess, cuda_device_count
-from explorer.errors import ExplorerError
-from explorer.workers.training_worker import (CUSTOM_NETWORK, DEFAULT_KIMG, NETWORK_PRESETS, ResumableRun, TrainingJob, TrainingWorker,
-                                              inspect_run)
+from explorer.workers.training_worker import (
+    CUSTOM_NETWORK,
+    DEFAULT_KIMG,
+    NETWORK_PRESETS,
+    ResumableRun,
+    TrainingJob,
+    TrainingWorker,
+    inspect_run,
+)
 
 RESOLUTIONS = (16, 32, 64, 128, 256, 512, 1024)
 PLOTS = (('loss_G', 'G loss'), ('loss_D', 'D loss'), ('r1', 'R1 penalty'), ('augment_p', 'augment p'))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtGui import QPainter
-from PyQt6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSlider, QStyle, QStyleOptionFrame,
-                             QWidget)
+from PyQt6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSlider, QStyle, QStyleOptionFrame, QWidget
 
 
 class FloatSlider(QWidget):

@@ -254,6 +254,7 @@ class TrainingWorker(QThread):
     # ------------------------------------------------------------------ worker thread
     def _make_trainer(self, job: TrainingJob):
         import torch
+
         from explorer.training.dataset import open_dataset
         from explorer.training.loop import Trainer, TrainingConfig
 
@@ -344,6 +345,7 @@ class TrainingWorker(QThread):
         """Fixed seeds through G_ema (psi 1, constant noise) -> uint8 HWC grid. Runs in this thread,
         between minibatches, so G_ema is not being updated meanwhile."""
         import torch
+
         from explorer.engine.export import batch_to_uint8
         from explorer.engine.latents import seeds_to_z
 

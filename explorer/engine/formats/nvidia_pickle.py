@@ -16,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-from explorer.engine.formats.restricted_pickle import (PersistentRecord, TFNetworkRecord, restricted_load,
-                                                       to_plain)
+from explorer.engine.formats.restricted_pickle import PersistentRecord, TFNetworkRecord, restricted_load, to_plain
 from explorer.engine.state import load_state_strict
 from explorer.errors import CheckpointError, ExplorerError
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from explorer.errors import CheckpointError
@@ -139,8 +138,8 @@ def estimate_w_avg(G, n=4096, seed=0):
 
 
 def read(data: dict, path) -> dict:
-    from explorer.engine.state import load_state_strict
     from explorer.engine.networks_stylegan2 import Generator
+    from explorer.engine.state import load_state_strict
     path = Path(path)
     state = data.get('g_ema')
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

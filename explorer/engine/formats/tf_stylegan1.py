@@ -30,8 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.engine.networks_stylegan1 import (OFFICIAL_TRUNCATION_CUTOFF, OFFICIAL_TRUNCATION_PSI, Generator,
-                                                official_fmaps)
+from explorer.engine.networks_stylegan1 import (
+    OFFICIAL_TRUNCATION_CUTOFF,
+    OFFICIAL_TRUNCATION_PSI,
+    Generator,
+    official_fmaps,
+)
 from explorer.errors import CheckpointError
 
 FAMILY = 'stylegan1'
