@@ -8,7 +8,7 @@ Public API (mirrors NVIDIA's calling conventions)::
     img = G.synthesis(ws, noise_mode='const')
 """
 
-__version__ = '0.1.0'
+from explorer.version import __version__  # noqa: F401 (the package's public version)
 
 
 def load_generator(path_or_url=None, device=None, progress=None):

@@ -7,10 +7,14 @@ environment override that the tests use to keep everything in temporary folders:
 - ``STYLEGAN_EXPLORER_CACHE``: downloads, the random placeholder model, default run folders;
 - ``STYLEGAN_EXPLORER_CONFIG``: GUI settings (``gui.ini``);
 - ``STYLEGAN_EXPLORER_STATE``: the log file (``<state>/log/explorer.log``).
+
+``shipped_checkpoint`` finds the files shipped with the project (the default model, its
+model card and named directions) in a source checkout or a regular ``pip install``.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from pathlib import Path
 
@@ -46,3 +50,31 @@ def state_dir() -> Path:
 def log_dir() -> Path:
     base = os.environ.get(STATE_ENV)
     return _made(Path(base) / 'log' if base else platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+# ----------------------------------------------------------------------------- shipped files
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT_DIR = PROJECT_ROOT / 'checkpoints'          # a source checkout (or an editable install)
+DEFAULT_CHECKPOINT_NAME = 'portraits64.pt'
+DISTRIBUTION = 'stylegan-explorer'
+# `pip install .` copies checkpoints/ here, under the install prefix (pyproject: tool.setuptools.data-files)
+INSTALLED_CHECKPOINT_DIR = 'share/stylegan-explorer/checkpoints'
+
+
+def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT_NAME) -> Path | None:
+    """A checkpoint shipped with the project: ``checkpoints/<name>`` of the source checkout, else
+    the copy a regular ``pip install`` put under its prefix (found through the installed
+    distribution's file list, so venv, --user and system installs all work); None if neither."""
+    local = CHECKPOINT_DIR / name
+    if local.is_file():
+        return local
+    try:
+        files = importlib.metadata.distribution(DISTRIBUTION).files or ()
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name == name and f.as_posix().endswith(f'{INSTALLED_CHECKPOINT_DIR}/{name}'):
+            path = Path(f.locate()).resolve()
+            if path.is_file():
+                return path
+    return None

@@ -36,7 +36,7 @@ def test_render_writes_pngs_with_recipe(tmp_path, ckpt):
     assert r.returncode == 0, r.stderr
     files = sorted((tmp_path / 'out').glob('*.png'))
     assert [f.name for f in files] == ['seed0000.png', 'seed0001.png', 'seed0002.png', 'seed0003.png']
-    from explorer.engine.export import read_recipe
+    from explorer.engine.png import read_recipe
     ims = [np.asarray(Image.open(f)) for f in files]
     assert all(im.shape == (16, 16, 3) for im in ims)
     assert not np.array_equal(ims[0], ims[1])
@@ -55,7 +55,8 @@ def test_mix_grid_layout(tmp_path, ckpt):
     # Top row shows the column faces; left column the row faces.
     from explorer.engine.checkpoint import load_generator
     from explorer.engine.export import to_uint8
-    from explorer.engine.recipe import Recipe, render
+    from explorer.engine.recipe import Recipe
+    from explorer.engine.rendering import render
     G = load_generator(ckpt)
     assert np.array_equal(grid[:16, 16:32], to_uint8(render(G, Recipe(seeds=(4,)))))
     assert np.array_equal(grid[32:48, :16], to_uint8(render(G, Recipe(seeds=(2,)))))

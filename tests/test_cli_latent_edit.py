@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.engine.export import load_png, read_recipe, to_uint8
-from explorer.engine.recipe import Recipe, render
+from explorer.engine.export import to_uint8
+from explorer.engine.png import load_png, read_recipe
+from explorer.engine.recipe import Recipe
+from explorer.engine.rendering import render
 
 ROOT = Path(__file__).resolve().parents[1]
 

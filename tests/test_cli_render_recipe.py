@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from explorer.cli import main
-from explorer.engine.export import load_png, read_recipe, save_png, to_uint8
+from explorer.engine.export import to_uint8
+from explorer.engine.png import load_png, read_recipe, save_png
 from explorer.engine.recipe import Recipe
 
 
@@ -31,7 +32,7 @@ def test_cli_export_re_renders_pixel_identical(tmp_path, capsys):
 def test_gui_style_recipe_re_renders_pixel_identical(tmp_path, capsys):
     """A recipe the GUI makes (blended seeds, per-layer mixing, noise settings) from its PNG alone."""
     from explorer.engine.checkpoint import default_checkpoint_path, load_generator, sha256_file
-    from explorer.engine.recipe import render
+    from explorer.engine.rendering import render
     path = default_checkpoint_path()
     G = load_generator(path, device='cpu')
     L = G.num_ws

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.engine.export import check_upscale, load_png, read_export_info, read_recipe, save_png, upscale_image
+from explorer.engine.png import check_upscale, load_png, read_export_info, read_recipe, save_png, upscale_image
 from explorer.engine.recipe import Recipe
 from explorer.errors import UserError
 
@@ -56,7 +56,7 @@ def test_cli_render_upscale(tmp_path, capsys):
     from explorer.engine.checkpoint import load_generator, save_generator
     from explorer.engine.export import to_uint8
     from explorer.engine.networks_stylegan2 import Generator
-    from explorer.engine.recipe import render
+    from explorer.engine.rendering import render
     torch.manual_seed(0)
     G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
                   mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=64, channel_max=8))
@@ -99,7 +99,7 @@ def win(qtbot, tiny_G, tmp_path):
 def test_gui_save_png_export_size(qtbot, win, tmp_path):
     from explorer.engine.checkpoint import load_generator
     from explorer.engine.export import to_uint8
-    from explorer.engine.recipe import render
+    from explorer.engine.rendering import render
     win.latent_panel.step_seed(+1)
     qtbot.waitUntil(lambda: win._shown_id == win.last_request.request_id, timeout=15000)
     assert win.export_upscale == 1

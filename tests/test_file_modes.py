@@ -37,7 +37,8 @@ def test_saved_generator_follows_the_umask(tiny_G, tmp_path, umask, mask, expect
 
 
 def test_snapshot_is_0644_under_umask_022(tmp_path, umask):
-    from explorer.training.snapshot import list_snapshots, write_snapshot
+    from explorer.training.runs import list_snapshots
+    from explorer.training.snapshot import write_snapshot
     umask(0o022)
     record = {'G': {}, 'G_ema': {}, 'D': {}, 'config': {}, 'nimg': 1000, 'kimg': 1.0}
     path = write_snapshot(tmp_path, record)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from explorer.engine.export import load_png, read_export_info, read_recipe, save_png
-from explorer.engine.mixing import GridSpec, compose_grid, grid_export_image, grid_recipe, label_grid
+from explorer.engine.png import load_png, read_export_info, read_recipe, save_png
+from explorer.engine.grid_spec import GridSpec, compose_grid, grid_export_image, grid_recipe, label_grid
 from explorer.errors import UserError
 
 
@@ -172,5 +172,5 @@ def test_gui_opens_a_cli_mix_png(qtbot, win, tmp_path, capsys):
     qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
     assert win._grid_spec.psi == pytest.approx(0.8) and win._grid_spec.noise_mode == 'none'
     # The GUI re-renders the same pixels the CLI wrote.
-    from explorer.engine.mixing import compose_grid as compose
+    from explorer.engine.grid_spec import compose_grid as compose
     assert np.array_equal(compose(win._grid_spec, g.tiles, g.tiles[('col', -1, 0)].shape), load_png(out))

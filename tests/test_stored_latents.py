@@ -107,7 +107,8 @@ def _w_plus(G, seed=3):
 
 
 def test_recipe_with_stored_latent_renders_that_latent(tiny_G):
-    from explorer.engine.recipe import Recipe, recipe_ws, render
+    from explorer.engine.recipe import Recipe
+    from explorer.engine.rendering import recipe_ws, render
     a = _w_plus(tiny_G).astype(np.float32)
     lat = StoredLatent.from_array(a, name='kept')
     r = Recipe(psi=0.5).with_latent(lat).replace(seeds=(lat.ref,), seed_weights=(1.0,))
@@ -124,7 +125,8 @@ def test_recipe_with_stored_latent_renders_that_latent(tiny_G):
 
 def test_stored_latent_as_mix_source_and_blend(tiny_G):
     from explorer.engine.latents import compute_ws
-    from explorer.engine.recipe import MappingCache, Recipe, recipe_ws
+    from explorer.engine.recipe import Recipe
+    from explorer.engine.rendering import MappingCache, recipe_ws
     a = _w_plus(tiny_G, 5).astype(np.float32)
     lat = StoredLatent.from_array(a)
     L = tiny_G.num_ws
@@ -140,7 +142,8 @@ def test_stored_latent_as_mix_source_and_blend(tiny_G):
 
 
 def test_recipe_edits_follow_the_design_rule(tiny_G):
-    from explorer.engine.recipe import Recipe, recipe_ws
+    from explorer.engine.recipe import Recipe
+    from explorer.engine.rendering import recipe_ws
     d = np.random.RandomState(4).randn(tiny_G.w_dim).astype(np.float32)
     d /= np.linalg.norm(d)
     plain = Recipe(seeds=(11,), psi=0.8)

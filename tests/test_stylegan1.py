@@ -463,7 +463,7 @@ def _cli(*args, cwd):
 def test_cli_info_render_mix_on_tf_pickle(tmp_path):
     import json
 
-    from explorer.engine.export import load_png, read_recipe
+    from explorer.engine.png import load_png, read_recipe
     path = _sg1_pickle(tmp_path)
     r = _cli('info', str(path), '--json', cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -533,7 +533,7 @@ def test_fixed_structure_and_dense_input_variants():
 
 def test_gui_render_engine_on_non_square_tf_pickle(tmp_path):
     """The GUI's engine (Qt-free) loads a StyleGAN1 pickle and renders recipes and grid tiles."""
-    from explorer.engine.mixing import GridSpec, compose_grid
+    from explorer.engine.grid_spec import GridSpec, compose_grid
     from explorer.engine.recipe import Recipe
     from explorer.engine.session import Session
     eng = Session(device='cpu')

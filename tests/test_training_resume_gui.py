@@ -38,7 +38,8 @@ def spy_progress(panel, monkeypatch) -> list:
 
 def test_stop_then_resume_from_the_panel(qtbot, panel, folder, tmp_path, monkeypatch, one_thread):
     from explorer.training.runlog import read_stats
-    from explorer.training.snapshot import latest_snapshot, snapshot_info
+    from explorer.training.runs import latest_snapshot
+    from explorer.training.snapshot import snapshot_info
     from explorer.workers.training_worker import CUSTOM_NETWORK
 
     run = tmp_path / 'run'
@@ -129,7 +130,8 @@ def test_resume_refuses_folders_without_a_snapshot(qtbot, panel, tmp_path, monke
 
 
 def test_resume_a_finished_run_asks_for_a_longer_length(qtbot, panel, folder, tmp_path, monkeypatch, one_thread):
-    from explorer.training.snapshot import latest_snapshot, snapshot_info
+    from explorer.training.runs import latest_snapshot
+    from explorer.training.snapshot import snapshot_info
 
     run = tmp_path / 'run'
     w = panel.start(tiny_job(folder, run, kimg=0.008, preview_seeds=()), max_rate_hz=50)

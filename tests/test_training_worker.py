@@ -68,7 +68,8 @@ class Recorder:
 
 
 def test_worker_start_pause_resume_stop(qtbot, folder, tmp_path, one_thread):
-    from explorer.training.snapshot import latest_snapshot, read_snapshot
+    from explorer.training.runs import latest_snapshot
+    from explorer.training.snapshot import read_snapshot
 
     worker = TrainingWorker(tiny_job(folder, tmp_path / 'run'), max_rate_hz=20)
     rec = Recorder(worker)
@@ -126,7 +127,7 @@ def test_worker_start_pause_resume_stop(qtbot, folder, tmp_path, one_thread):
 
 
 def test_stop_while_paused_still_snapshots(qtbot, folder, tmp_path, one_thread):
-    from explorer.training.snapshot import latest_snapshot
+    from explorer.training.runs import latest_snapshot
     worker = TrainingWorker(tiny_job(folder, tmp_path / 'run', preview_seeds=()), max_rate_hz=20)
     rec = Recorder(worker)
     worker.start()

@@ -100,7 +100,7 @@ def test_noise_detail_view(qtbot, win):
     assert shown.max() > 0
     from explorer.engine.checkpoint import load_generator
     from explorer.engine.export import to_uint8
-    from explorer.engine.recipe import render
+    from explorer.engine.rendering import render
     G = load_generator(win.info.path)
     assert np.array_equal(win.frame, to_uint8(render(G, win.recipe)))   # ... Save PNG keeps the image
     win.noise_panel.all_zero.click()

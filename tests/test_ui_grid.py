@@ -7,9 +7,10 @@ pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
 from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
-from explorer.engine.export import load_png, to_uint8  # noqa: E402
-from explorer.engine.mixing import cell_recipe  # noqa: E402
-from explorer.engine.recipe import render  # noqa: E402
+from explorer.engine.export import to_uint8  # noqa: E402
+from explorer.engine.png import load_png
+from explorer.engine.grid_spec import cell_recipe  # noqa: E402
+from explorer.engine.rendering import render  # noqa: E402
 
 
 @pytest.fixture

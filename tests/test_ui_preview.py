@@ -20,8 +20,10 @@ from PyQt6.QtCore import Qt  # noqa: E402
 from ui_helpers import FakeEngine  # noqa: E402
 
 from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
-from explorer.engine.export import load_png, to_uint8  # noqa: E402
-from explorer.engine.recipe import Recipe, render  # noqa: E402
+from explorer.engine.export import to_uint8  # noqa: E402
+from explorer.engine.png import load_png
+from explorer.engine.recipe import Recipe  # noqa: E402
+from explorer.engine.rendering import render
 from explorer.engine.session import Session  # noqa: E402
 from explorer.workers.render_worker import RenderRequest, RenderWorker  # noqa: E402
 

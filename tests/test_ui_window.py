@@ -10,7 +10,7 @@ pytest.importorskip('pytestqt')
 from PyQt6.QtCore import Qt  # noqa: E402
 
 from explorer.engine.checkpoint import save_generator  # noqa: E402
-from explorer.engine.export import load_png, read_recipe  # noqa: E402
+from explorer.engine.png import load_png, read_recipe  # noqa: E402
 from explorer.engine.recipe import Recipe  # noqa: E402
 
 
@@ -195,7 +195,7 @@ def test_export_then_open_recipe_restores_pixels(qtbot, win, tmp_path):
     # The view may come from the fast path; the PNG holds the exact reference pixels.
     from explorer.engine.checkpoint import load_generator
     from explorer.engine.export import to_uint8
-    from explorer.engine.recipe import render
+    from explorer.engine.rendering import render
     wanted = to_uint8(render(load_generator(win.info.path), wanted_recipe))
     with qtbot.waitSignal(win.pngSaved, timeout=15000) as saved:
         out = win.save_png(tmp_path / 'x.png')
@@ -285,7 +285,7 @@ def test_keyboard_shortcuts(qtbot, win, monkeypatch, tmp_path):
         qtbot.keyClick(win.view, Qt.Key.Key_S)
     from explorer.engine.checkpoint import load_generator
     from explorer.engine.export import to_uint8
-    from explorer.engine.recipe import render
+    from explorer.engine.rendering import render
     exact = to_uint8(render(load_generator(win.info.path), win.frame_recipe))
     assert target.exists() and np.array_equal(load_png(target), exact)
 

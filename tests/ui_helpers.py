@@ -63,7 +63,7 @@ class FakeEngine:
         return []
 
     def export_png(self, path, recipe, recipe_dict=None, upscale=1):
-        from explorer.engine.export import save_png
+        from explorer.engine.png import save_png
         image, _ = self.render(recipe, path='exact')
         return save_png(path, image, recipe_dict, upscale=upscale)
 

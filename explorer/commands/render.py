@@ -102,7 +102,7 @@ def _base_recipe(args, G, path):
 def _run_recipe(args):
     """--recipe IMG.png: the PNG's own recipe, rendered again (the same pixels with the same checkpoint)."""
     from explorer.engine import latents
-    from explorer.engine.export import read_recipe
+    from explorer.engine.png import read_recipe
     from explorer.engine.recipe import Recipe
     from explorer.engine.render_batch import render_recipe_png, render_seeds_to_dir
     from explorer.errors import ExplorerError, UserError

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.metadata
 import json
 import zipfile
 from pathlib import Path
@@ -30,16 +29,10 @@ from explorer.engine.atomic import atomic_write
 from explorer.engine.families import build_generator
 from explorer.engine.state import load_state_strict
 from explorer.errors import CheckpointError, ExplorerError
-from explorer.paths import cache_dir
+from explorer.paths import cache_dir, shipped_checkpoint
 
 FORMAT_NAME = 'stylegan-explorer'
 FORMAT_VERSION = 1
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT_DIR = PROJECT_ROOT / 'checkpoints'          # a source checkout (or an editable install)
-DEFAULT_CHECKPOINT_NAME = 'portraits64.pt'
-DISTRIBUTION = 'stylegan-explorer'
-# `pip install .` copies checkpoints/ here, under the install prefix (pyproject: tool.setuptools.data-files)
-INSTALLED_CHECKPOINT_DIR = 'share/stylegan-explorer/checkpoints'
 
 
 # ----------------------------------------------------------------------------- own format
@@ -225,25 +218,6 @@ RANDOM_DEFAULT_KWARGS = dict(
 
 def is_placeholder_default(path) -> bool:
     return Path(path).name.startswith('random-default')
-
-
-def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT_NAME) -> Path | None:
-    """A checkpoint shipped with the project: ``checkpoints/<name>`` of the source checkout, else
-    the copy a regular ``pip install`` put under its prefix (found through the installed
-    distribution's file list, so venv, --user and system installs all work); None if neither."""
-    local = CHECKPOINT_DIR / name
-    if local.is_file():
-        return local
-    try:
-        files = importlib.metadata.distribution(DISTRIBUTION).files or ()
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for f in files:
-        if f.name == name and f.as_posix().endswith(f'{INSTALLED_CHECKPOINT_DIR}/{name}'):
-            path = Path(f.locate()).resolve()
-            if path.is_file():
-                return path
-    return None
 
 
 def default_checkpoint_path() -> Path:

@@ -7,23 +7,14 @@ code and the GUI's render worker.
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from explorer.engine.layers import GROUP_NAMES, layer_groups
+from explorer.engine.seeds import MAX_SEED, parse_int_list, parse_seeds, seed_to_z  # noqa: F401 (used by callers)
 from explorer.errors import UserError
-
-MAX_SEED = 2 ** 32 - 1
-
-
-def seed_to_z(seed: int, z_dim: int) -> np.ndarray:
-    """[1, z_dim] float64, identical to the official tools."""
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise UserError(f'seed {seed} out of range 0..{MAX_SEED}')
-    return np.random.RandomState(int(seed)).randn(1, z_dim)
 
 
 def seeds_to_z(seeds: Sequence[int], z_dim: int, device=None) -> torch.Tensor:
@@ -45,36 +36,6 @@ def class_vector(class_idx, c_dim: int, n: int = 1, device=None):
     c = torch.zeros([n, c_dim], device=device)
     c[:, class_idx] = 1
     return c
-
-
-_RANGE = re.compile(r'^\s*(\d+)\s*(?:-\s*(\d+))?\s*$')
-
-
-def parse_int_list(text: str, what: str = 'seeds') -> list[int]:
-    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]; clear UserError otherwise."""
-    if text is None or not str(text).strip():
-        raise UserError(f'no {what} given')
-    out = []
-    for part in str(text).split(','):
-        m = _RANGE.match(part)
-        if not m:
-            raise UserError(f'cannot parse {what} {text!r}: use numbers and ranges like 0-7,10')
-        a = int(m.group(1))
-        b = int(m.group(2)) if m.group(2) is not None else a
-        if b < a:
-            raise UserError(f'cannot parse {what} {text!r}: range {a}-{b} runs backwards')
-        if b - a > 1_000_000:
-            raise UserError(f'range {a}-{b} in {what} is too long')
-        out.extend(range(a, b + 1))
-    return out
-
-
-def parse_seeds(text: str) -> list[int]:
-    seeds = parse_int_list(text, 'seeds')
-    for s in seeds:
-        if s > MAX_SEED:
-            raise UserError(f'seed {s} out of range 0..{MAX_SEED}')
-    return seeds
 
 
 def groups_for(G) -> dict[str, tuple[int, ...]]:

@@ -4,88 +4,19 @@ Rows are destination faces, columns are source faces; cell (r, c) is the row fac
 with the chosen layers' styles copied from the column face. The top row shows the
 column faces, the left column shows the row faces.
 
-A grid PNG carries its spec as the embedded recipe ``{'grid': {...}, 'checkpoint': ...}``
-(``grid_recipe``; ``GridSpec.from_dict`` reads it back), so opening the PNG restores the
-grid. ``grid_export_image`` composes, upscales and optionally labels the image for a file.
+The spec, the PNG recipe and composing the image are plain data in
+``explorer.engine.grid_spec``; this module renders the tiles with torch.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from explorer.engine import latents
-from explorer.engine.export import batch_to_uint8, pil_image, upscale_image
-from explorer.engine.recipe import RECIPE_VERSION, MappingCache, Recipe
-from explorer.errors import UserError
-
-
-@dataclass(frozen=True)
-class GridSpec:
-    rows: tuple                 # destination seeds
-    cols: tuple                 # source seeds
-    layers: tuple               # ws indices copied from the column face
-    psi: float = 1.0
-    cutoff: int | None = None
-    class_idx: int | None = None
-    noise_mode: str = 'const'
-    noise_strength: float = 1.0
-
-    def to_dict(self) -> dict:
-        """Plain JSON types (the grid PNG's embedded spec)."""
-        return {'rows': [int(s) for s in self.rows], 'cols': [int(s) for s in self.cols],
-                'layers': [int(i) for i in self.layers], 'psi': float(self.psi), 'cutoff': self.cutoff,
-                'class_idx': self.class_idx, 'noise_mode': self.noise_mode,
-                'noise_strength': float(self.noise_strength)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> 'GridSpec':
-        """The spec of a grid PNG (``to_dict``, the CLI's ``mix`` meta, older GUI grids); UserError
-        if it is damaged. Unknown keys (``styles``) are ignored; missing ones take the defaults."""
-        if not isinstance(d, dict):
-            raise UserError('the grid settings are not a JSON object')
-        try:
-            rows, cols = tuple(_seed(s) for s in d['rows']), tuple(_seed(s) for s in d['cols'])
-            layers = tuple(int(i) for i in d.get('layers', ()))
-            cutoff, class_idx = d.get('cutoff'), d.get('class_idx')
-            spec = cls(rows=rows, cols=cols, layers=layers, psi=float(d.get('psi', 1.0)),
-                       cutoff=None if cutoff is None else int(cutoff),
-                       class_idx=None if class_idx is None else int(class_idx),
-                       noise_mode=str(d.get('noise_mode', 'const')),
-                       noise_strength=float(d.get('noise_strength', 1.0)))
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f'the grid settings are damaged ({type(e).__name__}: {e})') from None
-        if not rows or not cols:
-            raise UserError('the grid has no rows or no columns')
-        if spec.noise_mode not in ('const', 'random', 'none'):
-            raise UserError(f'the grid has an unknown noise mode {spec.noise_mode!r}')
-        if any(i < 0 for i in layers):
-            raise UserError('the grid has a negative layer index')
-        return spec
-
-
-def _seed(s) -> int:
-    s = int(s)
-    if not 0 <= s < 2 ** 32:
-        raise ValueError(f'seed {s} out of range 0..2^32-1')
-    return s
-
-
-def grid_recipe(spec: GridSpec, styles: str = '', checkpoint: str = '', checkpoint_sha256: str = '') -> dict:
-    """What a grid PNG embeds (``styles``: how the layers were chosen, e.g. 'coarse' or '0-3,8')."""
-    grid = dict(spec.to_dict(), styles=str(styles))
-    return {'grid': grid, 'checkpoint': checkpoint, 'checkpoint_sha256': checkpoint_sha256,
-            'version': RECIPE_VERSION}
-
-
-def cell_recipe(spec: GridSpec, num_ws: int, row_seed: int, col_seed: int) -> Recipe:
-    """The single-image recipe equal to grid cell (row_seed, col_seed)."""
-    src = tuple(0 if i in spec.layers else -1 for i in range(num_ws))
-    return Recipe(seeds=(int(row_seed),), seed_weights=(1.0,), psi=spec.psi, cutoff=spec.cutoff,
-                  class_idx=spec.class_idx, noise_mode=spec.noise_mode, noise_strength=spec.noise_strength,
-                  mix_seeds=(int(col_seed),), layer_source=src, layer_blend=tuple([1.0] * num_ws))
+from explorer.engine.export import batch_to_uint8
+from explorer.engine.grid_spec import GridSpec, grid_export_image
+from explorer.engine.rendering import MappingCache
 
 
 @torch.no_grad()
@@ -115,78 +46,6 @@ def iter_grid(G, spec: GridSpec, device=None, batch=8, cache: MappingCache | Non
         for kind, r, c, w in chunk:
             img = G.synthesis(w.unsqueeze(0), **kw)
             yield kind, r, c, batch_to_uint8(img)[0]
-
-
-def compose_grid(spec: GridSpec, tiles: dict, tile_shape) -> np.ndarray:
-    """Assemble {(kind, r, c): image} into one [H, W, C] uint8 grid with a blank corner."""
-    h, w, ch = tile_shape
-    nr, nc = len(spec.rows), len(spec.cols)
-    canvas = np.full(((nr + 1) * h, (nc + 1) * w, ch), 255, dtype=np.uint8)
-    for (kind, r, c), img in tiles.items():
-        y = 0 if kind == 'col' else (r + 1) * h
-        x = 0 if kind == 'row' else (c + 1) * w
-        canvas[y:y + h, x:x + w] = img
-    return canvas
-
-
-def _font(size: int):
-    from PIL import ImageFont
-    try:
-        return ImageFont.load_default(size=size)     # scalable (Pillow >= 10.1 with FreeType)
-    except (TypeError, OSError, ImportError):
-        return ImageFont.load_default()
-
-
-def label_grid(grid: np.ndarray, spec: GridSpec, tile: int) -> np.ndarray:
-    """The grid with seed numbers above its columns and left of its rows (Pillow's default
-    font, black on white). ``tile``: the tile side in ``grid``'s pixels. The grid itself is
-    copied unchanged below and right of the labels."""
-    from PIL import Image, ImageDraw
-    nr, nc = len(spec.rows), len(spec.cols)
-    h, w = grid.shape[:2]
-    assert h == (nr + 1) * tile and w == (nc + 1) * tile, 'grid and tile size disagree'
-    font = _font(max(10, min(48, tile // 5)))
-    probe = ImageDraw.Draw(Image.new('L', (1, 1)))
-
-    def size(text):
-        x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font)
-        return x1 - x0, y1 - y0
-
-    row_text = [str(s) for s in spec.rows]
-    col_text = [str(s) for s in spec.cols]
-    pad = max(3, tile // 16)
-    text_h = max(size(t)[1] for t in row_text + col_text + ['0'])
-    top = text_h + 2 * pad
-    left = max(size(t)[0] for t in row_text) + 2 * pad
-    src = pil_image(np.ascontiguousarray(grid))
-    ink = 0 if src.mode == 'L' else (0, 0, 0)
-    out = Image.new(src.mode, (left + w, top + h), 255 if src.mode == 'L' else (255, 255, 255))
-    out.paste(src, (left, top))
-    draw = ImageDraw.Draw(out)
-    for c, text in enumerate(col_text):        # above the column's face and cells
-        cx = left + (c + 1) * tile + tile // 2
-        draw.text((cx, top - pad), text, fill=ink, font=font, anchor='mb')
-    for r, text in enumerate(row_text):        # left of the row's face
-        cy = top + (r + 1) * tile + tile // 2
-        draw.text((left - pad, cy), text, fill=ink, font=font, anchor='rm')
-    arr = np.asarray(out)
-    return arr[:, :, None] if grid.ndim == 3 and arr.ndim == 2 else arr
-
-
-def grid_export_image(spec: GridSpec, tiles: dict, tile_shape, upscale: int = 1,
-                      labels: bool = False) -> tuple[np.ndarray, dict]:
-    """The grid as written to a file: composed, upscaled (Lanczos), optionally labelled.
-    -> (uint8 image, the ``export`` record to embed beside the grid recipe)."""
-    grid = compose_grid(spec, tiles, tile_shape)
-    export = {}
-    if upscale != 1:
-        native = [grid.shape[1], grid.shape[0]]
-        grid = upscale_image(grid, upscale)
-        export.update(upscale=int(upscale), resample='lanczos', native_size=native)
-    if labels:
-        grid = label_grid(grid, spec, tile_shape[0] * int(upscale))
-        export['labels'] = True
-    return grid, export
 
 
 def render_grid(G, spec: GridSpec, device=None, progress=None, upscale: int = 1, labels: bool = False,

@@ -2,6 +2,7 @@
 
 The same object is the GUI's render request payload, the PNG's embedded recipe
 and what the CLI builds from its flags, so an exported PNG re-renders exactly.
+Plain data (no torch: the UI imports it); ``explorer.engine.rendering`` renders it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ import json
 import math
 from dataclasses import dataclass
 
-import torch
-
-from explorer.engine import latents
-from explorer.engine.families import has_input_transform
+from explorer.engine.seeds import MAX_SEED
 from explorer.engine.stored_latents import Edit, StoredLatent, is_ref, ref_key
 from explorer.errors import UserError
 
@@ -73,8 +71,8 @@ class Recipe:
             if is_ref(s):
                 if ref_key(s) not in keys:
                     raise UserError(f'the recipe refers to {s} but does not hold that latent')
-            elif isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= latents.MAX_SEED:
-                raise UserError(f'seed {s!r} must be a whole number 0..{latents.MAX_SEED} or a stored latent')
+            elif isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
+                raise UserError(f'seed {s!r} must be a whole number 0..{MAX_SEED} or a stored latent')
 
     def latent(self, source) -> StoredLatent:
         key = ref_key(source)
@@ -183,129 +181,3 @@ def validate(recipe: Recipe, G) -> None:
             raise UserError(f'edit {e.name!r} acts on layer {max(e.layers)}; the model has layers 0..{L - 1}')
 
 
-class MappingCache:
-    """Caches w per (seed, psi, cutoff, class) so style-only changes skip mapping."""
-
-    def __init__(self, max_items=4096):
-        self.max_items = max_items
-        self._d: dict = {}
-        self.hits = 0
-        self.misses = 0
-
-    def clear(self):
-        self._d.clear()
-
-    def ws_for_seeds(self, G, seeds, psi, cutoff, class_idx, device, stored=()) -> torch.Tensor:
-        """[len(seeds), L, D]. A source may be a stored latent's ref ('latent:<key>', found in
-        ``stored``): its W/W+ is used as it is (no truncation: it is already a w)."""
-        out = [None] * len(seeds)
-        todo = []
-        for i, s in enumerate(seeds):
-            if is_ref(s):
-                out[i] = stored_ws(G, _find(stored, s), device)
-                continue
-            key = (int(s), float(psi), cutoff, class_idx)
-            hit = self._d.get(key)
-            if hit is not None:
-                self.hits += 1
-                out[i] = hit
-            else:
-                todo.append((i, s, key))
-        if todo:
-            self.misses += len(todo)
-            ws = latents.compute_ws(G, [s for _, s, _ in todo], psi, cutoff, class_idx, device)
-            for (i, _, key), w in zip(todo, ws):
-                out[i] = w
-                if len(self._d) >= self.max_items:
-                    self._d.pop(next(iter(self._d)))
-                self._d[key] = w
-        return torch.stack(out)
-
-
-def _find(stored, source) -> StoredLatent:
-    key = ref_key(source)
-    for lat in stored:
-        if lat.key == key:
-            return lat
-    raise UserError(f'no stored latent {source}')
-
-
-def stored_ws(G, lat: StoredLatent, device) -> torch.Tensor:
-    """[num_ws, w_dim] of a stored latent on ``device``."""
-    return torch.from_numpy(lat.ws(G.num_ws)).to(device)
-
-
-def compute_sources(G, sources, psi, cutoff, class_idx, device, stored=()) -> torch.Tensor:
-    """[len(sources), L, D] for seeds and stored-latent refs, without a cache."""
-    out = [None] * len(sources)
-    seeds = [(i, s) for i, s in enumerate(sources) if not is_ref(s)]
-    if seeds:
-        ws = latents.compute_ws(G, [s for _, s in seeds], psi, cutoff, class_idx, device)
-        for (i, _), w in zip(seeds, ws):
-            out[i] = w
-    for i, s in enumerate(sources):
-        if is_ref(s):
-            out[i] = stored_ws(G, _find(stored, s), device)
-    return torch.stack(out)
-
-
-def apply_edits(ws: torch.Tensor, edits) -> torch.Tensor:
-    """DESIGN.md's edit rule for each edit in turn: ``ws[:, layers] += amount * vector``."""
-    from explorer.engine.directions import apply_edit
-    for e in edits:
-        ws = apply_edit(ws, e.array(), e.amount, e.layers)
-    return ws
-
-
-@torch.no_grad()
-def recipe_ws(G, recipe: Recipe, device=None, cache: MappingCache | None = None) -> torch.Tensor:
-    """[1, num_ws, w_dim]: blended base latent, then per-layer mixing."""
-    validate(recipe, G)
-    device = device if device is not None else latents._device_of(G)
-
-    def lookup(seeds):
-        if cache is not None:
-            return cache.ws_for_seeds(G, seeds, recipe.psi, recipe.cutoff, recipe.class_idx, device,
-                                      recipe.latents)
-        return compute_sources(G, list(seeds), recipe.psi, recipe.cutoff, recipe.class_idx, device,
-                               recipe.latents)
-
-    base_all = lookup(recipe.seeds)  # [S, L, D]
-    weights = torch.tensor(recipe.seed_weights, dtype=base_all.dtype, device=base_all.device)
-    base = (base_all * weights.reshape(-1, 1, 1)).sum(0, keepdim=True)
-    if recipe.layer_source is not None and recipe.mix_seeds:
-        sources = lookup(recipe.mix_seeds)
-        src = [(-1 if s is None else int(s)) for s in recipe.layer_source]
-        base = latents.mix_ws(base, sources, src, recipe.layer_blend)
-    if recipe.edits:
-        base = apply_edits(base, recipe.edits)
-    return base
-
-
-def synthesis_kwargs(G, recipe: Recipe) -> dict:
-    kw = {'noise_mode': recipe.noise_mode,
-          'noise_scale': latents.noise_scales(G.num_ws, recipe.noise_strength, recipe.layer_noise)}
-    if recipe.noise_mode == 'random':
-        g = torch.Generator()
-        g.manual_seed(int(recipe.noise_seed))
-        kw['noise_generator'] = g
-    return kw
-
-
-def apply_input_transform(G, recipe: Recipe) -> None:
-    if has_input_transform(G):
-        G.set_input_transform(translate=tuple(recipe.translate), rotate_deg=float(recipe.rotate))
-
-
-@torch.no_grad()
-def synthesize(G, recipe: Recipe, ws: torch.Tensor, **extra) -> torch.Tensor:
-    """The image of ``recipe`` from its latents ``ws`` (``recipe_ws``): input transform, noise
-    settings, ``G.synthesis``. ``extra``: more synthesis arguments (``stop_at``)."""
-    apply_input_transform(G, recipe)
-    return G.synthesis(ws, **synthesis_kwargs(G, recipe), **extra)
-
-
-@torch.no_grad()
-def render(G, recipe: Recipe, device=None, cache: MappingCache | None = None, **extra) -> torch.Tensor:
-    """[1, C, H, W] float image in about [-1, 1]."""
-    return synthesize(G, recipe, recipe_ws(G, recipe, device, cache), **extra)

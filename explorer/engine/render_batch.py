@@ -8,8 +8,10 @@ import torch
 
 from explorer.engine.atomic import atomic_write
 from explorer.engine.checkpoint import sha256_file
-from explorer.engine.export import save_png, to_uint8
-from explorer.engine.recipe import Recipe, render, validate
+from explorer.engine.export import to_uint8
+from explorer.engine.png import save_png
+from explorer.engine.recipe import Recipe, validate
+from explorer.engine.rendering import render
 
 
 def seed_filename(seed: int) -> str:

@@ -27,12 +27,15 @@ from explorer.engine.checkpoint import (
     sha256_file,
 )
 from explorer.engine.device import device_name, pick_device
-from explorer.engine.export import save_png, to_uint8
+from explorer.engine.export import to_uint8
+from explorer.engine.png import save_png
 from explorer.engine.families import has_input_transform
 from explorer.engine.fast_render import FastRenderer
 from explorer.engine.interrupt import interruptible
-from explorer.engine.mixing import GridSpec, iter_grid
-from explorer.engine.recipe import MappingCache, Recipe, recipe_ws, synthesis_kwargs, synthesize
+from explorer.engine.mixing import iter_grid
+from explorer.engine.grid_spec import GridSpec
+from explorer.engine.recipe import Recipe
+from explorer.engine.rendering import MappingCache, recipe_ws, synthesis_kwargs, synthesize
 from explorer.engine.render_batch import render_seeds_to_dir
 from explorer.engine.state import load_state_strict
 from explorer.errors import CheckpointError
@@ -301,7 +304,7 @@ class Session:
                        'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R}
 
     def render_exact(self, recipe: Recipe):
-        """The reference pixels (explorer.engine.recipe.render): what PNG export writes."""
+        """The reference pixels (explorer.engine.rendering.render): what PNG export writes."""
         return self.render(recipe, path='exact')
 
     def export_png(self, path, recipe: Recipe, recipe_dict=None, upscale: int = 1):

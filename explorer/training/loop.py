@@ -46,7 +46,7 @@ from explorer.engine.checkpoint import network_record
 from explorer.engine.discriminator import Discriminator
 from explorer.engine.networks_stylegan2 import Generator
 from explorer.errors import UserError
-from explorer.training import distributed, runlog
+from explorer.training import distributed, runlog, runs
 from explorer.training import snapshot as snap
 from explorer.training.distributed import ShardedInfiniteSampler
 from explorer.training.loss import StyleGAN2Loss
@@ -600,7 +600,7 @@ class Trainer:
         if self.is_main:
             path = snap.write_snapshot(self.outdir, self.snapshot_record(), keep=self.config.keep_snapshots)
         else:
-            path = self.outdir / snap.snapshot_name(self.cur_nimg / 1000)
+            path = self.outdir / runs.snapshot_name(self.cur_nimg / 1000)
         self._last_snapshot_nimg = self.cur_nimg
         self._last_snapshot_time = time.time()
         self.last_snapshot_path = path

@@ -17,37 +17,12 @@ killed mid-write leaves the previous snapshots intact; only the newest ``keep`` 
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
 from explorer.engine.checkpoint import FORMAT_NAME, FORMAT_VERSION, atomic_torch_save, load_torch_zip
 from explorer.errors import CheckpointError
-
-SNAPSHOT_RE = re.compile(r'^network-snapshot-(\d{6,})\.pt$')
-TEMP_GLOB = '.network-snapshot-*.tmp'
-
-
-def snapshot_name(kimg: float) -> str:
-    return f'network-snapshot-{int(kimg):06d}.pt'
-
-
-def list_snapshots(run_dir) -> list[Path]:
-    """Snapshots in ``run_dir``, oldest first (by kimg in the name, then modification time)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return []
-    found = []
-    for p in run_dir.iterdir():
-        m = SNAPSHOT_RE.match(p.name)
-        if m and p.is_file():
-            found.append((int(m.group(1)), p.stat().st_mtime, p))
-    return [p for _, _, p in sorted(found)]
-
-
-def latest_snapshot(run_dir) -> Path | None:
-    snaps = list_snapshots(run_dir)
-    return snaps[-1] if snaps else None
+from explorer.training.runs import TEMP_GLOB, list_snapshots, snapshot_name
 
 
 def write_snapshot(run_dir, record: dict, keep: int | None = 3) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
-from pathlib import Path
 
 from PyQt6.QtCore import PYQT_VERSION_STR, QT_VERSION_STR, Qt
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
@@ -19,9 +18,10 @@ from PyQt6.QtWidgets import (
     QVBoxLayout,
 )
 
-import explorer
+from explorer.paths import CHECKPOINT_DIR, shipped_checkpoint
+from explorer.version import __version__
 
-MODEL_CARD = Path(explorer.__file__).resolve().parents[1] / 'checkpoints' / 'README.md'
+MODEL_CARD = shipped_checkpoint('README.md') or CHECKPOINT_DIR / 'README.md'   # the default model's card
 # Window shortcuts (QShortcut) that carry no description of their own (whatsThis).
 KEY_WORDS = {'R': 'Random seed', 'S': 'Save PNG…'}
 ARROW_NAMES = {'Key_Left': '←', 'Key_Right': '→', 'Key_Up': '↑', 'Key_Down': '↓'}
@@ -73,7 +73,7 @@ def about_text(window) -> str:
     info = getattr(window, 'info', None)
     device = info.device if info is not None else 'no model loaded'
     model = info.name if info is not None else 'none'
-    return (f'StyleGAN Explorer {explorer.__version__}\n\n'
+    return (f'StyleGAN Explorer {__version__}\n\n'
             f'Device: {device}\nModel: {model}\n\n'
             f'torch {version("torch")}  ·  PyQt6 {PYQT_VERSION_STR} (Qt {QT_VERSION_STR})  ·  '
             f'Python {platform.python_version()}')

@@ -41,9 +41,9 @@ from PyQt6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox,
                              QPushButton, QRadioButton, QScrollArea, QSlider, QSpinBox, QSplitter, QTabWidget,
                              QVBoxLayout, QWidget)
 
-from explorer.engine.export import UPSCALES, read_recipe, save_png
-from explorer.engine.latents import parse_seeds
-from explorer.engine.mixing import GridSpec, cell_recipe, compose_grid, grid_export_image, grid_recipe
+from explorer.engine.png import UPSCALES, read_recipe, save_png
+from explorer.engine.seeds import parse_seeds
+from explorer.engine.grid_spec import GridSpec, cell_recipe, compose_grid, grid_export_image, grid_recipe
 from explorer.engine.recipe import Recipe
 from explorer.errors import ExplorerError, error_text
 from explorer.ui.image_view import ImageView
@@ -55,7 +55,7 @@ from explorer.ui.panels.noise import NoisePanel
 from explorer.ui.panels.truncation import TruncationPanel
 from explorer.ui.qimage import to_qimage
 from explorer.ui.settings import open_settings, value_bool
-from explorer.workers.render_worker import RenderRequest, RenderWorker
+from explorer.workers.render_worker import RenderRequest, RenderWorker, default_session
 
 APP_NAME = 'StyleGAN Explorer'
 MAX_RECENT = 8
@@ -88,8 +88,7 @@ class MainWindow(QMainWindow):
         """settings: a QSettings to keep preferences in (default: explorer.ui.settings.open_settings())."""
         super().__init__(parent)
         if engine is None:
-            from explorer.engine.session import Session
-            engine = Session(device, cpu_threads=cpu_threads)
+            engine = default_session(device, cpu_threads=cpu_threads)
         self.engine = engine
         self.info = None
         self.recipe = Recipe()

@@ -291,7 +291,7 @@ class TrainingPanel(QWidget):
 
     def _refresh_explore(self):
         """"Explore this snapshot" only when there is one (this run's, or in the run folder)."""
-        from explorer.training.snapshot import list_snapshots
+        from explorer.training.runs import list_snapshots
         folder = self.outdir_edit.text().strip()
         ok = bool(self.latest_snapshot) or bool(folder and list_snapshots(folder))
         self.explore_btn.setEnabled(ok)
@@ -366,7 +366,7 @@ class TrainingPanel(QWidget):
             self._error('Choose a dataset folder (or Synthetic portraits)')
             return None
         if not job.resume:
-            from explorer.training.snapshot import list_snapshots
+            from explorer.training.runs import list_snapshots
             if list_snapshots(job.outdir):
                 self._error(f'{job.outdir} already holds a run: use "Resume run…" to continue it, '
                             'or choose another run folder')
@@ -487,7 +487,7 @@ class TrainingPanel(QWidget):
     def explore_snapshot(self) -> str | None:
         path = self.latest_snapshot
         if path is None:
-            from explorer.training.snapshot import latest_snapshot
+            from explorer.training.runs import latest_snapshot
             found = latest_snapshot(self.outdir_edit.text().strip()) if self.outdir_edit.text().strip() else None
             path = str(found) if found else None
         if path is None:

@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 LIVE_WORKERS: 'weakref.WeakSet[RenderWorker]' = weakref.WeakSet()
 
 
+def default_session(device=None, cpu_threads=None):
+    """The engine session the window renders with (the UI itself never builds torch objects)."""
+    from explorer.engine.session import Session
+    return Session(device, cpu_threads=cpu_threads)
+
+
 @dataclass(frozen=True)
 class RenderRequest:
     """Immutable, hashable: a recipe plus view options, tagged with an increasing id."""

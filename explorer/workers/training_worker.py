@@ -156,11 +156,12 @@ def inspect_run(run_dir) -> ResumableRun:
     """Check that ``run_dir`` can be resumed; ExplorerError with a clear message if not.
 
     Quick enough for the UI thread: only the snapshot's small part is read (memory-mapped)."""
+    from explorer.training import runs
     from explorer.training import snapshot as snap
     run_dir = str(run_dir)
     if not run_dir or not Path(run_dir).is_dir():
         raise UserError(f'{run_dir or "(no folder)"} is not a folder')
-    snaps = snap.list_snapshots(run_dir)
+    snaps = runs.list_snapshots(run_dir)
     if not snaps:
         raise UserError(f'{run_dir} has no training snapshot (network-snapshot-*.pt): nothing to resume')
     skipped = []

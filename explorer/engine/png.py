@@ -1,0 +1,147 @@
+"""PNG export with the full recipe embedded, and reading it back.
+
+The iTXt chunk ``stylegan-explorer-recipe`` holds JSON: a single image's ``Recipe`` dict,
+or for a mixing grid ``{'grid': {...}, 'checkpoint': ..., ...}`` (engine.mixing). How the
+pixels were post-processed for the file (an upscale, grid labels) sits beside it under
+``'export'`` (``{'upscale': 4, 'resample': 'lanczos', 'native_size': [w, h]}``);
+``read_recipe`` leaves that out, so the recipe it returns re-renders the native image,
+and ``read_export_info`` returns it.
+
+Plain numpy and Pillow (no torch: the UI reads and writes PNGs with it); the float -> uint8
+rule for rendered tensors is ``explorer.engine.export``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from explorer.errors import UserError
+
+RECIPE_KEY = 'stylegan-explorer-recipe'
+EXPORT_KEY = 'export'                       # post-processing of the file, beside the recipe
+LEGACY_GRID_KEY = 'stylegan-explorer-grid'  # older GUI grids: a Python dict repr, no recipe chunk
+UPSCALES = (1, 2, 4, 8)                     # the factors the GUI and CLI offer
+MAX_UPSCALE = 16
+MAX_EXPORT_SIDE = 32768                     # pixels; an upscale past this is refused
+
+
+def pil_image(array: np.ndarray) -> Image.Image:
+    if array.ndim == 3 and array.shape[2] == 1:
+        return Image.fromarray(array[:, :, 0], 'L')
+    if array.ndim == 2:
+        return Image.fromarray(array, 'L')
+    if array.shape[2] == 3:
+        return Image.fromarray(array, 'RGB')
+    if array.shape[2] == 4:
+        return Image.fromarray(array, 'RGBA')
+    raise ValueError(f'cannot save an image with {array.shape[2]} channels')
+
+
+def check_upscale(factor) -> int:
+    """A valid integer upscale factor (1 = native) or UserError."""
+    try:
+        f = int(factor)
+    except (TypeError, ValueError):
+        raise UserError(f'upscale must be a whole number, got {factor!r}') from None
+    if f != factor or not 1 <= f <= MAX_UPSCALE:
+        raise UserError(f'upscale must be a whole number from 1 to {MAX_UPSCALE}, got {factor!r}')
+    return f
+
+
+def upscale_image(array: np.ndarray, factor: int) -> np.ndarray:
+    """[H, W, C] uint8 -> [H*f, W*f, C] uint8, Lanczos (Pillow); factor 1 returns the array."""
+    factor = check_upscale(factor)
+    if factor == 1:
+        return array
+    h, w = array.shape[:2]
+    if max(h, w) * factor > MAX_EXPORT_SIDE:
+        raise UserError(f'{w}x{h} upscaled x{factor} is larger than {MAX_EXPORT_SIDE} pixels a side')
+    im = pil_image(np.ascontiguousarray(array)).resize((w * factor, h * factor), Image.Resampling.LANCZOS)
+    out = np.asarray(im)
+    return out[:, :, None] if array.ndim == 3 and out.ndim == 2 else out
+
+
+def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: dict | None = None,
+             upscale: int = 1, export: dict | None = None) -> Path:
+    """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk. ``path``: a file name
+    or a binary file open for writing (``explorer.engine.atomic.atomic_write`` hands one).
+
+    ``upscale``: write the image ``upscale`` times larger (Lanczos); the recipe stays the
+    native one and the factor is recorded under ``recipe['export']`` together with ``export``
+    (what a caller did to the pixels itself, e.g. grid labels)."""
+    path = Path(path) if isinstance(path, (str, os.PathLike)) else path
+    upscale = check_upscale(upscale)
+    native = array.shape[1], array.shape[0]
+    if upscale > 1:
+        array = upscale_image(array, upscale)
+    info = PngImagePlugin.PngInfo()
+    if recipe is not None:
+        recipe = dict(recipe)
+        recipe.pop(EXPORT_KEY, None)
+        extra = dict(export or {})
+        if upscale > 1:
+            extra.update(upscale=upscale, resample='lanczos', native_size=list(native))
+        if extra:
+            recipe[EXPORT_KEY] = extra
+        info.add_itxt(RECIPE_KEY, json.dumps(recipe, sort_keys=True))
+    for k, v in (extra_text or {}).items():
+        info.add_text(k, str(v))
+    try:
+        pil_image(np.ascontiguousarray(array)).save(path, format='PNG', pnginfo=info)
+    except FileNotFoundError:
+        raise UserError(f'cannot write {path}: folder does not exist') from None
+    except OSError as e:  # permission denied, a folder in the way, disk full ...
+        raise UserError(f'cannot write {path}: {e.strerror or e}') from None
+    return path
+
+
+def read_recipe(path) -> dict:
+    """The recipe dict embedded by ``save_png`` (for a grid: ``{'grid': ..., ...}``), without
+    the ``'export'`` record (see ``read_export_info``); UserError if the PNG has none."""
+    d = _read_embedded(path)
+    d.pop(EXPORT_KEY, None)
+    return d
+
+
+def read_export_info(path) -> dict:
+    """How the PNG's pixels were made from the recipe's native render, e.g.
+    ``{'upscale': 4, 'resample': 'lanczos', 'native_size': [64, 64]}``; {} for a native PNG."""
+    info = _read_embedded(path).get(EXPORT_KEY) or {}
+    return dict(info) if isinstance(info, dict) else {}
+
+
+def _read_embedded(path) -> dict:
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            text = dict(getattr(im, 'text', {}) or {})
+    except FileNotFoundError:
+        raise UserError(f'{path}: no such file') from None
+    except (OSError, SyntaxError) as e:
+        raise UserError(f'{path}: not a readable image ({e})') from None
+    if RECIPE_KEY not in text and LEGACY_GRID_KEY in text:
+        try:
+            return {'grid': dict(ast.literal_eval(text[LEGACY_GRID_KEY]))}
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise UserError(f'{path}: the grid settings in this PNG are damaged') from None
+    if RECIPE_KEY not in text:
+        raise UserError(f'{path}: this PNG holds no StyleGAN Explorer recipe')
+    try:
+        d = json.loads(text[RECIPE_KEY])
+    except json.JSONDecodeError as e:
+        raise UserError(f'{path}: recipe is not valid JSON ({e})') from None
+    if not isinstance(d, dict):
+        raise UserError(f'{path}: the embedded recipe is not a JSON object')
+    return d
+
+
+def load_png(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert('L' if im.mode == 'L' else 'RGB'))
