@@ -7,8 +7,8 @@ import torch
 from explorer.engine import latents
 from explorer.engine.checkpoint import load_generator, read_checkpoint, save_generator
 from explorer.engine.export import to_uint8
-from explorer.engine.png import load_png, read_recipe, save_png
 from explorer.engine.networks_stylegan2 import Generator
+from explorer.engine.png import load_png, read_recipe, save_png
 from explorer.engine.recipe import Recipe
 from explorer.engine.rendering import MappingCache, recipe_ws, render
 from explorer.errors import CheckpointError, UserError

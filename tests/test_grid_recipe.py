@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from explorer.engine.png import load_png, read_export_info, read_recipe, save_png
 from explorer.engine.grid_spec import GridSpec, compose_grid, grid_export_image, grid_recipe, label_grid
+from explorer.engine.png import load_png, read_export_info, read_recipe, save_png
 from explorer.errors import UserError
 
 

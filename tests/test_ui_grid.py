@@ -8,8 +8,8 @@ pytest.importorskip('pytestqt')
 
 from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
 from explorer.engine.export import to_uint8  # noqa: E402
-from explorer.engine.png import load_png
 from explorer.engine.grid_spec import cell_recipe  # noqa: E402
+from explorer.engine.png import load_png
 from explorer.engine.rendering import render  # noqa: E402
 
 

@@ -32,9 +32,9 @@ def run(args):
 
     from explorer.engine import latents
     from explorer.engine.checkpoint import sha256_file
-    from explorer.engine.png import save_png
-    from explorer.engine.mixing import render_grid
     from explorer.engine.grid_spec import GridSpec, grid_recipe
+    from explorer.engine.mixing import render_grid
+    from explorer.engine.png import save_png
     from explorer.errors import UserError
     rows = latents.parse_seeds(args.rows)
     cols = latents.parse_seeds(args.cols)
