@@ -27,7 +27,7 @@ import pytest
 import torch
 from test_distributed_render import torchrun  # noqa: E402  (same torchrun runner, with timeout + cleanup)
 
-from explorer.training import runlog
+from explorer.training import runlog, runs
 from explorer.training import snapshot as snap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def _max_diff(a, b):
 def test_two_ranks_equal_one_rank_with_the_whole_batch(two_rank_run, tmp_path):
     torch.set_num_threads(1)
     w = _worker_module()
-    two = snap.read_snapshot(snap.latest_snapshot(two_rank_run / 'equiv'))
+    two = snap.read_snapshot(runs.latest_snapshot(two_rank_run / 'equiv'))
     assert two['nimg'] == w.STEPS * w.GLOBAL_BATCH
 
     def one_rank(batch):
@@ -119,12 +119,12 @@ def test_resume_two_rank_snapshot_in_one_process(two_rank_run, tmp_path):
     from explorer.cli import main
     run = tmp_path / 'sync'
     shutil.copytree(two_rank_run / 'sync', run)
-    before = snap.read_snapshot(snap.latest_snapshot(run))
+    before = snap.read_snapshot(runs.latest_snapshot(run))
     assert before['nimg'] == 32
     # Only the one snapshot name (kimg rounds to 0): the newest file is the resumed run's.
     rc = main(['train', '--outdir', str(run), '--resume', '--kimg', '0.048', '--threads', '1', '--device', 'cpu'])
     assert rc == 0
-    after = snap.read_snapshot(snap.latest_snapshot(run))
+    after = snap.read_snapshot(runs.latest_snapshot(run))
     assert after['nimg'] == 48 and after['config']['batch'] == 8
     assert after['progress']['batch_idx'] == before['progress']['batch_idx'] + 2
     lines = [json.loads(x) for x in (run / runlog.STATS_NAME).read_text().splitlines()]
@@ -141,7 +141,7 @@ def test_torchrun_train_command_prints_and_writes_once(tmp_path):
     assert rc == 0, log
     assert log.count('x 2 processes (gloo)') == 1, log  # rank 1 prints nothing
     assert log.count('last snapshot:') == 1, log
-    data = snap.read_snapshot(snap.latest_snapshot(run))
+    data = snap.read_snapshot(runs.latest_snapshot(run))
     assert data['nimg'] == 8 and data['config']['batch'] == 4
     lines = [json.loads(x) for x in (run / runlog.STATS_NAME).read_text().splitlines()]
     assert lines[-1]['done'] and lines[-1]['kimg'] == 0.008 and all(x['world_size'] == 2 for x in lines)

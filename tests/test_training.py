@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from explorer.engine.discriminator import Discriminator, MinibatchStdLayer
+from explorer.training import runs
 from explorer.training import snapshot as snap
 from explorer.training.dataset import open_dataset
 from explorer.training.loop import Trainer, TrainingConfig
@@ -183,7 +184,7 @@ def test_resume_continues_exactly(solid, tmp_path):
     _run(ref)
     first = Trainer(tiny_config(kimg=0.064), solid, tmp_path / 'run')
     _run(first)
-    path = snap.latest_snapshot(tmp_path / 'run')
+    path = runs.latest_snapshot(tmp_path / 'run')
     data = snap.read_snapshot(path)
     assert data['kimg'] == pytest.approx(0.064) and data['nimg'] == 64
     resumed = Trainer(tiny_config(kimg=0.128), solid, tmp_path / 'run', resume=True)
@@ -229,7 +230,7 @@ def test_snapshot_format_stop_hook_and_pruning(solid, tmp_path):
     for k in range(4):  # write snapshots at fake kimg 0..3 without training
         t2.cur_nimg = k * 1000
         t2.snapshot()
-    names = [x.name for x in snap.list_snapshots(tmp_path / 'prune')]
+    names = [x.name for x in runs.list_snapshots(tmp_path / 'prune')]
     assert names == ['network-snapshot-000002.pt', 'network-snapshot-000003.pt']
 
 
@@ -329,10 +330,10 @@ def test_sigkill_during_snapshots_leaves_loadable_snapshot(solid_dir, tmp_path):
     try:
         deadline = time.time() + 60
         # Wait for a first snapshot, then kill as soon as the next write is in flight (temp file present).
-        while time.time() < deadline and not snap.list_snapshots(run):
+        while time.time() < deadline and not runs.list_snapshots(run):
             assert proc.poll() is None, proc.stderr.read().decode()
             time.sleep(0.01)
-        assert snap.list_snapshots(run), 'no snapshot within 60 s'
+        assert runs.list_snapshots(run), 'no snapshot within 60 s'
         kill_deadline = time.time() + 10
         while time.time() < kill_deadline and not list(run.glob(snap.TEMP_GLOB)):
             time.sleep(0.001)
@@ -342,7 +343,7 @@ def test_sigkill_during_snapshots_leaves_loadable_snapshot(solid_dir, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    snaps = snap.list_snapshots(run)
+    snaps = runs.list_snapshots(run)
     assert snaps
     for path in snaps:  # every snapshot that exists under its final name is complete
         data = snap.read_snapshot(path)
@@ -379,13 +380,13 @@ def test_cli_ctrl_c_writes_final_snapshot_then_resume(solid_dir, tmp_path):
     err = err.decode()
     assert proc.returncode == 130, err
     assert 'Traceback' not in err
-    snaps = snap.list_snapshots(run)
+    snaps = runs.list_snapshots(run)
     assert len(snaps) == 1, err
     nimg = snap.read_snapshot(snaps[0])['nimg']
     assert nimg > 0
     rc = main(['train', '--outdir', str(run), '--resume', '--kimg', str((nimg + 16) / 1000), '--threads', '1'])
     assert rc == 0
-    assert snap.read_snapshot(snap.latest_snapshot(run))['nimg'] == nimg + 16
+    assert snap.read_snapshot(runs.latest_snapshot(run))['nimg'] == nimg + 16
 
 
 def test_conditional_grayscale_training(tmp_path):
