@@ -80,7 +80,7 @@ def positive_int(text):
 
 
 def positive_float(text):
-    v = _float(text, finite=False)
+    v = _float(text, 'expected a')
     if not v > 0:
         raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
     return v
