@@ -32,7 +32,8 @@ def run_capped(code: str, timeout: float = 60, mem_bytes: int = 3 << 30, env=Non
     prelude = _PRELUDE.format(mem=int(mem_bytes), root=str(ROOT))
     full_env = dict(os.environ, QT_QPA_PLATFORM='offscreen', PYTHONDONTWRITEBYTECODE='1')
     full_env.update(env or {})
-    return subprocess.run([sys.executable, '-c', prelude + textwrap.dedent(code)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, '-c', prelude + textwrap.dedent(code)], check=False, capture_output=True,
+                          text=True,
                           timeout=timeout, env=full_env, cwd=cwd)
 
 
