@@ -33,8 +33,7 @@ def run_capped(code: str, timeout: float = 60, mem_bytes: int = 3 << 30, env=Non
     full_env = dict(os.environ, QT_QPA_PLATFORM='offscreen', PYTHONDONTWRITEBYTECODE='1')
     full_env.update(env or {})
     return subprocess.run([sys.executable, '-c', prelude + textwrap.dedent(code)], check=False, capture_output=True,
-                          text=True,
-                          timeout=timeout, env=full_env, cwd=cwd)
+                          text=True, timeout=timeout, env=full_env, cwd=cwd)
 
 
 def run_cli(args, timeout: float = 120, mem_bytes: int = 6 << 30, env=None, preamble: str = ''):

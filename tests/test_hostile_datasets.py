@@ -6,8 +6,17 @@ import os
 
 import numpy as np
 import pytest
-from hostile_helpers import (deflate_member, deflate_zeros, last_json_line, one_line_error, png_header_only,
-                             run_capped, run_cli, write_zip, zeros_crc)
+from hostile_helpers import (
+    deflate_member,
+    deflate_zeros,
+    last_json_line,
+    one_line_error,
+    png_header_only,
+    run_capped,
+    run_cli,
+    write_zip,
+    zeros_crc,
+)
 from PIL import Image
 
 from explorer.errors import UserError

@@ -21,8 +21,14 @@ from explorer.cli import main
 from explorer.errors import ExplorerError, UserError
 from explorer.training import snapshot as snap
 from explorer.training.dataset import open_dataset
-from explorer.training.loop import (MAX_PARAMETERS, SnapshotWriteError, Trainer, TrainingConfig, TrainingDiverged,
-                                    estimate_parameters)
+from explorer.training.loop import (
+    MAX_PARAMETERS,
+    SnapshotWriteError,
+    Trainer,
+    TrainingConfig,
+    TrainingDiverged,
+    estimate_parameters,
+)
 
 
 @pytest.fixture(autouse=True)
