@@ -122,13 +122,14 @@ def writable_file(path) -> Path:
 
 def load_for_cli(checkpoint, device):
     """Load a generator with a stderr progress bar for downloads."""
-    from explorer.engine.checkpoint import load_generator, resolve_path, default_checkpoint_path
+    from explorer.engine.checkpoint import default_checkpoint_path, is_url, load_generator, resolve_path
     from explorer.engine.progress import TextProgress
     with TextProgress('download') as bar:
         path = resolve_path(checkpoint, progress=bar) if checkpoint else default_checkpoint_path()
     if not path.exists():
         raise UserError(f'{path}: no such file')
-    G = load_generator(path, device=device)
+    # A URL is loaded as a URL, so a download that fails to load leaves the cache.
+    G = load_generator(checkpoint if is_url(checkpoint) else path, device=device)
     return G, path
 
 

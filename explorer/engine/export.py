@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
 
+from explorer.engine.atomic import atomic_write
+from explorer.engine.files import NotRegularFile, open_regular
 from explorer.errors import UserError
 
 RECIPE_KEY = 'stylegan-explorer-recipe'
@@ -42,7 +44,8 @@ def pil_image(array: np.ndarray) -> Image.Image:
 
 
 def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: dict | None = None) -> Path:
-    """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk."""
+    """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk, atomically: ``path`` is
+    complete or untouched, and no temp file is left on any error (disk full...)."""
     path = Path(path)
     info = PngImagePlugin.PngInfo()
     if recipe is not None:
@@ -50,7 +53,10 @@ def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: di
     for k, v in (extra_text or {}).items():
         info.add_text(k, str(v))
     try:
-        pil_image(np.ascontiguousarray(array)).save(path, format='PNG', pnginfo=info)
+        image = pil_image(np.ascontiguousarray(array))
+        if not path.parent.exists():
+            raise FileNotFoundError(path.parent)
+        atomic_write(path, lambda f: image.save(f, format='PNG', pnginfo=info))
     except FileNotFoundError:
         raise UserError(f'cannot write {path}: folder does not exist') from None
     except OSError as e:  # permission denied, a folder in the way, disk full ...
@@ -62,11 +68,13 @@ def read_recipe(path) -> dict:
     """The recipe dict embedded by ``save_png``; UserError if the PNG has none."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_regular(path) as f, Image.open(f) as im:  # a FIFO or device is refused, never read
             im.load()
             text = dict(getattr(im, 'text', {}) or {})
     except FileNotFoundError:
         raise UserError(f'{path}: no such file') from None
+    except NotRegularFile as e:
+        raise UserError(f'{path}: {e.strerror}') from None
     except (OSError, SyntaxError) as e:
         raise UserError(f'{path}: not a readable image ({e})') from None
     if RECIPE_KEY not in text:

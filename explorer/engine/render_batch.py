@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ def seed_filename(seed: int) -> str:
 
 
 def remove_stale_temp_files(outdir, names) -> int:
-    """Delete temp files (``.NAME.PID.tmp``) left by a killed run for the PNGs in ``names``."""
+    """Delete temp files (``.NAME.XXXX.tmp``) left by a killed run for the PNGs in ``names``."""
     names = set(names)
     n = 0
     for tmp in Path(outdir).glob('.seed*.png.*.tmp'):
@@ -41,14 +40,14 @@ def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None) -> P
         recipe = recipe.replace(checkpoint=Path(checkpoint_path).name, checkpoint_sha256=sha256_file(checkpoint_path))
     validate(recipe, G)
     img = render(G, recipe, device=device)
-    tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
-    try:
-        save_png(tmp, to_uint8(img), recipe.to_dict())
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    _write_png(out, img, recipe)
     return out
+
+
+def _write_png(out: Path, img, recipe: Recipe) -> None:
+    """``save_png`` writes atomically (``.NAME.XXXX.tmp``, then renamed): ``out`` is complete
+    or absent, and the temp file is removed on any failure (disk full, interrupt...)."""
+    save_png(out, to_uint8(img), recipe.to_dict())
 
 
 @torch.no_grad()
@@ -78,9 +77,7 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
             continue
         recipe = base_recipe.replace(seeds=(int(seed),), seed_weights=(1.0,))
         img = render(G, recipe, device=device)
-        tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
-        save_png(tmp, to_uint8(img), recipe.to_dict())
-        os.replace(tmp, out)
+        _write_png(out, img, recipe)
         written.append(out)
         if progress is not None:
             progress(i + 1, len(seeds), out.name)

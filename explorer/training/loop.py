@@ -32,7 +32,6 @@ import copy
 import dataclasses
 import json
 import math
-import os
 import threading
 import time
 import warnings
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer.engine.atomic import atomic_write
 from explorer.engine.checkpoint import network_record
 from explorer.engine.discriminator import Discriminator
 from explorer.engine.networks_stylegan2 import Generator
@@ -430,9 +430,8 @@ class Trainer:
         if self.is_main:
             self.outdir.mkdir(parents=True, exist_ok=True)
             snap.remove_stale_temp_files(self.outdir)
-            tmp = self.outdir / '.config.json.tmp'
-            tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
-            os.replace(tmp, self.outdir / 'config.json')
+            text = json.dumps(self.config.to_dict(), indent=2).encode()
+            atomic_write(self.outdir / 'config.json', lambda f: f.write(text))
 
     # ------------------------------------------------------------------ setup helpers
 
