@@ -80,7 +80,7 @@ def positive_int(text):
 
 
 def positive_float(text):
-    v = _float(text, finite=False)
+    v = _float(text, 'expected a')
     if not v > 0:
         raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
     return v
@@ -149,12 +149,13 @@ class TextProgress:
 
 def load_for_cli(checkpoint, device):
     """Load a generator with a stderr progress bar for downloads."""
-    from explorer.engine.checkpoint import default_checkpoint_path, load_generator, resolve_path
+    from explorer.engine.checkpoint import default_checkpoint_path, is_url, load_generator, resolve_path
     with TextProgress('download') as bar:
         path = resolve_path(checkpoint, progress=bar) if checkpoint else default_checkpoint_path()
     if not path.exists():
         raise UserError(f'{path}: no such file')
-    G = load_generator(path, device=device)
+    # A URL is loaded as a URL, so a download that fails to load leaves the cache.
+    G = load_generator(checkpoint if is_url(checkpoint) else path, device=device)
     return G, path
 
 

@@ -4,8 +4,11 @@
     python main.py train --outdir RUN --resume [--kimg K]          # continue from the newest snapshot
     python main.py train --data DIR --outdir RUN --finetune CKPT   # start from a checkpoint's G (and D)
 
-Ctrl+C (or SIGTERM) stops after the current step and writes a final snapshot (exit 130);
-a second Ctrl+C aborts at once (the last snapshot on disk stays valid).
+Ctrl+C (or SIGTERM / SIGHUP) stops after the current step and writes a final snapshot
+(exit 130); a second one aborts at once, even inside a long step (the last snapshot on disk
+stays valid). Every number is checked before any work starts (one line naming the flag,
+exit 2); a run whose losses or weights turn non-finite stops without writing them, keeps its
+last good snapshot and exits 2.
 
 Several GPUs / machines: launch the same command with torchrun, e.g.
 ``torchrun --nproc_per_node=4 main.py train ...``. ``--batch`` stays the total minibatch
@@ -16,8 +19,10 @@ run can be resumed with a different number of processes.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
+import threading
 import time
 
 from explorer.commands import _common as C
@@ -84,17 +89,23 @@ def build_config(args):
         found = snap.read_latest_snapshot(args.outdir)
         if found is None:
             raise UserError(f'--resume: no snapshot found in {args.outdir}')
-        cfg = TrainingConfig.from_dict(found[1]['config'])
+        try:
+            cfg = TrainingConfig.from_dict(found[1]['config'])
+        except TypeError as e:
+            raise UserError(f'--resume: {found[0]} holds an unusable config ({e})') from None
         if args.kimg is not None:
             cfg.kimg = args.kimg
         if args.data is not None:
             cfg.data = args.data
+        cfg.validate()
         return cfg
     if not args.data:
         raise UserError('--data is required (a folder, a .zip of images, or "synthetic")')
     cfg = TrainingConfig(data=args.data)
     if args.resolution is not None:
         cfg.resolution = args.resolution
+    elif cfg.data != 'synthetic':
+        cfg.resolution = None  # taken from the images (or the --finetune checkpoint)
     for dest, name in _OVERRIDES:
         value = getattr(args, dest)
         if value is not None:
@@ -107,6 +118,7 @@ def build_config(args):
     cfg.augment = bool(args.augment)
     if args.synthetic_length is not None:
         cfg.extra = dict(cfg.extra, synthetic_length=args.synthetic_length)
+    cfg.validate()  # before any work: one line naming the flag
     return cfg
 
 
@@ -195,46 +207,111 @@ def _train(args, ctx=None):
             raise UserError(f'--resolution {args.resolution} does not match the checkpoint ({G.img_resolution})')
         cfg.resolution = G.img_resolution
         cfg.num_channels = G.img_channels
-    elif not args.resume and args.resolution is None and cfg.data != 'synthetic':
-        cfg.resolution = None  # take it from the images
     C.writable_dir(args.outdir)
 
-    dataset = open_dataset(cfg.data, resolution=cfg.resolution, num_channels=cfg.num_channels, xflip=cfg.xflip,
-                           use_labels=cfg.use_labels, seed=cfg.seed,
-                           length=cfg.extra.get('synthetic_length'))
-    say(f'dataset {dataset.describe()}\n')
-    trainer = Trainer(cfg, dataset, args.outdir, device=device, resume=args.resume, finetune_from=finetune,
-                      log=lambda msg: say(msg + '\n'))
-    procs = f' x {trainer.world_size} processes ({ctx.backend})' if ctx is not None and ctx.enabled else ''
-    say(f'training {trainer.config.resolution}x{trainer.config.resolution} on {device}{procs} '
-        f'for {trainer.config.kimg:g} kimg (starting at {trainer.kimg:.3f}), batch {trainer.config.batch}, '
-        f'run folder {args.outdir}\n')
-
-    interrupted = []
-
-    def on_signal(signum, frame):
-        if interrupted:  # second Ctrl+C: give up at once, the last snapshot stays valid
-            raise KeyboardInterrupt
-        interrupted.append(signum)
-        say('\nstopping: finishing this step and writing a snapshot (Ctrl+C again to abort)\n')
-        trainer.request_stop()
-
-    old_int = signal.signal(signal.SIGINT, on_signal)
-    old_term = signal.signal(signal.SIGTERM, on_signal)
-    bar = ProgressBar() if main_rank else None
-    last = None
-    try:
-        for p in trainer.run():
+    with StopSignals(say) as stop:
+        dataset = open_dataset(cfg.data, resolution=cfg.resolution, num_channels=cfg.num_channels, xflip=cfg.xflip,
+                               use_labels=cfg.use_labels, seed=cfg.seed,
+                               length=cfg.extra.get('synthetic_length'))
+        say(f'dataset {dataset.describe()}\n')
+        trainer = Trainer(cfg, dataset, args.outdir, device=device, resume=args.resume, finetune_from=finetune,
+                          log=lambda msg: say(msg + '\n'))
+        stop.trainer = trainer
+        procs = f' x {trainer.world_size} processes ({ctx.backend})' if ctx is not None and ctx.enabled else ''
+        say(f'training {trainer.config.resolution}x{trainer.config.resolution} on {device}{procs} '
+            f'for {trainer.config.kimg:g} kimg (starting at {trainer.kimg:.3f}), batch {trainer.config.batch}, '
+            f'run folder {args.outdir}\n')
+        bar = ProgressBar() if main_rank else None
+        last = None
+        try:
+            for p in trainer.run():
+                if bar is not None:
+                    bar.update(p)
+                last = p
+        finally:
             if bar is not None:
-                bar.update(p)
-            last = p
-    finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
-        if bar is not None:
-            bar.close()
+                bar.close()
     if dataset.num_skipped:
-        say(f'skipped {dataset.num_skipped} image(s) that could not be decoded\n')
+        say(f'dataset: {len(dataset)} images, skipped: {dataset.skip_summary()}\n')
     if last is not None and last.get('snapshot'):
         say(f'last snapshot: {last["snapshot"]}\n')
-    return 130 if interrupted else 0
+    return 130 if stop.count else 0
+
+
+class StopSignals:
+    """SIGINT / SIGTERM / SIGHUP during training. The first asks the trainer to stop after the
+    current step (it writes a final snapshot); the second ends the process at once (exit 130).
+
+    Python runs signal handlers only between bytecodes of the main thread, which may sit in
+    one long torch call; so the signals are counted by a watcher thread reading the
+    interpreter's wakeup fd (written by the C-level handler as the signal arrives), and the
+    abort is ``os._exit``. The snapshot on disk stays valid (writes are atomic; a temp file
+    left behind is removed when the run is next opened). Before a trainer exists the first
+    signal raises KeyboardInterrupt in the main thread (nothing to save yet)."""
+
+    SIGNALS = tuple(getattr(signal, name) for name in ('SIGINT', 'SIGTERM', 'SIGHUP') if hasattr(signal, name))
+
+    def __init__(self, say):
+        self.say = say
+        self.trainer = None
+        self.count = 0
+        self._lock = threading.Lock()
+        self._old = {}
+        self._installed = False
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signals are the main thread's business; nothing to install
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._w, False)
+        self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        for sig in self.SIGNALS:
+            self._old[sig] = signal.signal(sig, self._handler)
+        self._installed = True
+        self._thread = threading.Thread(target=self._watch, name='stop-signals', daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if not self._installed:
+            return False
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        signal.set_wakeup_fd(self._old_fd)
+        os.close(self._w)  # ends the watcher
+        self._thread.join(timeout=5)
+        os.close(self._r)
+        return False
+
+    def _handler(self, signum, frame):
+        if self.trainer is None:  # still setting up: nothing to save
+            raise KeyboardInterrupt
+        self.trainer.request_stop()  # (the watcher asks too; this covers a trainer made meanwhile)
+
+    def _watch(self):
+        wanted = {int(s) for s in self.SIGNALS}
+        while True:
+            try:
+                data = os.read(self._r, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum in wanted:
+                    self._on_signal()
+
+    def _on_signal(self):
+        with self._lock:
+            self.count += 1
+            count = self.count
+        if count == 1:
+            if self.trainer is not None:
+                self.trainer.request_stop()
+                self.say('\nstopping: finishing this step and writing a snapshot (Ctrl+C again to abort)\n')
+            return
+        self.say('\naborted; the last snapshot on disk is intact\n')
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(130)

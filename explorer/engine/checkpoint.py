@@ -27,6 +27,7 @@ import torch
 
 from explorer.engine.atomic import atomic_write
 from explorer.engine.families import build_generator
+from explorer.engine.files import open_regular
 from explorer.engine.state import load_state_strict
 from explorer.errors import CheckpointError, ExplorerError
 from explorer.paths import cache_dir, shipped_checkpoint
@@ -90,7 +91,7 @@ def sniff_format(path) -> str:
     """'torch-zip', 'pickle', or raise CheckpointError for anything else."""
     path = Path(path)
     try:
-        with open(path, 'rb') as f:
+        with open_regular(path) as f:  # a FIFO or device is refused at once, never read
             head = f.read(8)
     except FileNotFoundError:
         raise CheckpointError(path, 'no such file') from None
@@ -143,6 +144,25 @@ def read_checkpoint(path_or_url, progress=None) -> dict:
     """Everything the file holds, converted: {'G_ema': module, 'G': module|None, 'D': module|None,
     'format': str, 'path': Path, ...}. Nothing is executed; nothing half-loaded is returned."""
     path = resolve_path(path_or_url, progress=progress)
+    if not is_url(path_or_url):
+        return _read_file(path)
+    try:
+        return _read_file(path)
+    except Exception as e:  # downloaded but unusable: never keep it, so the next try fetches again
+        raise _forget_download(path_or_url, e) from None
+
+
+def _forget_download(url, e: Exception) -> Exception:
+    """Remove ``url``'s cached download after it failed to load; the error to raise instead."""
+    from explorer.engine import download
+    if not download.forget(url):
+        return e
+    if isinstance(e, CheckpointError):
+        return CheckpointError(e.path, f'{e.reason} (removed from the download cache)')
+    return e
+
+
+def _read_file(path) -> dict:
     kind = sniff_format(path)
     if kind == 'torch-zip':
         data = load_torch_zip(path)

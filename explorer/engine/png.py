@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from explorer.engine.atomic import atomic_write
+from explorer.engine.files import NotRegularFile, open_regular
 from explorer.errors import UserError
 
 RECIPE_KEY = 'stylegan-explorer-recipe'
@@ -70,7 +72,8 @@ def upscale_image(array: np.ndarray, factor: int) -> np.ndarray:
 def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: dict | None = None,
              upscale: int = 1, export: dict | None = None) -> Path:
     """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk. ``path``: a file name
-    or a binary file open for writing (``explorer.engine.atomic.atomic_write`` hands one).
+    (written atomically: the file is complete or untouched, and no temp file is left on any
+    error, a full disk included) or a binary file open for writing (``atomic_write`` hands one).
 
     ``upscale``: write the image ``upscale`` times larger (Lanczos); the recipe stays the
     native one and the factor is recorded under ``recipe['export']`` together with ``export``
@@ -93,7 +96,13 @@ def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: di
     for k, v in (extra_text or {}).items():
         info.add_text(k, str(v))
     try:
-        pil_image(np.ascontiguousarray(array)).save(path, format='PNG', pnginfo=info)
+        image = pil_image(np.ascontiguousarray(array))
+        if isinstance(path, Path):
+            if not path.parent.exists():
+                raise FileNotFoundError(path.parent)
+            atomic_write(path, lambda f: image.save(f, format='PNG', pnginfo=info))
+        else:
+            image.save(path, format='PNG', pnginfo=info)
     except FileNotFoundError:
         raise UserError(f'cannot write {path}: folder does not exist') from None
     except OSError as e:  # permission denied, a folder in the way, disk full ...
@@ -119,11 +128,13 @@ def read_export_info(path) -> dict:
 def _read_embedded(path) -> dict:
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_regular(path) as f, Image.open(f) as im:  # a FIFO or device is refused, never read
             im.load()
             text = dict(getattr(im, 'text', {}) or {})
     except FileNotFoundError:
         raise UserError(f'{path}: no such file') from None
+    except NotRegularFile as e:
+        raise UserError(f'{path}: {e.strerror}') from None
     except (OSError, SyntaxError) as e:
         raise UserError(f'{path}: not a readable image ({e})') from None
     if RECIPE_KEY not in text and LEGACY_GRID_KEY in text:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 
-from explorer.engine.atomic import atomic_write
 from explorer.engine.checkpoint import sha256_file
 from explorer.engine.export import to_uint8
 from explorer.engine.png import save_png
@@ -43,7 +42,7 @@ def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None, upsc
         recipe = recipe.replace(checkpoint=Path(checkpoint_path).name, checkpoint_sha256=sha256_file(checkpoint_path))
     validate(recipe, G)
     frame = to_uint8(render(G, recipe, device=device))
-    atomic_write(out, lambda f: save_png(f, frame, recipe.to_dict(), upscale=upscale))
+    save_png(out, frame, recipe.to_dict(), upscale=upscale)     # atomic: complete or absent
     return out
 
 
@@ -78,8 +77,7 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
             continue
         recipe = base_recipe.replace(seeds=(int(seed),), seed_weights=(1.0,))
         img = render(G, recipe, device=device)
-        frame = to_uint8(img)
-        atomic_write(out, lambda f: save_png(f, frame, recipe.to_dict(), upscale=upscale))
+        save_png(out, to_uint8(img), recipe.to_dict(), upscale=upscale)     # atomic: complete or absent
         written.append(out)
         if progress is not None:
             progress(i + 1, len(seeds), out.name)

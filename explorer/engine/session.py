@@ -28,15 +28,15 @@ from explorer.engine.checkpoint import (
 )
 from explorer.engine.device import device_name, pick_device
 from explorer.engine.export import to_uint8
-from explorer.engine.png import save_png
 from explorer.engine.families import has_input_transform
 from explorer.engine.fast_render import FastRenderer
+from explorer.engine.grid_spec import GridSpec
 from explorer.engine.interrupt import interruptible
 from explorer.engine.mixing import iter_grid
-from explorer.engine.grid_spec import GridSpec
+from explorer.engine.png import save_png
 from explorer.engine.recipe import Recipe
-from explorer.engine.rendering import MappingCache, recipe_ws, synthesis_kwargs, synthesize
 from explorer.engine.render_batch import render_seeds_to_dir
+from explorer.engine.rendering import MappingCache, recipe_ws, synthesis_kwargs, synthesize
 from explorer.engine.state import load_state_strict
 from explorer.errors import CheckpointError
 from kernels import forced_ref

@@ -32,7 +32,6 @@ import copy
 import dataclasses
 import json
 import math
-import os
 import threading
 import time
 import warnings
@@ -42,14 +41,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer.engine.atomic import atomic_write
 from explorer.engine.checkpoint import network_record
 from explorer.engine.discriminator import Discriminator
 from explorer.engine.networks_stylegan2 import Generator
-from explorer.errors import UserError
+from explorer.errors import ExplorerError, UserError
 from explorer.training import distributed, runlog, runs
 from explorer.training import snapshot as snap
+from explorer.training.dataset import MAX_RESOLUTION, MIN_RESOLUTION
 from explorer.training.distributed import ShardedInfiniteSampler
 from explorer.training.loss import StyleGAN2Loss
+
+
+class TrainingDiverged(ExplorerError):
+    """Losses or weights became non-finite; nothing was saved from that point."""
+
+
+class SnapshotWriteError(ExplorerError):
+    """A snapshot could not be written (disk full...); the previous ones are untouched."""
 
 
 @dataclass
@@ -57,7 +66,7 @@ class TrainingConfig:
     """Everything that defines a run; JSON-able (``to_dict`` / ``from_dict``)."""
     # Data.
     data: str = 'synthetic'             # Folder, .zip or 'synthetic'.
-    resolution: int = 64                # Training resolution (power of two).
+    resolution: int = 64                # Training resolution (power of two, 4 .. 4096).
     num_channels: int = 3               # 3 = RGB, 1 = grayscale.
     xflip: bool = False                 # Add x-flipped copies of the data.
     use_labels: bool = True             # Conditional on dataset.json labels when present.
@@ -124,16 +133,42 @@ class TrainingConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
-    def validate(self) -> None:
-        if self.resolution < 4 or self.resolution & (self.resolution - 1):
-            raise UserError(f'resolution must be a power of two >= 4, got {self.resolution}')
-        if self.batch < 1:
-            raise UserError(f'batch must be >= 1, got {self.batch}')
-        if self.kimg <= 0:
-            raise UserError(f'kimg must be > 0, got {self.kimg}')
+    def validate(self, c_dim: int = 0) -> None:
+        """Refuse values that cannot train (UserError naming the command-line flag): every number
+        finite and within LIMITS, the resolution a power of two up to MAX_RESOLUTION, enough
+        channels for it, and networks / minibatches of a size a machine can hold.
+        ``resolution`` None (to be taken from the images) skips the checks that need it."""
+        for name, (flag, kind, lo, hi) in LIMITS.items():
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL:
+                continue
+            if name == 'resolution' and value is None:
+                continue
+            _check_number(flag, value, kind, lo, hi)
+        if self.resolution is not None and self.resolution & (self.resolution - 1):
+            raise UserError(f'--resolution must be a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION}, '
+                            f'got {self.resolution}')
+        if self.num_channels not in (1, 3):
+            raise UserError(f'num_channels must be 1 (grayscale) or 3 (RGB), got {self.num_channels!r}')
         for name in ('g_architecture', 'architecture'):
             if getattr(self, name) not in ('orig', 'skip', 'resnet'):
                 raise UserError(f'{name} must be orig, skip or resnet')
+        if self.resolution is None:
+            return
+        if self.channel_base < self.resolution:
+            raise UserError(f'--channel-base {self.channel_base} gives no channels at {self.resolution}x'
+                            f'{self.resolution} (channels there = channel_base / resolution); use at least '
+                            f'{self.resolution}')
+        if self.batch * self.resolution ** 2 > MAX_BATCH_PIXELS:
+            raise UserError(f'--batch {self.batch} at {self.resolution}x{self.resolution} is '
+                            f'{self.batch * self.resolution ** 2 / 1e9:.1f} gigapixels per minibatch; the limit is '
+                            f'{MAX_BATCH_PIXELS / 1e9:.1f} (use a smaller --batch)')
+        n = estimate_parameters(self, c_dim)
+        if n > MAX_PARAMETERS:
+            raise UserError(f'these sizes (--z-dim {self.z_dim}, --w-dim {self.w_dim}, --map {self.mapping_layers}, '
+                            f'--channel-base {self.channel_base}, --channel-max {self.channel_max}, {c_dim} label '
+                            f'dims) make about {n / 1e9:.1f} billion parameters; the limit is '
+                            f'{MAX_PARAMETERS / 1e9:g} billion')
 
     def mbstd_group_size(self, batch: int | None = None) -> int:
         """Group size for ``batch`` samples per process (default: the whole minibatch)."""
@@ -142,6 +177,93 @@ class TrainingConfig:
         while batch % g:
             g -= 1
         return g
+
+
+# Bounds of every number in a TrainingConfig: field -> (command-line flag, kind, low, high).
+# kind 'int': a whole number in [low, high]; 'pos': a finite float in (low, high]; 'float': in [low, high].
+# Intervals (snapshot, tick) may be huge ('never'), but finite.
+LIMITS = {
+    'resolution': ('--resolution', 'int', MIN_RESOLUTION, MAX_RESOLUTION),
+    'num_channels': ('--grayscale', 'int', 1, 3),
+    'kimg': ('--kimg', 'pos', 0, 1e7),
+    'batch': ('--batch', 'int', 1, 4096),
+    'g_lr': ('--lr', 'pos', 0, 1.0),
+    'd_lr': ('--lr', 'pos', 0, 1.0),
+    'adam_beta1': ('adam_beta1', 'float', 0, 0.9999),
+    'adam_beta2': ('adam_beta2', 'float', 0, 0.9999),
+    'adam_eps': ('adam_eps', 'pos', 0, 1.0),
+    'gamma': ('--gamma', 'float', 0, 1e6),
+    'pl_weight': ('--pl-weight', 'float', 0, 1e4),
+    'pl_batch_shrink': ('pl_batch_shrink', 'int', 1, 4096),
+    'pl_decay': ('pl_decay', 'float', 0, 1),
+    'style_mixing_prob': ('--style-mixing', 'float', 0, 1),
+    'g_reg_interval': ('g_reg_interval', 'int', 1, 10000),
+    'd_reg_interval': ('d_reg_interval', 'int', 1, 10000),
+    'ema_kimg': ('ema_kimg', 'pos', 0, 1e12),
+    'ema_rampup': ('ema_rampup', 'float', 0, 1e3),
+    'z_dim': ('--z-dim', 'int', 1, 4096),
+    'w_dim': ('--w-dim', 'int', 1, 4096),
+    'mapping_layers': ('--map', 'int', 1, 64),
+    'channel_base': ('--channel-base', 'int', 1, 1 << 20),
+    'channel_max': ('--channel-max', 'int', 1, 4096),
+    'num_fp16_res': ('num_fp16_res', 'int', 0, 16),
+    'conv_clamp': ('conv_clamp', 'pos', 0, 1e9),
+    'mbstd_group': ('mbstd_group', 'int', 1, 4096),
+    'augment_p': ('augment_p', 'float', 0, 1),
+    'ada_target': ('--ada-target', 'float', -1, 1),   # E[sign(D(real))] lies in [-1, 1]
+    'ada_interval': ('ada_interval', 'int', 1, 10000),
+    'ada_kimg': ('--ada-kimg', 'pos', 0, 1e7),
+    'seed': ('--seed', 'int', 0, 2 ** 32 - 1),
+    'snapshot_kimg': ('--snapshot-kimg', 'pos', 0, 1e12),
+    'snapshot_minutes': ('--snapshot-minutes', 'pos', 0, 1e12),
+    'keep_snapshots': ('--keep', 'int', 0, 100000),
+    'tick_kimg': ('tick_kimg', 'pos', 0, 1e12),
+    'tick_seconds': ('tick_seconds', 'pos', 0, 1e12),
+}
+OPTIONAL = {'gamma', 'ema_kimg', 'ema_rampup', 'conv_clamp', 'ada_target', 'snapshot_minutes'}
+MAX_PARAMETERS = 1_000_000_000       # G + D; the official 1024x1024 networks have about 60 million.
+MAX_BATCH_PIXELS = 1 << 30           # batch * resolution^2 (e.g. 64 at 4096^2, 1024 at 1024^2).
+
+
+def _check_number(flag, value, kind, lo, hi) -> None:
+    if kind == 'int':
+        ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+        if not ok:
+            raise UserError(f'{flag} must be a whole number from {lo} to {hi}, got {_short(value)}')
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (lo < value <= hi if kind == 'pos' else lo <= value <= hi)
+    if not ok:
+        interval = f'({lo:g}, {hi:g}]' if kind == 'pos' else f'[{lo:g}, {hi:g}]'
+        raise UserError(f'{flag} must be a finite number in {interval}, got {_short(value)}')
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else text[:24] + '...'
+
+
+def estimate_parameters(cfg: TrainingConfig, c_dim: int = 0) -> int:
+    """About how many parameters G and D of ``cfg`` have (the dominant terms: convolution and
+    fully connected weights), computed without building anything."""
+    R, C, w = cfg.resolution, cfg.num_channels, cfg.w_dim
+    log2 = R.bit_length() - 1
+
+    def ch(res):
+        return min(cfg.channel_base // res, cfg.channel_max)
+
+    g = (cfg.z_dim + (w if c_dim else 0)) * w + (cfg.mapping_layers - 1) * w * w + c_dim * w
+    g += ch(4) * 16 + (w + 9 * ch(4)) * ch(4) + (w + C) * ch(4)
+    d = 0
+    for res in (2 ** i for i in range(3, log2 + 1)):
+        cin, cout = ch(res // 2), ch(res)
+        g += (w + 9 * cout) * cin + (w + 9 * cout) * cout + (w + C) * cout  # conv0, conv1, toRGB
+        d += C * cout + 9 * cout * cout + 9 * cout * cin + cout * cin       # fromRGB, conv0, conv1, skip
+    c4 = ch(4)
+    d += 9 * (c4 + 1) * c4 + 16 * c4 * c4 + c4 * max(c4 if c_dim else 1, 1)
+    if c_dim:
+        d += c_dim * c4 + (cfg.mapping_layers - 1) * c4 * c4
+    return int(g + d)
 
 
 def build_generator(cfg: TrainingConfig, c_dim: int) -> Generator:
@@ -221,10 +343,10 @@ class Trainer:
         cfg = self.config
         cfg.resolution = int(dataset.resolution)
         cfg.num_channels = int(dataset.num_channels)
-        cfg.validate()
         if len(dataset) == 0:
             raise UserError('the dataset is empty')
         self.c_dim = int(dataset.label_dim) if cfg.use_labels else 0
+        cfg.validate(c_dim=self.c_dim)
         self.batch_gpu = distributed.per_rank_batch(cfg.batch, self.world_size)  # samples per process
 
         torch.manual_seed(cfg.seed)  # the same on every rank: identical initial networks
@@ -307,9 +429,8 @@ class Trainer:
         if self.is_main:
             self.outdir.mkdir(parents=True, exist_ok=True)
             snap.remove_stale_temp_files(self.outdir)
-            tmp = self.outdir / '.config.json.tmp'
-            tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
-            os.replace(tmp, self.outdir / 'config.json')
+            text = json.dumps(self.config.to_dict(), indent=2).encode()
+            atomic_write(self.outdir / 'config.json', lambda f: f.write(text))
 
     # ------------------------------------------------------------------ setup helpers
 
@@ -491,6 +612,7 @@ class Trainer:
         total_nimg = int(cfg.kimg * 1000)
         sums = {}
         counts = {}
+        steps = 0
         tick_start_nimg = self.cur_nimg
         tick_start = time.time()
         paused_time = 0.0
@@ -504,7 +626,8 @@ class Trainer:
                    'sec_per_tick': elapsed, 'snapshot': None, 'done': False, 'stopped': False, 'paused': False,
                    'num_skipped': int(getattr(self.dataset, 'num_skipped', 0))}
             for key in ('loss_G', 'loss_D', 'r1', 'pl', 'scores_real', 'scores_fake', 'pl_mean'):
-                out[key] = float(sums[key] / counts[key]) if counts.get(key) else float('nan')
+                n = float(counts[key]) if key in counts else 0.0  # finite values only (see below)
+                out[key] = float(sums[key]) / n if n else float('nan')
             out.update(extra)
             return out
 
@@ -528,15 +651,19 @@ class Trainer:
                 return
 
             stats = self.train_step()
-            for key, value in stats.items():
-                sums[key] = sums.get(key, 0) + value
-                counts[key] = counts.get(key, 0) + 1
+            steps += 1
+            for key, value in stats.items():  # non-finite values are left out of the means and counted
+                finite = torch.isfinite(value) if isinstance(value, torch.Tensor) else math.isfinite(value)
+                sums[key] = sums.get(key, 0) + (torch.where(finite, value, 0) if isinstance(value, torch.Tensor)
+                                                else (value if finite else 0))
+                counts[key] = counts.get(key, 0) + finite
 
             done = self.cur_nimg >= total_nimg
             tick_done = (done or self.cur_nimg >= tick_start_nimg + cfg.tick_kimg * 1000
                          or time.time() - tick_start - paused_time >= cfg.tick_seconds)
             if not tick_done:
                 continue
+            self._check_finite(counts, steps)
             snapshot_path = None
             due = (self.cur_nimg - self._last_snapshot_nimg >= cfg.snapshot_kimg * 1000
                    or (cfg.snapshot_minutes is not None
@@ -544,17 +671,44 @@ class Trainer:
             if done or due:
                 snapshot_path = str(self.snapshot())
             info = progress(snapshot=snapshot_path, done=done)
-            if any(not math.isfinite(info[k]) for k in ('loss_G', 'loss_D') if counts.get(k)):
-                self.log(f'warning: non-finite loss at {info["kimg"]:.1f} kimg')
             self._append_stats(info)
             self.cur_tick += 1
-            sums, counts = {}, {}
+            sums, counts, steps = {}, {}, 0
             tick_start_nimg = self.cur_nimg
             tick_start = time.time()
             paused_time = 0.0
             yield info
             if done:
                 return
+
+    def networks_finite(self) -> bool:
+        """Whether every weight and buffer of G, G_ema and D is finite (one device sync)."""
+        tensors = [t for m in (self.G, self.G_ema, self.D) for t in list(m.parameters()) + list(m.buffers())
+                   if t.is_floating_point()]
+        return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+    def _diverged(self, what) -> 'TrainingDiverged':
+        last = self.last_snapshot_path
+        keep = (f'the last good snapshot is {last}' if last is not None else 'no snapshot was written')
+        msg = (f'training diverged at {self.cur_nimg / 1000:.3f} kimg ({what}); stopped without saving it, '
+               f'{keep} (try a lower --lr or --gamma)')
+        self.log(msg)
+        return TrainingDiverged(msg)
+
+    def _check_finite(self, counts, steps) -> None:
+        """End of a tick: stop if the weights went non-finite or no step of the tick had finite
+        losses; a few non-finite steps among finite ones (fp16 overflow) only get a warning."""
+        if not self.networks_finite():
+            raise self._diverged('non-finite weights')
+        for key in ('loss_G', 'loss_D'):
+            if key not in counts:
+                continue
+            good = int(counts[key])
+            if good == 0:
+                raise self._diverged(f'{key} was non-finite in every step of the last {steps}')
+            if good < steps:
+                self.log(f'warning: {key} was non-finite in {steps - good} of {steps} steps '
+                         f'before {self.cur_nimg / 1000:.1f} kimg')
 
     def _append_stats(self, info) -> None:
         """One line per tick in RUN/stats.jsonl (rank 0), e.g. for a GUI following a torchrun run."""
@@ -596,15 +750,33 @@ class Trainer:
     def snapshot(self) -> Path:
         """Write a snapshot of the current state (atomic; keeps the newest keep_snapshots).
 
-        Only rank 0 writes; the other ranks (which hold the same state) return its path."""
+        Only rank 0 writes; the other ranks (which hold the same state) return its path.
+        Non-finite weights are never written (TrainingDiverged); a failed write (disk full)
+        raises SnapshotWriteError and leaves the previous snapshots as they were."""
+        if not self.networks_finite():
+            raise self._diverged('non-finite weights')
         if self.is_main:
-            path = snap.write_snapshot(self.outdir, self.snapshot_record(), keep=self.config.keep_snapshots)
+            try:
+                path = snap.write_snapshot(self.outdir, self.snapshot_record(), keep=self.config.keep_snapshots)
+            except (OSError, RuntimeError) as e:
+                raise self._write_failed(e) from None
         else:
             path = self.outdir / runs.snapshot_name(self.cur_nimg / 1000)
         self._last_snapshot_nimg = self.cur_nimg
         self._last_snapshot_time = time.time()
         self.last_snapshot_path = path
         return path
+
+    def _write_failed(self, e) -> 'SnapshotWriteError':
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else (str(e).splitlines() or [''])[0]
+        if isinstance(e, RuntimeError) and 'write' in reason.lower():
+            reason = 'write failed (disk full or file too large?)'
+        last = self.last_snapshot_path
+        keep = f'the previous snapshot {last} is intact' if last is not None else 'no snapshot was written'
+        msg = (f'cannot write a snapshot to {self.outdir} at {self.cur_nimg / 1000:.3f} kimg: {reason}; '
+               f'{keep}')
+        self.log(msg)
+        return SnapshotWriteError(msg)
 
     def _restore(self, data: dict) -> None:
         from explorer.engine.state import load_state_strict

@@ -36,15 +36,35 @@ from pathlib import Path
 from PyQt6 import sip
 from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
-from PyQt6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                             QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QProgressBar,
-                             QPushButton, QRadioButton, QScrollArea, QSlider, QSpinBox, QSplitter, QTabWidget,
-                             QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from explorer.engine.png import UPSCALES, read_recipe, save_png
-from explorer.engine.seeds import parse_seeds
 from explorer.engine.grid_spec import GridSpec, cell_recipe, compose_grid, grid_export_image, grid_recipe
+from explorer.engine.png import UPSCALES, read_recipe, save_png
 from explorer.engine.recipe import Recipe
+from explorer.engine.seeds import parse_seeds
 from explorer.errors import ExplorerError, error_text
 from explorer.ui.image_view import ImageView
 from explorer.ui.panels.favourites import FavouritesPanel

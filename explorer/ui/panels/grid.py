@@ -32,8 +32,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from explorer.engine.seeds import parse_int_list
 from explorer.engine.grid_spec import GridSpec
+from explorer.engine.seeds import parse_int_list
 from explorer.errors import UserError
 from explorer.ui.qimage import to_pixmap
 
