@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                             QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+                             QScrollArea, QVBoxLayout, QWidget)
 
 from explorer.engine.latents import parse_int_list
 from explorer.engine.mixing import GridSpec
 from explorer.errors import UserError
 from explorer.ui.qimage import to_pixmap
+from explorer.ui.widgets import SeedBox
 
 GROUPS = ('coarse', 'middle', 'fine', 'all', 'custom')
 
@@ -181,10 +182,7 @@ class GridPanel(QWidget):
         self.specChanged.emit()
 
     def _seed_spin(self, value, on_change):
-        s = QSpinBox()
-        s.setRange(0, 2 ** 31 - 1)
-        s.setValue(int(value))
-        s.setKeyboardTracking(False)
+        s = SeedBox(int(value))         # 0..2^32-1 (a QSpinBox stops at 2^31-1)
         s.setFixedWidth(self.tile_size)
         s.valueChanged.connect(on_change)
         return s
