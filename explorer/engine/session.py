@@ -37,7 +37,9 @@ from explorer.engine.png import save_png
 from explorer.engine.recipe import Recipe
 from explorer.engine.render_batch import render_seeds_to_dir
 from explorer.engine.rendering import MappingCache, recipe_ws, synthesis_kwargs, synthesize
+from explorer.engine.rendering import render as render_reference
 from explorer.engine.state import load_state_strict
+from explorer.engine.view import noise_detail
 from explorer.errors import CheckpointError
 from kernels import forced_ref
 
@@ -148,7 +150,8 @@ class Session:
     Progressive preview: ``render(..., max_ms=50)`` (an interactive request, e.g. a slider
     being dragged) renders at the largest lower resolution expected to fit ``max_ms`` when
     the measured full-frame time of that path exceeds it (skip architecture: the ToRGB image
-    accumulated so far), upscaled to the full size; faster models render full frames.
+    accumulated so far), returned at that resolution (the view scales it smoothly to the full
+    size); faster models render full frames.
     """
 
     def __init__(self, device=None, cpu_threads=None, fast=True):
@@ -270,7 +273,8 @@ class Session:
 
         path: 'exact' (G.synthesis, what exports use) or 'auto' (FastRenderer in ``dtype``
         for StyleGAN2 models, else exact). max_ms: set for interactive requests (progressive
-        preview, see the class docstring). A preview is upscaled (nearest) to the full size.
+        preview, see the class docstring). A preview comes back at its own resolution (the
+        view scales it smoothly to the full size: no nearest-neighbour blocks, no CPU cost).
         interrupt: optional callable asked between layers; when it returns True the render
         stops with ``Cancelled`` (the worker passes "a newer request is waiting").
         timings: 'mapping_ms', 'synthesis_ms', 'total_ms', 'path' ('exact' | 'fast fp32' |
@@ -297,9 +301,6 @@ class Session:
         frame = to_uint8(img)
         t2 = time.perf_counter()
         self._ms[(label, res)] = _ema(self._ms.get((label, res)), (t2 - t1) * 1e3)
-        if res != R:
-            k = R // res
-            frame = np.repeat(np.repeat(frame, k, axis=0), k, axis=1)
         return frame, {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3,
                        'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R}
 
@@ -314,17 +315,24 @@ class Session:
         return save_png(path, frame, recipe_dict, upscale=upscale)
 
     @torch.no_grad()
-    def render_noise_detail(self, recipe: Recipe, gain: float = 4.0):
-        """What the noise adds: |image - image without noise| x gain.
+    def render_noise_detail(self, recipe: Recipe, gain: float | None = None):
+        """What the noise adds: |image - image without noise| x gain, on the exact path, from
+        the float images (sub-level detail survives). gain None: auto-contrast per frame
+        (explorer.engine.view.auto_gain: the 99.5th percentile of the difference shows white).
 
-        -> (display uint8 [H, W, C], the normal frame uint8 [H, W, C], timings).
+        -> (display uint8 [H, W, C], the normal frame uint8 [H, W, C], timings); timings
+        'noise_gain' is the gain used.
         """
-        frame, timings = self.render(recipe, path='exact')
-        plain, t2 = self.render(recipe.replace(noise_mode='none'), path='exact')
-        diff = np.abs(frame.astype(np.int16) - plain.astype(np.int16)).astype(np.float32) * gain
-        display = np.clip(diff, 0, 255).astype(np.uint8)
-        timings = dict(timings, total_ms=timings['total_ms'] + t2['total_ms'])
-        return display, frame, timings
+        self._require()
+        t0 = time.perf_counter()
+        img = render_reference(self.G, recipe, self.device, self.cache)
+        plain = render_reference(self.G, recipe.replace(noise_mode='none'), self.device, self.cache)
+        levels = [(x[0].float() * 127.5 + 128).clamp(0, 255).permute(1, 2, 0).cpu().numpy() for x in (img, plain)]
+        display, gain = noise_detail(*levels, gain=gain)
+        frame = to_uint8(img)
+        R = int(self.G.img_resolution)
+        return display, frame, {'total_ms': (time.perf_counter() - t0) * 1e3, 'path': 'exact', 'resolution': R,
+                                'full_resolution': R, 'preview': False, 'noise_gain': gain}
 
     def render_grid_iter(self, spec: GridSpec):
         """Yield (kind, r, c, uint8 HWC) tiles progressively (see engine.mixing.iter_grid)."""

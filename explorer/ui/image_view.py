@@ -25,7 +25,9 @@ class ImageView(pg.GraphicsLayoutWidget):
         e.ignore()      # let the window handle keys (arrows change the seed)
 
     def set_frame(self, frame: np.ndarray) -> None:
-        """frame: uint8 [H, W, C] (C = 1 or 3)."""
+        """frame: uint8 [H, W, C] (C = 1 or 3). Any size fills the same area, scaled smoothly
+        (bilinear: SmoothPixmapTransform), so a reduced-resolution preview (8x8, 16x16 ...)
+        shows as a soft image, not as blocks."""
         if frame.ndim == 3 and frame.shape[2] == 1:
             frame = frame[:, :, 0]
         first = self.frame is None or self.frame.shape[:2] != frame.shape[:2]

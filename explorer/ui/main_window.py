@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from PyQt6 import sip
-from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QEvent, QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QApplication,
@@ -64,9 +64,11 @@ from PyQt6.QtWidgets import (
 from explorer.engine.grid_spec import GridSpec, cell_recipe, compose_grid, grid_export_image, grid_recipe
 from explorer.engine.png import UPSCALES, read_recipe, save_png
 from explorer.engine.recipe import Recipe
-from explorer.engine.seeds import parse_seeds
+from explorer.engine.seeds import MAX_SEED, parse_seeds
+from explorer.engine.view import format_gain
 from explorer.errors import ExplorerError, error_text
 from explorer.ui.image_view import ImageView
+from explorer.ui.keys import keeps_key
 from explorer.ui.panels.favourites import FavouritesPanel
 from explorer.ui.panels.grid import GridPanel
 from explorer.ui.panels.latent import LatentPanel
@@ -322,25 +324,25 @@ class MainWindow(QMainWindow):
         return a
 
     def _build_shortcuts(self):
-        # R and S are window shortcuts (text boxes keep their letters). The arrow keys are
-        # handled in keyPressEvent instead, so a focused slider or spin box keeps its own
-        # arrow keys and the seed changes only when nothing else wants them.
-        keys = {'R': self.latent_panel.random_seed, 'S': self.save_png_dialog}
+        # Window shortcuts, so they work after a click on a button too; a focused text field or
+        # spin box keeps all of these keys, a focused slider, combo box or list its arrows (see
+        # explorer.ui.keys and event() below). The seed keys act on the Explore tab only.
+        step = self.latent_panel.step_seed
+        keys = {'Left': lambda: step(-1), 'Down': lambda: step(-1), 'Right': lambda: step(+1), 'Up': lambda: step(+1),
+                'R': self.latent_panel.random_seed, 'S': self.save_png_dialog, 'Escape': self.view.setFocus}
         self.shortcuts = {}
         for key, slot in keys.items():
             sc = QShortcut(QKeySequence(key), self)
             sc.activated.connect(slot)
             self.shortcuts[key] = sc
+        seed_keys = [self.shortcuts[k] for k in ('Left', 'Down', 'Right', 'Up', 'R', 'Escape')]
+        self.tabs.currentChanged.connect(lambda i: [sc.setEnabled(i == 0) for sc in seed_keys])
 
-    ARROWS = {Qt.Key.Key_Left: -1, Qt.Key.Key_Down: -1, Qt.Key.Key_Right: +1, Qt.Key.Key_Up: +1}
-
-    def keyPressEvent(self, e):
-        step = self.ARROWS.get(Qt.Key(e.key()))
-        if step is not None and e.modifiers() == Qt.KeyboardModifier.NoModifier:
-            self.latent_panel.step_seed(step)
-            e.accept()
-            return
-        super().keyPressEvent(e)
+    def event(self, e):
+        if e.type() == QEvent.Type.ShortcutOverride and keeps_key(QApplication.focusWidget(), e.key(), e.modifiers()):
+            e.accept()      # the focused widget uses this key itself: no shortcut
+            return True
+        return super().event(e)
 
     # ================================================================== state
     def apply_changes(self, changes: dict) -> None:
@@ -537,6 +539,10 @@ class MainWindow(QMainWindow):
         if res.preview:
             r = res.timings.get('resolution')
             how += f'  ·  preview {r}x{r}'
+        gain = res.timings.get('noise_gain')       # the noise-detail view's auto-contrast
+        if gain is not None:
+            how += f'  ·  noise detail {format_gain(gain)}'
+        self.noise_panel.set_detail_gain(gain)
         self.status_label.setText(f'Render {ms:.1f} ms{extra}{how}  ·  {fps_text}')
         self.frameShown.emit(res.request_id)
         self._refine_if_due()
@@ -1037,10 +1043,10 @@ class BatchDialog(QDialog):
         self.use_count = QRadioButton('Number of seeds from the current seed')
         self.use_count.setChecked(True)
         self.count = QSpinBox()
-        self.count.setRange(1, 100000)
+        self.count.setRange(1, min(100000, MAX_SEED - seed + 1))     # no seed past 2^32 - 1
         self.count.setValue(16)
         self.use_range = QRadioButton('Seed range')
-        self.range = QLineEdit(f'{seed}-{seed + 15}')
+        self.range = QLineEdit(f'{seed}-{min(seed + 15, MAX_SEED)}')
         self.start = seed
         lay.addRow(self.use_count, self.count)
         lay.addRow(self.use_range, self.range)

@@ -1,10 +1,13 @@
-"""Small reusable widgets: a float slider with a value box, a path box that elides in the middle."""
+"""Small reusable widgets: a float slider with a value box, a seed box for 32-bit seeds, a path
+box that elides in the middle."""
 
 from __future__ import annotations
 
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
-from PyQt6.QtGui import QPainter
+from PyQt6.QtGui import QPainter, QValidator
 from PyQt6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSlider, QStyle, QStyleOptionFrame, QWidget
+
+from explorer.engine.seeds import MAX_SEED
 
 
 class FloatSlider(QWidget):
@@ -100,3 +103,54 @@ class PathEdit(QLineEdit):
         painter.setPen(self.palette().color(self.foregroundRole()))
         painter.drawText(self._text_rect(), int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), shown)
         painter.end()
+class SeedBox(QDoubleSpinBox):
+    """A spin box for one seed, 0..2^32-1 (a QSpinBox stops at 2^31-1).
+
+    A QDoubleSpinBox with no decimals (a double holds every integer up to 2^53 exactly) that
+    reads and writes plain digits only (no exponent, sign or group separators, in any locale)
+    and talks in Python ints: ``value()`` is an int and ``seedChanged`` carries an int
+    (``valueChanged`` still carries the float). The arrows, the wheel and Page Up/Down step it
+    and wrap around at either end (seeds are taken modulo 2^32, as on the latent pad).
+    Typed text is committed on Enter or when the box loses focus."""
+
+    seedChanged = pyqtSignal(object)    # int (a pyqtSignal(int) is a C++ int: it overflows)
+
+    def __init__(self, value=0, parent=None):
+        super().__init__(parent)
+        self.setDecimals(0)
+        self.setRange(0, MAX_SEED)
+        self.setSingleStep(1)
+        self.setWrapping(True)
+        self.setKeyboardTracking(False)
+        self.setAccelerated(True)
+        self.setCorrectionMode(QDoubleSpinBox.CorrectionMode.CorrectToNearestValue)
+        self.setToolTip('Seed, 0 to 4294967295 (wraps around at either end)')
+        self.setValue(value)
+        self.valueChanged.connect(lambda v: self.seedChanged.emit(int(round(v))))
+
+    def value(self) -> int:
+        return int(round(super().value()))
+
+    def setValue(self, v) -> None:
+        """Set the seed (clamped to 0..2^32-1); emits valueChanged/seedChanged when it changes."""
+        super().setValue(float(min(max(int(v), 0), MAX_SEED)))
+
+    def textFromValue(self, v) -> str:
+        return str(int(round(v)))
+
+    def valueFromText(self, text) -> float:
+        text = text.strip()
+        return float(int(text)) if text.isdigit() else float(self.value())
+
+    def validate(self, text, pos):
+        t = text.strip()
+        if not t:
+            return QValidator.State.Intermediate, text, pos
+        if not (t.isascii() and t.isdigit()):
+            return QValidator.State.Invalid, text, pos
+        if int(t) > MAX_SEED:
+            return QValidator.State.Invalid, text, pos
+        return QValidator.State.Acceptable, text, pos
+
+    def fixup(self, text):
+        return self.textFromValue(super().value())

@@ -77,7 +77,7 @@ class RenderResult:
 
     @property
     def preview(self) -> bool:
-        """A reduced-resolution preview (upscaled to the full size)?"""
+        """A reduced-resolution preview (the view scales it smoothly to the full size)?"""
         return bool(self.timings.get('preview', False))
 
     @property

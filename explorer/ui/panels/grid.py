@@ -27,7 +27,6 @@ from PyQt6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +35,7 @@ from explorer.engine.grid_spec import GridSpec
 from explorer.engine.seeds import parse_int_list
 from explorer.errors import UserError
 from explorer.ui.qimage import to_pixmap
+from explorer.ui.widgets import SeedBox
 
 GROUPS = ('coarse', 'middle', 'fine', 'all', 'custom')
 MIN_TILE, MAX_TILE = 40, 2048   # tile side in pixels, whatever the window and zoom
@@ -390,10 +390,7 @@ class GridPanel(QWidget):
         self.specChanged.emit()
 
     def _seed_spin(self, value, on_change):
-        s = QSpinBox()
-        s.setRange(0, 2 ** 31 - 1)
-        s.setValue(int(value))
-        s.setKeyboardTracking(False)
+        s = SeedBox(int(value))         # 0..2^32-1 (a QSpinBox stops at 2^31-1)
         s.setFixedWidth(max(self.tile_size, MIN_COL_SPIN_W))
         s.valueChanged.connect(on_change)
         return s

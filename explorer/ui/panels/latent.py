@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import random
+from typing import NamedTuple
 
 from PyQt6.QtCore import QPointF, QRectF, QSignalBlocker, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QColor, QPainter, QPen
+from PyQt6.QtGui import QColor, QFontMetricsF, QPainter, QPen
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -16,16 +17,15 @@ from PyQt6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from explorer.ui.widgets import FloatSlider
+from explorer.ui.widgets import FloatSlider, SeedBox
 
 STEP_Y = 100                    # pad row stride, as in NVIDIA's visualizer
-SEED_MASK = (1 << 32) - 1
-MAX_SPIN_SEED = 2 ** 31 - 1
+SEED_MASK = (1 << 32) - 1       # seeds are unsigned 32-bit and wrap around (seed & SEED_MASK)
+_TURN_ROWS, _TURN_COLS = divmod(1 << 32, STEP_Y)    # one full turn of seed space, in rows + columns
 
 
 def pad_seeds(x: float, y: float):
@@ -51,12 +51,50 @@ def pad_position(seeds, weights):
     return float(x0), float(y0)
 
 
+def pad_seed(x: float, y: float) -> int:
+    """The seed nearest to pad position (x, y) (what the seed box shows)."""
+    return (round(x) + round(y) * STEP_Y) & SEED_MASK
+
+
+def wrap_position(x: float, y: float):
+    """The same point of seed space (seed = x + STEP_Y * y, modulo 2^32) in canonical
+    coordinates, 0 <= x < STEP_Y and 0 <= floor(x) + STEP_Y * floor(y) <= 2^32 - 1, so a
+    drag or the animation can run on for ever: past seed 4294967295 comes seed 0, and
+    left of seed 0 lies seed 4294967295, as seeds wrap in NVIDIA's tools."""
+    x, y = float(x), float(y)
+    k = math.floor(x / STEP_Y)
+    x, y = x - k * STEP_Y, y + k
+    if math.floor(x) + STEP_Y * math.floor(y) > SEED_MASK:
+        x, y = x - _TURN_COLS, y - _TURN_ROWS
+    elif y < 0:
+        x, y = x + _TURN_COLS, y + _TURN_ROWS
+    k = math.floor(x / STEP_Y)
+    return x - k * STEP_Y, y + k
+
+
+class PadLabel(NamedTuple):
+    point: tuple            # grid point (i, j)
+    rect: QRectF            # where its text is drawn (right of the point, below or above it)
+    text: str               # the seed (elided to fit), and its weight for the blended seeds
+    seed: int
+    weight: float | None    # bilinear weight for the four points around the cross, else None
+
+
 class LatentPad(QWidget):
-    """Drag to move through seed space; the four surrounding seeds blend bilinearly."""
+    """A map of seed space: grid point (i, j) is seed i + 100 j (modulo 2^32), the cross in
+    the middle is the current position, and between grid points the four surrounding seeds
+    blend bilinearly in W.
+
+    Drag the map like a map: the grid moves with the pointer (the point of seed space under
+    the pointer stays under it) and the cross stays put, so dragging right brings the seeds
+    on the left (lower seeds) under the cross. Drawing and dragging use the same scale,
+    ``PIXELS_PER_SEED``. Every grid point in view is labelled within one cell's width, so no
+    labels overlap (see label_layout)."""
 
     moved = pyqtSignal(float, float)
     released = pyqtSignal()             # the drag ended (the window refines a preview)
-    PIXELS_PER_SEED = 160.0
+    PIXELS_PER_SEED = 96.0              # screen pixels between neighbouring grid points
+    LABEL_PAD = 5.0                     # label inset from its grid point and cell edge
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -65,13 +103,79 @@ class LatentPad(QWidget):
         self._drag = None
         self.setMinimumSize(220, 230)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)     # a click takes focus from a slider: arrows step seeds
         self.setCursor(Qt.CursorShape.OpenHandCursor)
-        self.setToolTip('Drag to blend smoothly between neighbouring seeds (W space, bilinear)')
+        self.setToolTip('Drag the grid like a map: the cross marks where you are. Between grid points the four '
+                        'surrounding seeds blend smoothly in W (bilinear). Right of a seed is seed + 1, '
+                        f'below it seed + {STEP_Y}; seeds wrap around after 4294967295.')
 
     def set_position(self, x, y):
-        self.x, self.y = float(x), float(y)
+        self.x, self.y = wrap_position(x, y)
         self.update()
 
+    # ------------------------------------------------------------------ geometry
+    def centre(self) -> QPointF:
+        """Where the cross (the current position) is drawn."""
+        return QRectF(self.rect()).center()
+
+    def to_screen(self, u, v) -> QPointF:
+        """Widget pixel of pad point (u, v) (grid point (i, j) is seed i + 100 j)."""
+        c, s = self.centre(), self.PIXELS_PER_SEED
+        return QPointF(c.x() + (u - self.x) * s, c.y() + (v - self.y) * s)
+
+    def to_pad(self, point) -> tuple:
+        """Pad point (u, v) under widget pixel ``point`` (inverse of to_screen)."""
+        c, s = self.centre(), self.PIXELS_PER_SEED
+        return self.x + (point.x() - c.x()) / s, self.y + (point.y() - c.y()) / s
+
+    def visible_points(self):
+        """Grid points (i, j) whose cell [i, i + 1] x [j, j + 1] overlaps the pad."""
+        r = QRectF(self.rect())
+        u0, v0 = self.to_pad(r.topLeft())
+        u1, v1 = self.to_pad(r.bottomRight())
+        return [(i, j) for j in range(math.floor(v0) - 1, math.ceil(v1) + 1)
+                for i in range(math.floor(u0) - 1, math.ceil(u1) + 1)
+                if self.to_screen(i + 1, j + 1).x() > r.left() and self.to_screen(i, j).x() < r.right()
+                and self.to_screen(i + 1, j + 1).y() > r.top() and self.to_screen(i, j).y() < r.bottom()]
+
+    def weight_at(self, i, j) -> float | None:
+        """Bilinear weight of grid point (i, j) in the blend at the cross (None: not one of the
+        four points around it)."""
+        if i - math.floor(self.x) not in (0, 1) or j - math.floor(self.y) not in (0, 1):
+            return None
+        return max(0.0, 1 - abs(self.x - i)) * max(0.0, 1 - abs(self.y - j))
+
+    def label_layout(self, fm: QFontMetricsF | None = None):
+        """[PadLabel] per grid point whose label is in view: the seed (and, for the four seeds
+        around the cross, its weight on a second line) right of the point and below it (above
+        it where the bottom edge would cut it), within one cell's width, so no two labels
+        overlap whatever the seeds' length. A seed too long for its cell (or cut by the right
+        edge of the pad) is elided from the left, keeping the digits that differ between
+        neighbours; a label cut by another edge is left out (a clipped number would read as
+        another seed)."""
+        fm = fm or QFontMetricsF(self.font())
+        s, pad = self.PIXELS_PER_SEED, self.LABEL_PAD
+        area = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        least = fm.horizontalAdvance('…00')
+        out = []
+        for i, j in self.visible_points():
+            seed = (i + j * STEP_Y) & SEED_MASK
+            w = self.weight_at(i, j)
+            p = self.to_screen(i, j)
+            height = (2 if w else 1) * fm.height()
+            rect = QRectF(p.x() + pad, p.y() + pad, min(s - 2 * pad, area.right() - (p.x() + pad)), height)
+            if rect.bottom() > area.bottom():
+                rect.moveBottom(p.y() - pad)        # above the point: the cell above has room below its label
+            if rect.left() < area.left() or rect.top() < area.top() or rect.bottom() > area.bottom() \
+                    or rect.width() < least:
+                continue
+            text = fm.elidedText(str(seed), Qt.TextElideMode.ElideLeft, rect.width())
+            if w:
+                text += '\n' + fm.elidedText(f'× {w:.2f}', Qt.TextElideMode.ElideRight, rect.width())
+            out.append(PadLabel((i, j), rect, text, seed, w))
+        return out
+
+    # ------------------------------------------------------------------ input
     def mousePressEvent(self, e):
         self._drag = e.position()
         self.setCursor(Qt.CursorShape.ClosedHandCursor)
@@ -96,43 +200,42 @@ class LatentPad(QWidget):
         return self._drag is not None
 
     def drag_by(self, dx, dy):
-        self.x = max(0.0, self.x - dx)
-        self.y = max(0.0, self.y - dy)
+        """Move the map by (dx, dy) grid steps (pixels / PIXELS_PER_SEED): the position under
+        the cross moves the other way (drag right: lower seeds)."""
+        self.x, self.y = wrap_position(self.x - dx, self.y - dy)
         self.update()
         self.moved.emit(self.x, self.y)
 
+    # ------------------------------------------------------------------ drawing
     def paintEvent(self, _):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         r = QRectF(self.rect()).adjusted(1, 1, -1, -1)
         p.fillRect(r, QColor('#2b2d30'))
-        # The unit cell around the position, centred; grid lines at integer seeds.
-        s = min(r.width(), r.height()) * 0.42      # pixels per seed step on screen
-        # Keep the whole current cell in view: its centre sits at the middle of the pad.
-        cx = r.center().x() - (0.5 - (self.x - math.floor(self.x))) * s
-        cy = r.center().y() - (0.5 - (self.y - math.floor(self.y))) * s
-        pen = QPen(QColor('#555'))
-        p.setPen(pen)
-        for k in range(-3, 4):
-            gx = cx + (math.floor(self.x) + k - self.x) * s
-            gy = cy + (math.floor(self.y) + k - self.y) * s
+        p.setClipRect(r)
+        points = self.visible_points()
+        p.setPen(QPen(QColor('#555')))
+        for i in sorted({i for i, _ in points}):
+            gx = self.to_screen(i, 0).x()
             p.drawLine(QPointF(gx, r.top()), QPointF(gx, r.bottom()))
+        for j in sorted({j for _, j in points}):
+            gy = self.to_screen(0, j).y()
             p.drawLine(QPointF(r.left(), gy), QPointF(r.right(), gy))
-        seeds, weights = pad_seeds(self.x, self.y)
-        p.setPen(QColor('#ddd'))
-        x0, y0 = math.floor(self.x), math.floor(self.y)
-        for ox in (0, 1):
-            for oy in (0, 1):
-                px = cx + (x0 + ox - self.x) * s
-                py = cy + (y0 + oy - self.y) * s
-                seed = (x0 + ox + (y0 + oy) * STEP_Y) & SEED_MASK
-                w = (1 - abs(self.x - x0 - ox)) * (1 - abs(self.y - y0 - oy))
-                p.setBrush(QColor(90, 160, 255, int(60 + 195 * w)))
-                p.drawEllipse(QPointF(px, py), 4 + 6 * w, 4 + 6 * w)
-                p.drawText(QPointF(px + 8, py - 6), f'{seed}  {w:.2f}')
+        p.setPen(Qt.PenStyle.NoPen)
+        for i, j in points:
+            w = self.weight_at(i, j)
+            p.setBrush(QColor('#666') if w is None else QColor(90, 160, 255, int(60 + 195 * w)))
+            rad = 2.5 if w is None else 4 + 6 * w
+            p.drawEllipse(self.to_screen(i, j), rad, rad)
+        for label in self.label_layout(QFontMetricsF(self.font())):
+            p.setPen(QColor('#ddd') if label.weight else QColor('#888'))
+            p.drawText(label.rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop), label.text)
+        c = self.centre()
         p.setPen(QPen(QColor('#ffb347'), 2))
-        p.drawLine(QPointF(cx - 8, cy), QPointF(cx + 8, cy))
-        p.drawLine(QPointF(cx, cy - 8), QPointF(cx, cy + 8))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawLine(QPointF(c.x() - 9, c.y()), QPointF(c.x() + 9, c.y()))
+        p.drawLine(QPointF(c.x(), c.y() - 9), QPointF(c.x(), c.y() + 9))
+        p.drawEllipse(c, 5, 5)
         p.end()
 
 
@@ -145,18 +248,19 @@ class LatentPanel(QWidget):
 
         box = QGroupBox('Seed')
         row = QHBoxLayout(box)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, MAX_SPIN_SEED)
-        self.seed.setKeyboardTracking(False)
+        self.seed = SeedBox()
         self.seed.setMinimumWidth(110)
         self.prev_btn = QPushButton('◀ Prev')
         self.next_btn = QPushButton('Next ▶')
         self.random_btn = QPushButton('Random')
+        self.prev_btn.setToolTip('Previous seed (← or ↓); seed 0 wraps around to 4294967295')
+        self.next_btn.setToolTip('Next seed (→ or ↑); seed 4294967295 wraps around to 0')
+        self.random_btn.setToolTip('A random seed from 0 to 99999 (R)')
         for w in (self.seed, self.prev_btn, self.next_btn, self.random_btn):
             row.addWidget(w)
         lay.addWidget(box)
 
-        padbox = QGroupBox('Latent pad (drag to blend the 4 nearest seeds)')
+        padbox = QGroupBox('Latent pad (drag the grid; the cross blends the 4 nearest seeds)')
         pl = QVBoxLayout(padbox)
         self.pad = LatentPad()
         pl.addWidget(self.pad)
@@ -218,8 +322,7 @@ class LatentPanel(QWidget):
         x, y = pad_position(recipe.seeds, recipe.seed_weights)
         self.pad.set_position(x, y)
         with QSignalBlocker(self.seed):
-            self.seed.setValue(min(int(recipe.seeds[0]) if len(recipe.seeds) == 1
-                                   else round(x) + round(y) * STEP_Y, MAX_SPIN_SEED))
+            self.seed.setValue(int(recipe.seeds[0]) & SEED_MASK if len(recipe.seeds) == 1 else pad_seed(x, y))
         if recipe.class_idx is not None and recipe.class_idx < self.class_combo.count():
             with QSignalBlocker(self.class_combo):
                 self.class_combo.setCurrentIndex(recipe.class_idx)
@@ -230,12 +333,14 @@ class LatentPanel(QWidget):
 
     # ------------------------------------------------------------------ actions
     def step_seed(self, delta):
-        self.seed.setValue(max(0, self.seed.value() + delta))
+        """The seed ``delta`` away, wrapping around at 0 and 2^32 - 1 (as the pad does)."""
+        self.seed.setValue((self.seed.value() + int(delta)) & SEED_MASK)
 
     def random_seed(self):
         self.seed.setValue(random.randint(0, 99999))
 
     def _seed_changed(self, s):
+        s = int(round(s))
         self.pad.set_position(s % STEP_Y, s // STEP_Y)
         self._update_label((s,), (1.0,))
         self.changed.emit({'seeds': (int(s),), 'seed_weights': (1.0,)})
@@ -243,7 +348,7 @@ class LatentPanel(QWidget):
     def _pad_moved(self, x, y):
         seeds, weights = pad_seeds(x, y)
         with QSignalBlocker(self.seed):
-            self.seed.setValue(min(round(x) + round(y) * STEP_Y, MAX_SPIN_SEED))
+            self.seed.setValue(pad_seed(x, y))
         self._update_label(seeds, weights)
         self.changed.emit({'seeds': seeds, 'seed_weights': weights})
 

@@ -20,12 +20,11 @@ from PyQt6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from explorer.ui.widgets import FloatSlider
+from explorer.ui.widgets import FloatSlider, SeedBox
 
 PRESETS = ('coarse', 'middle', 'fine', 'all')
 COMBO_CHARS = 12        # source combos show this many characters and elide the rest
@@ -49,7 +48,7 @@ class LayersPanel(QWidget):
         self._recipe = None
         self.source_combos: list[QComboBox] = []
         self.blend_sliders: list[FloatSlider] = []
-        self.mix_spins: list[QSpinBox] = []
+        self.mix_spins: list[SeedBox] = []
         lay = QVBoxLayout(self)
 
         self.src_box = QGroupBox('Style sources (mix seeds)')
@@ -214,9 +213,7 @@ class LayersPanel(QWidget):
         rl = QHBoxLayout(row)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(QLabel(f'Source {k + 1} seed'))
-        spin = QSpinBox()
-        spin.setRange(0, 2 ** 31 - 1)
-        spin.setKeyboardTracking(False)
+        spin = SeedBox()                # 0..2^32-1 (a QSpinBox stops at 2^31-1)
         spin.valueChanged.connect(lambda v, k=k: self._source_seed_changed(k, v))
         rl.addWidget(spin, 1)
         rm = QPushButton('Remove')

@@ -15,12 +15,12 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from explorer.ui.widgets import FloatSlider
+from explorer.engine.view import format_gain
+from explorer.ui.widgets import MAX_SEED, FloatSlider, SeedBox
 
 MODES = ('const', 'random', 'none')
 
@@ -42,9 +42,7 @@ class NoisePanel(QWidget):
         self.mode.addItem('const (fixed noise maps)', 'const')
         self.mode.addItem('random (seeded below)', 'random')
         self.mode.addItem('none (no stochastic detail)', 'none')
-        self.noise_seed = QSpinBox()
-        self.noise_seed.setRange(0, 2 ** 31 - 1)
-        self.noise_seed.setKeyboardTracking(False)
+        self.noise_seed = SeedBox()     # 0..2^32-1, as the CLI's --noise-seed
         self.reroll = QPushButton('Reroll noise')
         self.reroll.setToolTip('Switch to random noise and draw a new noise seed: only the stochastic detail changes')
         self.strength = FloatSlider(0.0, 2.0, 1.0, step=0.01)
@@ -73,9 +71,15 @@ class NoisePanel(QWidget):
         self.zero_warning.setStyleSheet('color: #b35c00;')
         self.zero_warning.setVisible(False)
         lay.addWidget(self.zero_warning)
-        self.show_detail = QCheckBox('Show only what the noise adds (|image − image without noise| × 4)')
-        self.show_detail.setToolTip('The main view shows where stochastic detail lives; drag the sliders to see it move')
+        self.show_detail = QCheckBox('Show only what the noise adds (|image − image without noise|, auto-contrast)')
+        self.show_detail.setToolTip('The main view shows where stochastic detail lives; drag the sliders to see it move. '
+                                    'The difference is often a fraction of a grey level, so it is amplified per frame: '
+                                    'the brightest 0.5% of it shows white (the gain is shown below and in the status line)')
         lay.addWidget(self.show_detail)
+        self.detail_gain = QLabel()
+        self.detail_gain.setWordWrap(True)
+        self.detail_gain.setVisible(False)
+        lay.addWidget(self.detail_gain)
         btns = QHBoxLayout()
         self.all_one = QPushButton('All layers 1×')
         self.all_zero = QPushButton('All layers 0×')
@@ -89,9 +93,10 @@ class NoisePanel(QWidget):
         self._has_noise = ()
 
         self.mode.currentIndexChanged.connect(lambda i: self.changed.emit({'noise_mode': self.mode.itemData(i)}))
-        self.noise_seed.valueChanged.connect(lambda s: self.changed.emit({'noise_seed': int(s)}))
+        self.noise_seed.seedChanged.connect(lambda s: self.changed.emit({'noise_seed': int(s)}))
         self.reroll.clicked.connect(self._reroll)
         self.show_detail.toggled.connect(lambda on: self.viewChanged.emit('noise' if on else 'image'))
+        self.show_detail.toggled.connect(lambda on: on or self.set_detail_gain(None))
         self.strength.valueChanged.connect(lambda v: self.changed.emit({'noise_strength': float(v)}))
         self.all_one.clicked.connect(lambda: self._set_all(None))
         self.all_zero.clicked.connect(lambda: self._set_all(tuple(0.0 for _ in range(self.num_ws))))
@@ -125,11 +130,25 @@ class NoisePanel(QWidget):
             self.layer_grid.addWidget(s, i, 0)
             self.rows.append(s)
 
+    def set_detail_gain(self, gain) -> None:
+        """The gain of the noise-detail view on screen (None: the view shows the image)."""
+        if gain is None:
+            self.detail_gain.clear()
+            self.detail_gain.setVisible(False)
+            return
+        if gain <= 1.0:
+            text = 'Auto-contrast gain ×1: shown as it is (the noise adds nothing here, or already a lot).'
+        else:
+            text = (f'Auto-contrast gain {format_gain(gain)}: the difference is amplified so its brightest 0.5% '
+                    f'shows white.')
+        self.detail_gain.setText(text)
+        self.detail_gain.setVisible(True)
+
     def set_recipe(self, recipe):
         with QSignalBlocker(self.mode):
             self.mode.setCurrentIndex(MODES.index(recipe.noise_mode))
         with QSignalBlocker(self.noise_seed):
-            self.noise_seed.setValue(int(recipe.noise_seed))
+            self.noise_seed.setValue(int(recipe.noise_seed) & MAX_SEED)
         self.strength.set_silently(recipe.noise_strength)
         self._layer_noise = recipe.layer_noise
         for i, s in enumerate(self.rows):
@@ -153,7 +172,7 @@ class NoisePanel(QWidget):
         self._set_all(tuple(1.0 if i in keep else 0.0 for i in range(self.num_ws)))
 
     def _reroll(self):
-        changes = {'noise_seed': int(self.noise_seed.value()) + 1}
+        changes = {'noise_seed': (int(self.noise_seed.value()) + 1) & MAX_SEED}    # wraps, as seeds do
         if self.mode.currentData() != 'random':
             changes['noise_mode'] = 'random'
         self.changed.emit(changes)
