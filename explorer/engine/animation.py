@@ -39,8 +39,8 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -131,7 +131,7 @@ class Keyframe:
                 'easing': self.easing}
 
     @classmethod
-    def from_dict(cls, d) -> 'Keyframe':
+    def from_dict(cls, d) -> Keyframe:
         if not isinstance(d, dict) or 'recipe' not in d or not isinstance(d['recipe'], dict):
             raise UserError('a keyframe must be an object with a "recipe" object')
         unknown = set(d) - {'recipe', 'hold', 'duration', 'easing'}
@@ -204,7 +204,7 @@ class Animation:
 
     @property
     def num_frames(self) -> int:
-        return int(round(self.seconds * self.fps))
+        return round(self.seconds * self.fps)
 
     @property
     def is_closed(self) -> bool:
@@ -219,11 +219,11 @@ class Animation:
                 out.append(kf.duration)
         return out
 
-    def replace(self, **changes) -> 'Animation':
+    def replace(self, **changes) -> Animation:
         import dataclasses
         return dataclasses.replace(self, **changes)
 
-    def with_easing(self, name: str) -> 'Animation':
+    def with_easing(self, name: str) -> Animation:
         return self.replace(keyframes=tuple(Keyframe(k.recipe, k.hold, k.duration, name) for k in self.keyframes))
 
     def checkpoint_sha256(self) -> str:
@@ -241,7 +241,7 @@ class Animation:
                 raise UserError(f'keyframe {k} was made with checkpoint {made} (sha256 {theirs[:12]}…), '
                                 f'not the loaded {name or "checkpoint"} (sha256 {sha256[:12]}…)')
 
-    def stamped(self, checkpoint: str, sha256: str) -> 'Animation':
+    def stamped(self, checkpoint: str, sha256: str) -> Animation:
         """Every keyframe recipe naming the checkpoint it renders with."""
         return self.replace(keyframes=tuple(
             Keyframe(k.recipe.replace(checkpoint=checkpoint, checkpoint_sha256=sha256), k.hold, k.duration, k.easing)
@@ -262,7 +262,7 @@ class Animation:
         return json.dumps(d, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d, seconds=None, fps=None) -> 'Animation':
+    def from_dict(cls, d, seconds=None, fps=None) -> Animation:
         """Read the animation JSON (``seconds``/``fps`` given here override the file's)."""
         if not isinstance(d, dict):
             raise UserError('an animation file must hold a JSON object')
@@ -356,7 +356,7 @@ def direction_sweep(base: Recipe, vector, amount, layers, seconds, fps=30.0, loo
 def style_walk(base: Recipe, sources, layers, num_ws, seconds, fps=30.0, loop=False, easing='linear') -> Animation:
     """Only the ws rows in ``layers`` move: keyframe k takes them from ``sources[k]`` (a seed or
     a stored latent ref), every other row stays the base's."""
-    layers = set(int(i) for i in layers)
+    layers = {int(i) for i in layers}
     if not layers:
         raise UserError('a style walk needs at least one layer')
     recipes = []
@@ -602,8 +602,7 @@ class AnimationPlan:
                     if not self._same_settings(s.recipe, states[0].recipe):
                         break
                     states.append(s)
-            for frame in self._render_states(states):
-                yield frame
+            yield from self._render_states(states)
             i += len(states)
             if progress is not None:
                 progress(i, n, '')

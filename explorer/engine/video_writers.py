@@ -24,6 +24,7 @@ kill on cancel, errors arrive as exceptions), and the same library decodes for t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from fractions import Fraction
@@ -34,6 +35,8 @@ import numpy as np
 from PIL import Image
 
 from explorer.errors import UserError
+
+log = logging.getLogger(__name__)
 
 FORMATS = {'.mp4': 'mp4', '.gif': 'gif', '.webp': 'webp'}
 RESAMPLE = {'lanczos': Image.Resampling.LANCZOS, 'nearest': Image.Resampling.NEAREST}
@@ -246,6 +249,7 @@ class Mp4Writer(VideoWriter):
         except ImportError:
             raise UserError('MP4 export needs PyAV: pip install av') from None
         self._av = av
+        super()._open()             # fails here (not after rendering) when the folder is not writable
         try:
             self.container = av.open(str(self.tmp), mode='w', format='mp4')
         except (OSError, av.FFmpegError) as e:
@@ -256,7 +260,7 @@ class Mp4Writer(VideoWriter):
 
     @property
     def crf(self) -> int:
-        return int(round(40 - 0.3 * self.quality))
+        return round(40 - 0.3 * self.quality)
 
     def _write(self, frame, info):
         rgb = _rgb(frame)
@@ -270,13 +274,19 @@ class Mp4Writer(VideoWriter):
             self.stream.options = {'crf': str(self.crf), 'preset': 'medium'}
         vf = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24')
         vf.pts = self.count
-        for packet in self.stream.encode(vf):
-            self.container.mux(packet)
+        try:
+            for packet in self.stream.encode(vf):
+                self.container.mux(packet)
+        except (OSError, self._av.FFmpegError) as e:
+            raise UserError(f'cannot write {self.path}: {getattr(e, "strerror", None) or e}') from None
 
     def _finish(self):
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+            self.container.close()
+        except (OSError, self._av.FFmpegError) as e:
+            raise UserError(f'cannot write {self.path}: {getattr(e, "strerror", None) or e}') from None
         self.container = None
 
     def _release(self):
@@ -285,8 +295,8 @@ class Mp4Writer(VideoWriter):
         if c is not None:
             try:
                 c.close()
-            except Exception:  # noqa: BLE001 - closing a half-written file on abort
-                pass
+            except Exception:  # closing a half-written file on abort
+                log.debug('closing an aborted MP4 failed', exc_info=True)
 
 
 class _PillowAnimWriter(VideoWriter):
@@ -311,8 +321,8 @@ class GifWriter(_PillowAnimWriter):
 
     def _finish(self):
         delays = frame_delays(len(self.images), self.fps, 10)
-        kw = dict(format='GIF', save_all=True, append_images=self.images[1:], duration=delays, loop=0,
-                  disposal=1)
+        kw = {'format': 'GIF', 'save_all': True, 'append_images': self.images[1:], 'duration': delays, 'loop': 0,
+                  'disposal': 1}
         if self.metadata:
             kw['comment'] = self.metadata.encode('utf-8')
         with open(self.tmp, 'wb') as f:
@@ -327,8 +337,8 @@ class WebpWriter(_PillowAnimWriter):
 
     def _finish(self):
         delays = frame_delays(len(self.images), self.fps, 1)
-        kw = dict(format='WEBP', save_all=True, append_images=self.images[1:], duration=delays, loop=0,
-                  quality=self.quality, lossless=self.quality >= 100, method=4)
+        kw = {'format': 'WEBP', 'save_all': True, 'append_images': self.images[1:], 'duration': delays, 'loop': 0,
+                  'quality': self.quality, 'lossless': self.quality >= 100, 'method': 4}
         if self.metadata:
             kw['xmp'] = _xmp(self.metadata)
         with open(self.tmp, 'wb') as f:
@@ -349,6 +359,7 @@ class PngFolderWriter(VideoWriter):
 
     def _write(self, frame, info):
         from PIL import PngImagePlugin
+
         from explorer.engine.export import RECIPE_KEY
         pnginfo = PngImagePlugin.PngInfo()
         if info is not None:
@@ -401,7 +412,7 @@ def read_embedded(path) -> dict | None:
         if xmp:
             import re
             from xml.sax.saxutils import unescape
-            m = re.search(rb'<sge:animation>(.*?)</sge:animation>', xmp, re.S)
+            m = re.search(rb'<sge:animation>(.*?)</sge:animation>', xmp, re.DOTALL)
             text = unescape(m.group(1).decode('utf-8')) if m else None
     else:
         side = path / 'animation.json'
