@@ -399,3 +399,17 @@ def test_cli_bad_outputs_and_foreign_keyframes(ckpt, tmp_path, capsys, tiny_G):
     rc, err = cli(capsys, '--checkpoint', ckpt, '--keyframes', tmp_path / 'bad.json', '--out', tmp_path / 'b.mp4')
     assert rc == 2 and 'not valid JSON' in err
     assert not (tmp_path / 'b.mp4').exists() and not (tmp_path / 'a.avi').exists()
+
+
+def test_cli_keyframes_seconds_and_fps_override_the_file(ckpt, tmp_path, capsys):
+    from explorer.engine.checkpoint import sha256_file
+    anim = A.walk([Recipe(seeds=(1,)), Recipe(seeds=(2,))], seconds=3, fps=4).stamped('tiny.pt', sha256_file(ckpt))
+    (tmp_path / 'k.json').write_text(anim.to_json())
+    rc, err = cli(capsys, '--checkpoint', ckpt, '--keyframes', tmp_path / 'k.json', '--out', tmp_path / 'a.webp',
+                  '--quality', '100')
+    assert rc == 0, err
+    assert len(vw.decode_frames(tmp_path / 'a.webp')) == 12          # the file's 3 s x 4 fps, lossless: every frame
+    rc, err = cli(capsys, '--checkpoint', ckpt, '--keyframes', tmp_path / 'k.json', '--seconds', '1', '--fps', '5',
+                  '--out', tmp_path / 'b.gif')
+    assert rc == 0, err
+    assert len(vw.decode_frames(tmp_path / 'b.gif')) == 5

@@ -13,8 +13,12 @@ factor (Lanczos or nearest) before encoding. MP4 is H.264 yuv420p with even dime
 (an odd edge is padded by repeating the last row/column); ``quality`` 0..100 maps to
 x264's CRF 40..10 (default 75 -> CRF 18). WebP: ``quality`` is libwebp's (100 = lossless).
 GIF: a 256-colour palette per frame, frame delays in 1/100 s (alternating so the average
-rate is the requested fps). GIF and WebP encoders merge identical consecutive frames (a
-hold) into one longer frame: the timing is kept, the stored frame count is smaller.
+rate is the requested fps). The GIF and WebP encoders merge a frame that repeats the one
+before it into one longer frame (the timing is kept, the stored frame count is smaller):
+GIF only identical frames (a hold), lossy WebP also frames within its quality-dependent
+tolerance (about 5 levels at quality 75, e.g. the slow ends of an eased move); quality 100
+(lossless WebP) or MP4 / PNG frames keep every frame. An animation JSON over 60 kB (many
+embedded W+ latents) goes to the sidecar only, not into the MP4 comment.
 
 PyAV (``av``) was chosen over imageio-ffmpeg: its wheels bundle FFmpeg with libx264 as
 libraries, frames go in as numpy arrays in-process (no pipe to a subprocess to feed or to
