@@ -23,6 +23,7 @@ COMMANDS = [
     'explorer.commands.metrics',
     'explorer.commands.bench',
     'explorer.commands.directions',
+    'explorer.commands.video',
 ]
 
 
