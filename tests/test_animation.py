@@ -343,7 +343,7 @@ def test_cli_writes_a_video_and_its_json_rerenders_it(ckpt, tmp_path, capsys, ti
     rc, err = cli(capsys, '--checkpoint', ckpt, '--seeds', '3,7,11', '--seconds', '1', '--fps', '8', '--loop',
                   '--easing', 'sine', '--psi', '0.7', '--out', out)
     assert rc == 0, err
-    assert 'video [' in err                                   # the progress bar on stderr
+    assert 'video:' in err and '8.00/8.00' in err                # the progress bar on stderr
     assert len(vw.decode_frames(out)) == 8
     side = json.loads((tmp_path / 'walk.mp4.json').read_text())
     assert side['keyframes'][0]['recipe']['checkpoint'] == 'tiny.pt' and side['loop'] and side['fps'] == 8
