@@ -37,10 +37,10 @@ def spy_progress(panel, monkeypatch) -> list:
 
 
 def test_stop_then_resume_from_the_panel(qtbot, panel, folder, tmp_path, monkeypatch, one_thread):
+    from explorer.training.jobs import CUSTOM_NETWORK
     from explorer.training.runlog import read_stats
     from explorer.training.runs import latest_snapshot
     from explorer.training.snapshot import snapshot_info
-    from explorer.training.jobs import CUSTOM_NETWORK
 
     run = tmp_path / 'run'
     seen = spy_progress(panel, monkeypatch)

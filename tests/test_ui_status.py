@@ -80,8 +80,8 @@ def test_new_run_starts_without_the_old_preview_and_speed_line(qtbot, tmp_path, 
 
     from explorer.ui.app import make_app
     make_app()
-    from explorer.ui.training_panel import TrainingPanel
     from explorer.training.jobs import TrainingJob
+    from explorer.ui.training_panel import TrainingPanel
     panel = TrainingPanel()
     qtbot.addWidget(panel)
     panel.on_preview(np.full((16, 32, 3), 200, np.uint8), 3.5)
