@@ -33,14 +33,15 @@ def write_sheet(path):
 
     from PIL import Image
 
-    from explorer.training.synthetic import contact_sheet, render_portrait, sample_factors
+    from explorer.engine.export import tile_grid
+    from explorer.training.synthetic import render_portrait, sample_factors
     ds = SyntheticPortraits(128, seed=2)
     images = [ds.image(i) for i in range(12)]
     f = dataclasses.replace(sample_factors(5), yaw=0.0, roll=0.0, glasses=False, smile=0.3)
     for change in (dict(yaw=-0.45), dict(yaw=0.45, light_azimuth=-1.0), dict(light_azimuth=1.0),
                    dict(glasses=True), dict(smile=1.0, hair_color=(0.75, 0.25, 0.1)), dict(hair_style='curly')):
         images.append(render_portrait(dataclasses.replace(f, **change), 128))
-    Image.fromarray(contact_sheet(images, 6)).save(path, optimize=True)
+    Image.fromarray(tile_grid(images, 6)).save(path, optimize=True)
     print(f'wrote {path}')
 
 

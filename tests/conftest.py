@@ -80,13 +80,24 @@ def tiny_G():
 
 
 @pytest.fixture(autouse=True)
-def _no_render_thread_left():
-    """Fail a test that leaves a GUI render worker (QThread) running."""
+def _no_worker_left():
+    """Fail a test that leaves a worker running: a render or training thread, a torchrun process,
+    anything registered in ``explorer.workers.live`` (every worker registers itself). The ones
+    found are stopped, so the next test starts clean."""
     yield
-    mod = sys.modules.get('explorer.workers.render_worker')
-    if mod is None:
+    live = sys.modules.get('explorer.workers.live')
+    if live is None:
         return
-    running = [w for w in list(mod.LIVE_WORKERS) if w.isRunning()]
+    running = live.running()
     for w in running:
-        w.stop()
-    assert not running, f'{len(running)} render worker thread(s) left running'
+        _stop_worker(w)
+    assert not running, f'{len(running)} worker(s) left running: {sorted(type(w).__name__ for w in running)}'
+
+
+def _stop_worker(w) -> None:
+    w.stop()                                    # a thread finishes its step; a process gets SIGTERM
+    if hasattr(w, 'wait'):                      # QThread
+        w.wait(60000)
+    elif getattr(w, 'proc', None) is not None and w.isRunning():  # a QProcess that ignores SIGTERM
+        w.proc.kill()
+        w.proc.waitForFinished(5000)

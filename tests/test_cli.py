@@ -110,3 +110,50 @@ def test_default_checkpoint_used_without_flag(tmp_path):
                 env_extra={'STYLEGAN_EXPLORER_CACHE': str(tmp_path / 'cache')})
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / 'o').glob('*.png'))) == 2
+
+
+# ----------------------------------------------------------------------------- train (set up through training.jobs)
+
+TINY_TRAIN = ['--resolution', '16', '--batch', '4', '--kimg', '0.004', '--z-dim', '8', '--w-dim', '8', '--map', '1',
+              '--channel-base', '64', '--channel-max', '8', '--synthetic-length', '8', '--threads', '1',
+              '--device', 'cpu']
+
+
+def test_train_resume_of_a_folder_without_a_run_is_one_line(tmp_path, capsys):
+    from explorer.cli import main
+    (tmp_path / 'empty').mkdir()
+    for folder, says in ((tmp_path / 'empty', 'no training snapshot'), (tmp_path / 'missing', 'is not a folder')):
+        rc = main(['train', '--outdir', str(folder), '--resume'])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1, err
+        assert '--resume: ' in err and says in err and str(folder) in err
+
+
+def test_train_then_resume_with_the_runs_own_config(tmp_path, capsys):
+    from explorer.cli import main
+    from explorer.training import runs, snapshot
+    run = tmp_path / 'run'
+    assert main(['train', '--data', 'synthetic', '--outdir', str(run), *TINY_TRAIN]) == 0
+    err = capsys.readouterr().err
+    assert 'dataset ' in err and 'training 16x16 on cpu for 0.004 kimg' in err and 'ETA' in err
+    assert main(['train', '--outdir', str(run), '--resume', '--kimg', '0.008', '--threads', '1']) == 0
+    data = snapshot.read_snapshot(runs.latest_snapshot(run))
+    assert data['nimg'] == 8 and data['config']['kimg'] == 0.008
+    assert (data['config']['z_dim'], data['config']['channel_base'], data['config']['batch']) == (8, 64, 4)
+
+
+def test_train_finetune_takes_the_checkpoints_resolution(tmp_path, ckpt, capsys):
+    from explorer.cli import main
+    from explorer.training import runs, snapshot
+    rc = main(['train', '--data', 'synthetic', '--outdir', str(tmp_path / 'bad'), '--finetune', str(ckpt),
+               '--resolution', '32'])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and '--resolution 32 does not match the checkpoint (16)' in err and len(err.splitlines()) == 1
+    flags = [f for f in TINY_TRAIN if f not in ('--resolution', '16')]
+    with pytest.warns(UserWarning, match='no discriminator'):
+        rc = main(['train', '--data', 'synthetic', '--outdir', str(tmp_path / 'ft'), '--finetune', str(ckpt), *flags])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert 'training 16x16' in err and 'checkpoint has no discriminator' in err
+    cfg = snapshot.read_snapshot(runs.latest_snapshot(tmp_path / 'ft'))['config']
+    assert cfg['resolution'] == 16 and cfg['extra']['finetune_from'] == str(ckpt)

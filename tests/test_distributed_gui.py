@@ -10,18 +10,8 @@ from explorer.training import runlog
 
 pytest.importorskip('PyQt6')
 
+from explorer.training.jobs import TrainingJob  # noqa: E402
 from explorer.workers import torchrun_process as tp  # noqa: E402
-from explorer.workers.training_worker import TrainingJob  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _no_process_left():
-    yield
-    running = [p for p in list(tp.LIVE_PROCESSES) if p.isRunning()]
-    for p in running:
-        p.proc.kill()
-        p.proc.waitForFinished(5000)
-    assert not running, f'{len(running)} training process(es) left running'
 
 
 def fake_run_command(outdir, fail=False):

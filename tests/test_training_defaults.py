@@ -24,7 +24,7 @@ def panel(qtbot):
 
 
 def test_run_length_follows_the_preset_until_edited(panel):
-    from explorer.workers.training_worker import DEFAULT_KIMG, NETWORK_PRESETS
+    from explorer.training.jobs import DEFAULT_KIMG, NETWORK_PRESETS
     assert set(DEFAULT_KIMG) == set(NETWORK_PRESETS)
     assert panel.network.currentText() == TINY
     # "minutes" on a CPU: at ~10 img/s, 10 kimg would already take 17 minutes.

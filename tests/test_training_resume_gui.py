@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
-# The training-worker tests' fixtures: no thread left running (autouse), 1 torch thread, a tiny dataset.
-from test_training_worker import _no_training_thread_left, folder, one_thread, tiny_job  # noqa: E402,F401
+# The training-worker tests' fixtures: 1 torch thread, a tiny dataset (conftest fails a test that leaves a thread).
+from test_training_worker import folder, one_thread, tiny_job  # noqa: E402,F401
 
 
 @pytest.fixture
@@ -37,10 +37,10 @@ def spy_progress(panel, monkeypatch) -> list:
 
 
 def test_stop_then_resume_from_the_panel(qtbot, panel, folder, tmp_path, monkeypatch, one_thread):
+    from explorer.training.jobs import CUSTOM_NETWORK
     from explorer.training.runlog import read_stats
     from explorer.training.runs import latest_snapshot
     from explorer.training.snapshot import snapshot_info
-    from explorer.workers.training_worker import CUSTOM_NETWORK
 
     run = tmp_path / 'run'
     seen = spy_progress(panel, monkeypatch)

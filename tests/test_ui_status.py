@@ -10,7 +10,7 @@ pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
 # The training-worker tests' fixtures: no training thread left running (autouse), 1 torch thread.
-from test_training_worker import _no_training_thread_left, one_thread  # noqa: E402,F401
+from test_training_worker import one_thread  # noqa: E402,F401
 from ui_helpers import FakeEngine  # noqa: E402
 
 
@@ -80,8 +80,8 @@ def test_new_run_starts_without_the_old_preview_and_speed_line(qtbot, tmp_path, 
 
     from explorer.ui.app import make_app
     make_app()
+    from explorer.training.jobs import TrainingJob
     from explorer.ui.training_panel import TrainingPanel
-    from explorer.workers.training_worker import TrainingJob
     panel = TrainingPanel()
     qtbot.addWidget(panel)
     panel.on_preview(np.full((16, 32, 3), 200, np.uint8), 3.5)

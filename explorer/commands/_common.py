@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from explorer.engine.files import writable_dir  # noqa: F401 (the commands' C.writable_dir)
 from explorer.errors import UserError
 
 
@@ -90,19 +91,6 @@ def pick_device(name=None):
     """explorer.engine.device.pick_device, imported when a command runs (``--help`` stays torch-free)."""
     from explorer.engine.device import pick_device as pick
     return pick(name)
-
-
-def writable_dir(path) -> Path:
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except (OSError, FileExistsError) as e:
-        raise UserError(f'cannot create output folder {path}: {e.strerror or e}') from None
-    if not path.is_dir():
-        raise UserError(f'output path {path} is not a folder')
-    if not os.access(path, os.W_OK):
-        raise UserError(f'output folder {path} is not writable')
-    return path
 
 
 def writable_file(path) -> Path:

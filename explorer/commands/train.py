@@ -18,7 +18,6 @@ run can be resumed with a different number of processes.
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import sys
@@ -27,6 +26,8 @@ import time
 
 from explorer.commands import _common as C
 from explorer.errors import UserError
+from explorer.timefmt import format_eta
+from explorer.training import jobs
 
 NAME = 'train'
 HELP = 'train or finetune a StyleGAN2 generator on a folder/zip of images or the synthetic portraits'
@@ -80,25 +81,15 @@ _OVERRIDES = [  # (argparse dest, TrainingConfig field)
 
 
 def build_config(args):
-    """(config, resume) from the command line; on --resume the snapshot's config is the base."""
-    from explorer.training import snapshot as snap
+    """The TrainingConfig the command line asks for; on --resume the run's own (``jobs.resume_config``)."""
     from explorer.training.loop import TrainingConfig
     if args.resume:
         if args.finetune:
             raise UserError('--resume and --finetune cannot be combined')
-        found = snap.read_latest_snapshot(args.outdir)
-        if found is None:
-            raise UserError(f'--resume: no snapshot found in {args.outdir}')
         try:
-            cfg = TrainingConfig.from_dict(found[1]['config'])
-        except TypeError as e:
-            raise UserError(f'--resume: {found[0]} holds an unusable config ({e})') from None
-        if args.kimg is not None:
-            cfg.kimg = args.kimg
-        if args.data is not None:
-            cfg.data = args.data
-        cfg.validate()
-        return cfg
+            return jobs.resume_config(args.outdir, kimg=args.kimg, data=args.data)
+        except UserError as e:
+            raise UserError(f'--resume: {e}') from None
     if not args.data:
         raise UserError('--data is required (a folder, a .zip of images, or "synthetic")')
     cfg = TrainingConfig(data=args.data)
@@ -122,13 +113,6 @@ def build_config(args):
     return cfg
 
 
-def _fmt_time(s):
-    if s is None or not math.isfinite(s):
-        return '--:--:--'
-    s = max(int(s), 0)  # past the target (the step that crosses it overshoots): done, not negative
-    return f'{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}'
-
-
 class ProgressBar:
     """One-line text bar on stderr; on a non-terminal, a plain line at most every 30 s."""
 
@@ -144,7 +128,7 @@ class ProgressBar:
         bar = '#' * filled + '.' * (self.width - filled)
         digits = 3 if p['total_kimg'] < 10 else 1
         text = (f'[{bar}] {p["kimg"]:.{digits}f}/{p["total_kimg"]:g} kimg  {p["images_per_sec"]:.1f} img/s  '
-                f'ETA {_fmt_time(p["eta_s"])}  G {p["loss_G"]:.3f}  D {p["loss_D"]:.3f}')
+                f'ETA {format_eta(p["eta_s"])}  G {p["loss_G"]:.3f}  D {p["loss_D"]:.3f}')
         if p.get('augment_p'):
             text += f'  p {p["augment_p"]:.3f}'
         return text
@@ -187,35 +171,18 @@ def run(args):
 
 
 def _train(args, ctx=None):
-    import torch
-
-    from explorer.training.dataset import open_dataset
-    from explorer.training.loop import Trainer
-
     main_rank = ctx is None or ctx.is_main
     say = sys.stderr.write if main_rank else (lambda text: None)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    jobs.use_threads(args.threads)
     device = C.pick_device(args.device) if ctx is None else ctx.device
     cfg = build_config(args)
-    finetune = None
-    if args.finetune:
-        from explorer.engine.checkpoint import read_checkpoint
-        finetune = read_checkpoint(args.finetune)
-        G = finetune['G_ema']
-        if args.resolution is not None and args.resolution != G.img_resolution:
-            raise UserError(f'--resolution {args.resolution} does not match the checkpoint ({G.img_resolution})')
-        cfg.resolution = G.img_resolution
-        cfg.num_channels = G.img_channels
+    finetune = jobs.apply_finetune(cfg, args.finetune, resolution=args.resolution) if args.finetune else None
     C.writable_dir(args.outdir)
 
     with StopSignals(say) as stop:
-        dataset = open_dataset(cfg.data, resolution=cfg.resolution, num_channels=cfg.num_channels, xflip=cfg.xflip,
-                               use_labels=cfg.use_labels, seed=cfg.seed,
-                               length=cfg.extra.get('synthetic_length'))
-        say(f'dataset {dataset.describe()}\n')
-        trainer = Trainer(cfg, dataset, args.outdir, device=device, resume=args.resume, finetune_from=finetune,
-                          log=lambda msg: say(msg + '\n'))
+        trainer = jobs.build_trainer(cfg, args.outdir, device, resume=args.resume, finetune=finetune,
+                                     log=lambda msg: say(msg + '\n'))
+        dataset = trainer.dataset
         stop.trainer = trainer
         procs = f' x {trainer.world_size} processes ({ctx.backend})' if ctx is not None and ctx.enabled else ''
         say(f'training {trainer.config.resolution}x{trainer.config.resolution} on {device}{procs} '

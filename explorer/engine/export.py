@@ -1,4 +1,5 @@
-"""Rendered tensors to uint8 images: the one float -> uint8 rule (about [-1, 1] -> 0..255).
+"""Rendered tensors to uint8 images: the one float -> uint8 rule (about [-1, 1] -> 0..255), and
+the one way to tile a batch of them into a grid (``tile_grid``).
 
 PNG writing and reading with the embedded recipe is ``explorer.engine.png`` (no torch).
 """
@@ -25,3 +26,18 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
 def batch_to_uint8(imgs: torch.Tensor) -> np.ndarray:
     """[N, C, H, W] -> [N, H, W, C] uint8."""
     return float_to_uint8(imgs).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def tile_grid(frames: np.ndarray, columns: int) -> np.ndarray:
+    """uint8 [N, H, W, C] -> one uint8 [rows*H, cols*W, C] image, row by row (empty cells black).
+
+    ``columns`` is capped at N, so a few frames make one row no wider than they are."""
+    frames = np.asarray(frames)
+    n, h, w, c = frames.shape
+    cols = max(1, min(int(columns), n))
+    rows = -(-n // cols)
+    out = np.zeros([rows * h, cols * w, c], np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        out[r * h:(r + 1) * h, k * w:(k + 1) * w] = frames[i]
+    return out

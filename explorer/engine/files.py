@@ -14,6 +14,8 @@ import os
 import stat
 from pathlib import Path
 
+from explorer.errors import UserError
+
 
 class NotRegularFile(OSError):
     """The path exists but is a folder, FIFO, socket or device."""
@@ -62,3 +64,17 @@ def open_regular(path):
     except BaseException:
         os.close(fd)
         raise
+
+
+def writable_dir(path) -> Path:
+    """Create the output folder ``path`` (and its parents); UserError when it cannot be written."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (OSError, FileExistsError) as e:
+        raise UserError(f'cannot create output folder {path}: {e.strerror or e}') from None
+    if not path.is_dir():
+        raise UserError(f'output path {path} is not a folder')
+    if not os.access(path, os.W_OK):
+        raise UserError(f'output folder {path} is not writable')
+    return path

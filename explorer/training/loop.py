@@ -328,7 +328,7 @@ class Trainer:
         outdir,                     # Run directory (snapshots, config.json).
         device='cpu',               # torch device.
         resume=False,               # Continue from the newest snapshot in outdir.
-        finetune_from=None,         # Checkpoint path to start G (and D) from.
+        finetune_from=None,         # Checkpoint path (or its read_checkpoint record) to start G (and D) from.
         log=None,                   # Callable(str) for one-line messages, None = silent.
     ):
         self.config = copy.deepcopy(config)

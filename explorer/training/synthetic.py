@@ -769,15 +769,3 @@ class SyntheticPortraits:
         for k in range(n):
             out[k] = self.image(start + k).transpose(2, 0, 1)
         return torch.from_numpy(out)
-
-
-def contact_sheet(images, cols=8) -> np.ndarray:
-    """Tile uint8 [N, H, W, 3] images into one uint8 [rows*H, cols*W, 3] sheet."""
-    images = np.asarray(images)
-    n, h, w, _ = images.shape
-    rows = -(-n // cols)
-    sheet = np.zeros((rows * h, cols * w, 3), np.uint8)
-    for k in range(n):
-        r, c = divmod(k, cols)
-        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = images[k]
-    return sheet

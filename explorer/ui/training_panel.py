@@ -41,6 +41,7 @@ from PyQt6.QtWidgets import (
 )
 
 from explorer.errors import ExplorerError
+from explorer.timefmt import format_eta
 from explorer.ui.image_view import ImageView
 from explorer.ui.widgets import PathEdit
 from explorer.workers.torchrun_process import TorchrunTrainingProcess, cuda_device_count
@@ -56,13 +57,6 @@ from explorer.workers.training_worker import (
 
 RESOLUTIONS = (16, 32, 64, 128, 256, 512, 1024)
 PLOTS = (('loss_G', 'G loss'), ('loss_D', 'D loss'), ('r1', 'R1 penalty'), ('augment_p', 'augment p'))
-
-
-def format_eta(seconds) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return '--:--:--'
-    s = int(round(seconds))
-    return f'{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}'
 
 
 def default_run_dir() -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from dataclasses import dataclass, field
 
 from PyQt6.QtCore import QThread, pyqtSignal
@@ -33,11 +32,9 @@ from explorer.engine.progress import Cancelled
 from explorer.engine.recipe import Recipe
 from explorer.engine.session import RenderSession
 from explorer.errors import error_text
+from explorer.workers.live import LIVE_WORKERS  # every worker the app starts (tests: none left running)
 
 log = logging.getLogger(__name__)
-
-# Every started worker, so tests can assert none is left running.
-LIVE_WORKERS: 'weakref.WeakSet[RenderWorker]' = weakref.WeakSet()
 
 
 def default_session(device=None, cpu_threads=None):

@@ -17,17 +17,16 @@ rank 0 writes a final snapshot. Pausing is not offered (``can_pause`` is False).
 from __future__ import annotations
 
 import sys
-import weakref
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, QProcess, QTimer, pyqtSignal
 
+from explorer.training.jobs import NETWORK_PRESETS
 from explorer.training.runlog import StatsTail, stats_path
+from explorer.workers.live import track
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN_PY = ROOT / 'main.py'
-
-LIVE_PROCESSES: 'weakref.WeakSet[TorchrunTrainingProcess]' = weakref.WeakSet()
 
 
 def cuda_device_count() -> int:
@@ -41,7 +40,6 @@ def cuda_device_count() -> int:
 
 def build_torchrun_command(job, nproc: int, python: str | None = None) -> list[str]:
     """argv for ``python -m torch.distributed.run --standalone --nproc_per_node=N main.py train ...``."""
-    from explorer.workers.training_worker import NETWORK_PRESETS
     cmd = [python or sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={int(nproc)}',
            str(MAIN_PY), 'train', '--outdir', str(job.outdir), '--kimg', f'{float(job.kimg):g}']
     if job.resume:
@@ -99,7 +97,7 @@ class TorchrunTrainingProcess(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(int(poll_ms))
         self.timer.timeout.connect(self.poll)
-        LIVE_PROCESSES.add(self)
+        track(self)  # explorer.workers.live: tests fail when one is left running
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
