@@ -125,7 +125,6 @@ class LatentsController(QObject):
         self.panel = panel
         self._jobs: dict = {}               # tag -> (kind, what it was asked with)
         self._tag = 0
-        self._removed: set = set()          # keys the user took off the list (not listed again from frames)
         window.worker.latentReady.connect(self._on_ready)
         window.frameShown.connect(self._frame_shown)
         panel.importRequested.connect(self.import_dialog)
@@ -133,7 +132,7 @@ class LatentsController(QObject):
         panel.useAsBase.connect(self.use_as_base)
         panel.addAsMix.connect(self.add_as_mix)
         panel.exportRequested.connect(lambda lat: self.export_dialog(lat))
-        panel.removed.connect(self._removed.add)
+        panel.list.currentRowChanged.connect(lambda _: self._mark_in_use())
 
     # ------------------------------------------------------------------ actions
     def import_latent(self, path, or_else=None) -> bool:
@@ -201,7 +200,6 @@ class LatentsController(QObject):
             self.export_latent(path, recipe)
 
     def use_as_base(self, lat: StoredLatent) -> None:
-        self._removed.discard(lat.key)
         self.window.restore_recipe(with_base(self.window.recipe, lat))
 
     def add_as_mix(self, lat: StoredLatent) -> None:
@@ -248,7 +246,6 @@ class LatentsController(QObject):
             self.window.show_error('Could not import latent', error or f'{Path(path).name}: {why}. Nothing '
                                                                        f'was changed.')
             return
-        self._removed.discard(lat.key)
         self.panel.add(lat, select=True)
         self.window.restore_recipe(with_base(self.window.recipe, lat))
         self.window._status(f'Imported {lat.name} ({lat.space.upper()}) as the base latent')
@@ -258,7 +255,6 @@ class LatentsController(QObject):
             self.window._status_error('Could not keep this latent')
             self.window.show_error('Could not keep this latent', error)
             return
-        self._removed.discard(lat.key)
         self.panel.add(lat, select=True)
         w = self.window
         if w.frame is not None and w.frame_recipe == recipe:
@@ -275,16 +271,20 @@ class LatentsController(QObject):
         take a thumbnail from the view when it shows one latent on its own."""
         w = self.window
         recipe = w.frame_recipe
+        self._mark_in_use()
         if recipe is None or not recipe.latents:
             return
         for lat in recipe.latents:
-            if lat.key not in self._removed:
-                self.panel.add(lat)
+            self.panel.add(lat)
         ref = plain_base(recipe)
         if ref is not None and w.frame is not None:
             key = recipe.latent(ref).key
             if key not in self.panel.thumbed:
                 self.panel.set_thumbnail(key, w.frame)
+
+    def _mark_in_use(self) -> None:
+        """The current recipe's latents cannot be taken off the list (they would come back)."""
+        self.panel.set_in_use({lat.key for lat in self.window.recipe.latents})
 
     def _dir(self) -> str:
         d = str(self.window.settings.value('paths/latent_dir', '') or '')

@@ -51,6 +51,7 @@ class LatentsPanel(QWidget):
         super().__init__(parent)
         self.latents: list[StoredLatent] = []
         self.thumbed: set = set()           # keys that have a real thumbnail
+        self.in_use: set = set()            # keys the current recipe uses (not removable)
         lay = QVBoxLayout(self)
         top = QGridLayout()
         self.import_btn = QPushButton('Import latent…')
@@ -130,7 +131,7 @@ class LatentsPanel(QWidget):
 
     def remove_selected(self) -> None:
         lat = self.selected()
-        if lat is None:
+        if lat is None or lat.key in self.in_use:
             return
         i = self.row_of(lat.key)
         del self.latents[i]
@@ -139,13 +140,20 @@ class LatentsPanel(QWidget):
         self._update_buttons()
         self.removed.emit(lat.key)
 
+    def set_in_use(self, keys) -> None:
+        self.in_use = set(keys)
+        self._update_buttons()
+
     def _emit_selected(self, signal) -> None:
         lat = self.selected()
         if lat is not None:
             signal.emit(lat)
 
     def _update_buttons(self) -> None:
-        on = self.selected() is not None
-        for b in (self.base_btn, self.mix_btn, self.export_btn, self.remove_btn):
-            b.setEnabled(on)
+        lat = self.selected()
+        for b in (self.base_btn, self.mix_btn, self.export_btn):
+            b.setEnabled(lat is not None)
+        self.remove_btn.setEnabled(lat is not None and lat.key not in self.in_use)
+        self.remove_btn.setToolTip('The current image uses this latent' if lat is not None and lat.key in self.in_use
+                                   else 'Take the selected latent off this list')
         self.empty_label.setVisible(not self.latents)

@@ -2,8 +2,9 @@
 
 Sources are the base latent or one of the mix sources: a seed (a seed box) or a stored
 latent ('latent:<key>', issue #16: its name instead of a seed box; added from the Latents
-tab). Presets Coarse / Middle / Fine / All set the rows of a group (paper grouping: coarse 4-8 px, middle 16-32, fine 64+)
-to the preset source at full blend; None puts every row back on the base.
+tab). Presets Coarse / Middle / Fine / All set the rows of a group (paper grouping:
+coarse 4-8 px, middle 16-32, fine 64+) to the preset source at full blend; None puts
+every row back on the base.
 
 The panel fits the controls column at 1280x800 for 1 to 18 (and more) style layers: the
 presets take two rows, the source combos elide long names instead of widening, and the
