@@ -92,7 +92,7 @@ def test_import_npz_shows_synthesis_pixels_and_lists_it(qtbot, win, G, tmp_path)
     lp = win.latent_panel
     assert not lp.stored_box.isHidden() and 'projected_w.npz' in lp.stored_label.text()
     assert 'W+' in lp.stored_label.text() and 'projected_w.npz' in lp.blend_label.text()
-    assert lp.seed.value() == 42
+    assert lp.seed.value() == 42 and lp.pad.inactive and lp.pad.weight_at(42, 0) is None
     # Listed, with the view's frame as its thumbnail; in use: not removable.
     panel = win.latents_panel
     assert [x.key for x in panel.latents] == [lat.key] and lat.key in panel.thumbed
@@ -235,7 +235,7 @@ def test_panels_and_seed_keys_with_a_stored_base(qtbot, win, G, tmp_path):
     assert (lp.pad.x, lp.pad.y) == pad and lp.seed.value() == 100
     lp.next_btn.click()                     # a step goes on from the last seed
     assert win.recipe.seeds == (101,) and win.recipe.latents == ()
-    assert lp.stored_box.isHidden()
+    assert lp.stored_box.isHidden() and not lp.pad.inactive and lp.pad.weight_at(1, 1) == 1.0
     win.undo()
     assert win.recipe.seeds[0].startswith('latent:')
     lp.random_btn.click()

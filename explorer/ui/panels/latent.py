@@ -106,6 +106,7 @@ class LatentPad(QWidget):
         super().__init__(parent)
         self.x = 0.0
         self.y = 0.0
+        self.inactive = False       # the base is a stored latent: no seed blend to show at the cross
         self._drag = None
         self.setMinimumSize(220, 230)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -146,7 +147,9 @@ class LatentPad(QWidget):
 
     def weight_at(self, i, j) -> float | None:
         """Bilinear weight of grid point (i, j) in the blend at the cross (None: not one of the
-        four points around it)."""
+        four points around it, or the pad is ``inactive``)."""
+        if self.inactive:
+            return None
         if i - math.floor(self.x) not in (0, 1) or j - math.floor(self.y) not in (0, 1):
             return None
         return max(0.0, 1 - abs(self.x - i)) * max(0.0, 1 - abs(self.y - j))
@@ -237,7 +240,7 @@ class LatentPad(QWidget):
             p.setPen(QColor('#ddd') if label.weight else QColor('#888'))
             p.drawText(label.rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop), label.text)
         c = self.centre()
-        p.setPen(QPen(QColor('#ffb347'), 2))
+        p.setPen(QPen(QColor('#888' if self.inactive else '#ffb347'), 2))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawLine(QPointF(c.x() - 9, c.y()), QPointF(c.x() + 9, c.y()))
         p.drawLine(QPointF(c.x(), c.y() - 9), QPointF(c.x(), c.y() + 9))
@@ -263,7 +266,7 @@ class LatentPanel(QWidget):
         lay.addWidget(self.stored_box)
         self.stored_box.setVisible(False)
 
-        box = QGroupBox('Seed')
+        box = self.seed_group = QGroupBox('Seed')
         row = QHBoxLayout(box)
         self.seed = SeedBox()
         self.seed.setMinimumWidth(110)
@@ -339,6 +342,10 @@ class LatentPanel(QWidget):
     def set_recipe(self, recipe):
         refs = [s for s in recipe.seeds if is_ref(s)]
         self.stored_box.setVisible(bool(refs))
+        self.seed_group.setTitle('Seed (last used: a seed control makes seeds the base again)' if refs else 'Seed')
+        if self.pad.inactive != bool(refs):
+            self.pad.inactive = bool(refs)
+            self.pad.update()
         if refs:        # the seed box and pad keep the last seed: a step goes on from there
             if len(recipe.seeds) == 1:
                 lat = recipe.latent(refs[0])
