@@ -13,10 +13,9 @@ import numpy as np
 
 from explorer.engine.atomic import atomic_write
 from explorer.engine.safe_npz import MAX_ELEMENTS, load_npy, load_npz
-from explorer.engine.stored_latents import StoredLatent, check_latent_shape
+from explorer.engine.stored_latents import LATENT_SUFFIXES, StoredLatent, check_latent_shape
 from explorer.errors import UserError
 
-LATENT_SUFFIXES = ('.npz', '.npy', '.pt', '.pth')
 _KEYS = ('w', 'ws', 'latent', 'latents', 'projected_w')
 
 

@@ -75,7 +75,7 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
         out = outdir / seed_filename(seed)
         if skip_existing and out.exists():
             continue
-        recipe = base_recipe.replace(seeds=(int(seed),), seed_weights=(1.0,))
+        recipe = base_recipe.replace(seeds=(int(seed),), seed_weights=(1.0,)).pruned()  # no unused base latent
         img = render(G, recipe, device=device)
         save_png(out, to_uint8(img), recipe.to_dict(), upscale=upscale)     # atomic: complete or absent
         written.append(out)

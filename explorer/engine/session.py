@@ -32,6 +32,7 @@ from explorer.engine.families import has_input_transform
 from explorer.engine.fast_render import FastRenderer
 from explorer.engine.grid_spec import GridSpec
 from explorer.engine.interrupt import interruptible
+from explorer.engine.latent_io import read_stored_latent, write_latent_npz
 from explorer.engine.mixing import iter_grid
 from explorer.engine.png import save_png
 from explorer.engine.recipe import Recipe
@@ -39,6 +40,7 @@ from explorer.engine.render_batch import render_seeds_to_dir
 from explorer.engine.rendering import MappingCache, recipe_ws, synthesis_kwargs, synthesize
 from explorer.engine.rendering import render as render_reference
 from explorer.engine.state import load_state_strict
+from explorer.engine.stored_latents import StoredLatent
 from explorer.engine.view import noise_detail
 from explorer.errors import CheckpointError
 from kernels import forced_ref
@@ -136,6 +138,15 @@ class RenderSession(Protocol):
 
     def load_state(self, record: dict) -> tuple[ModelInfo, bool]:
         """Show the training run's G_ema weights: -> (info, switched to a new live model)."""
+
+    def read_latent(self, path) -> StoredLatent:
+        """A latent file (.npz in NVIDIA's layout, .npy, .pt/.pth) as a stored latent (UserError if unreadable)."""
+
+    def recipe_latent(self, recipe: Recipe, name: str = '') -> StoredLatent:
+        """The final ws of ``recipe`` (blend, mixing, edits) as a W+ stored latent."""
+
+    def export_latent(self, path, recipe: Recipe) -> Path:
+        """Write the final ws of ``recipe`` as .npz in NVIDIA's layout (key ``w``, [1, num_ws, w_dim])."""
 
 
 class Session:
@@ -347,6 +358,27 @@ class Session:
         os.makedirs(outdir, exist_ok=True)
         return render_seeds_to_dir(self.G, self.info.path if self.info else None, seeds, outdir,
                                    device=self.device, progress=progress, base_recipe=recipe, upscale=upscale)
+
+    # ------------------------------------------------------------------ stored latents
+    def read_latent(self, path) -> StoredLatent:
+        """A latent file as a stored latent named after the file (torch files need torch, so
+        the GUI reads them here); whether it fits a model is ``stored_latents.fits_model``."""
+        return read_stored_latent(path)
+
+    @torch.no_grad()
+    def _final_ws(self, recipe: Recipe) -> np.ndarray:
+        """[num_ws, w_dim] float32: what ``render`` feeds the synthesis network."""
+        self._require()
+        return recipe_ws(self.G, recipe, self.device, self.cache)[0].float().cpu().numpy()
+
+    def recipe_latent(self, recipe: Recipe, name: str = '') -> StoredLatent:
+        """The final ws of ``recipe`` as a W+ stored latent: as a base on its own it renders
+        exactly the pixels of ``recipe`` (same ws, no truncation of a stored latent)."""
+        return StoredLatent.from_array(self._final_ws(recipe), name=name)
+
+    def export_latent(self, path, recipe: Recipe) -> Path:
+        """The final ws of ``recipe`` as NVIDIA's ``projected_w.npz`` (key ``w``, [1, num_ws, w_dim])."""
+        return write_latent_npz(path, self._final_ws(recipe))
 
     # ------------------------------------------------------------------ live training weights
     def load_state(self, record: dict) -> tuple[ModelInfo, bool]:

@@ -24,6 +24,7 @@ import numpy as np
 from explorer.errors import UserError
 
 REF_PREFIX = 'latent:'
+LATENT_SUFFIXES = ('.npz', '.npy', '.pt', '.pth')   # latent files the GUI and CLI read (explorer.engine.latent_io)
 MAX_LATENT_VALUES = 64 * 4096       # num_ws * w_dim of any sane generator (18 x 512 = 9216)
 MAX_W_DIM = 4096
 MAX_NUM_WS = 64
@@ -140,6 +141,21 @@ def source_label(source, latents=()) -> str:
                 return lat.name or f'latent {lat.key[:8]}'
         return f'latent {ref_key(source)[:8]}'
     return f'seed {source}'
+
+
+def first_seed(sources, default: int = 0) -> int:
+    """The first plain seed among ``sources`` (``default`` when they are all stored latents)."""
+    return next((int(s) for s in sources if not is_ref(s)), int(default))
+
+
+def fits_model(lat: StoredLatent, w_dim: int, num_ws: int) -> str:
+    """'' when ``lat`` fits a model with ``w_dim`` and ``num_ws``, else why not (one line)."""
+    what = lat.name or f'latent {lat.key[:8]}'
+    if lat.w_dim != int(w_dim):
+        return f'{what} has w_dim {lat.w_dim}; the model has w_dim {w_dim}'
+    if lat.space == 'w+' and lat.shape[0] != int(num_ws):
+        return f'{what} has {lat.shape[0]} style layers; the model has {num_ws}'
+    return ''
 
 
 @dataclass(frozen=True)

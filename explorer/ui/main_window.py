@@ -65,13 +65,16 @@ from explorer.engine.grid_spec import GridSpec, cell_recipe, compose_grid, grid_
 from explorer.engine.png import UPSCALES, read_recipe, save_png
 from explorer.engine.recipe import Recipe
 from explorer.engine.seeds import MAX_SEED, parse_seeds
+from explorer.engine.stored_latents import first_seed
 from explorer.engine.view import format_gain
 from explorer.errors import ExplorerError, error_text
 from explorer.ui.image_view import ImageView
 from explorer.ui.keys import keeps_key
+from explorer.ui.latents_controller import LatentsController, is_latent_file, model_fixes
 from explorer.ui.panels.favourites import FavouritesPanel
 from explorer.ui.panels.grid import GridPanel
 from explorer.ui.panels.latent import LatentPanel
+from explorer.ui.panels.latents import LatentsPanel
 from explorer.ui.panels.layers import LayersPanel
 from explorer.ui.panels.noise import NoisePanel
 from explorer.ui.panels.truncation import TruncationPanel
@@ -163,6 +166,7 @@ class MainWindow(QMainWindow):
         self.worker.pngSaved.connect(self._on_png_saved)
         self.worker.exactReady.connect(self._on_exact_ready)
         self.worker.start()
+        self._wire_latents()        # stored latents (issue #16), see below
         self.refine_timer = QTimer(self)
         self.refine_timer.setSingleShot(True)
         self.refine_timer.setInterval(REFINE_IDLE_MS)
@@ -196,6 +200,8 @@ class MainWindow(QMainWindow):
         self.controls.addTab(_scrolled(self.layers_panel), 'Per-layer styles')
         self.controls.addTab(_scrolled(self.noise_panel), 'Noise')
         self.controls.addTab(self.favourites_panel, 'Favourites')
+        self.latents_panel = LatentsPanel()     # stored latents (issue #16); wired in _wire_latents
+        self.controls.addTab(self.latents_panel, 'Latents')
         self.controls.setMinimumWidth(520)
         explore.addWidget(self.controls)
         explore.setStretchFactor(0, 3)
@@ -287,6 +293,25 @@ class MainWindow(QMainWindow):
         self.help_menu = add_help_menu(self)
         self._refresh_recent()
 
+    # ---------------------------------------------------------------- stored latents (issue #16)
+    # Wiring only: the work is in explorer.ui.latents_controller (import / keep / export, the
+    # list) and explorer.ui.panels.latents (the Latents tab, added in _build_ui). Other hooks:
+    # open_path (dropped latent files), apply_changes (.pruned()), _on_loaded (model_fixes),
+    # save_png_dialog and batch_export_dialog (first_seed: the base may be a stored latent).
+    def _wire_latents(self):
+        self.latents = LatentsController(self, self.latents_panel)
+        menus = {a.text(): a.menu() for a in self.menuBar().actions() if a.menu() is not None}
+        f, e = menus['&File'], menus['&Edit']
+        before = next(a for a in f.actions() if a.text() == 'Export size')
+        for text, slot, key in (('Import latent…', self.latents.import_dialog, 'Ctrl+I'),
+                                ('Export latent…', self.latents.export_dialog, None)):
+            a = QAction(text, self)
+            if key:
+                a.setShortcut(QKeySequence(key))
+            a.triggered.connect(lambda _=False, slot=slot: slot())
+            f.insertAction(before, a)
+        self.act_keep_latent = self._action(e, 'Keep this latent', self.latents.keep_current, QKeySequence('Ctrl+K'))
+
     def _build_export_size_menu(self, menu):
         """File > Export size: native or x2/x4/x8 (Lanczos) for Save PNG, batch export and grid
         PNGs; the recipe in the file stays native. Remembered between sessions."""
@@ -348,7 +373,7 @@ class MainWindow(QMainWindow):
     def apply_changes(self, changes: dict) -> None:
         """A control changed some recipe fields: record undo, update panels, render."""
         try:
-            new = self.recipe.replace(**changes)
+            new = self.recipe.replace(**changes).pruned()     # no stored latent nothing refers to
         except ExplorerError as e:
             self._status_error(str(e))
             return
@@ -600,6 +625,7 @@ class MainWindow(QMainWindow):
             fix['class_idx'] = None
         if info.c_dim > 0 and (r.class_idx is None or r.class_idx >= info.c_dim):
             fix['class_idx'] = 0
+        fix.update(model_fixes(r, info, self.latent_panel.seed.value()))   # stored latents of another model
         self.undo_stack.clear()
         self.redo_stack.clear()
         self._grid_spec = None
@@ -625,7 +651,7 @@ class MainWindow(QMainWindow):
             self._add_recent(info.path)
             if not str(self._loading or '').startswith(('http://', 'https://')):     # not the download cache
                 self.settings.setValue('paths/checkpoint_dir', str(Path(info.path).parent))
-        self.set_recipe(r.replace(**fix))
+        self.set_recipe(r.replace(**fix).pruned())
         pending, self._pending_favourite = self._pending_favourite, None
         if pending is not None and pending.checkpoint_sha256 == info.sha256:
             self.restore_recipe(pending)
@@ -692,9 +718,12 @@ class MainWindow(QMainWindow):
             break
 
     def open_path(self, path):
-        """A dropped file: PNG -> restore its recipe, anything else -> checkpoint."""
+        """A dropped file: PNG -> restore its recipe, a latent file -> the base latent, anything
+        else -> checkpoint."""
         if str(path).lower().endswith('.png'):
             self.open_recipe(path)
+        elif is_latent_file(path) and self.info is not None:   # .pt/.pth: a latent, or else a checkpoint
+            self.latents.import_latent(path, or_else=self.open_checkpoint)
         else:
             self.open_checkpoint(path)
 
@@ -735,7 +764,7 @@ class MainWindow(QMainWindow):
         if self.frame is None:
             return
         r = self.frame_recipe
-        name = self._in_save_dir(f'seed{r.seeds[0]:04d}.png')
+        name = self._in_save_dir(f'seed{first_seed(r.seeds, self.latent_panel.seed.value()):04d}.png')
         path, _ = QFileDialog.getSaveFileName(self, 'Save PNG', name, 'PNG images (*.png)')
         if path:
             self.settings.setValue('paths/save_dir', str(Path(path).parent))
@@ -881,7 +910,7 @@ class MainWindow(QMainWindow):
     def batch_export_dialog(self):
         if self.info is None:
             return
-        dlg = BatchDialog(self, int(self.recipe.seeds[0]), self.export_upscale)
+        dlg = BatchDialog(self, first_seed(self.recipe.seeds, self.latent_panel.seed.value()), self.export_upscale)
         if dlg.exec() == QDialog.DialogCode.Accepted:     # the dialog checked its input (BatchDialog.accept)
             self.batch_export(dlg.seeds(), dlg.outdir.text().strip(), dlg.size.currentData())
 

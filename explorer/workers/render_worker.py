@@ -96,6 +96,7 @@ class RenderWorker(QThread):
     weightsFailed = pyqtSignal(str)             # why the training weights did not fit
     pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
     exactReady = pyqtSignal(int, object, object, str)   # tag, recipe, uint8 image (None on error), error
+    latentReady = pyqtSignal(int, str, object, str)     # tag, kind, result (None on error), error ('' = ok)
 
     def __init__(self, engine: RenderSession, parent=None):
         super().__init__(parent)
@@ -152,6 +153,14 @@ class RenderWorker(QThread):
     def render_exact(self, tag: int, recipe) -> None:
         """Render ``recipe`` on the exact path (what export writes); emits exactReady(tag, ...)."""
         self._push(('exact', (int(tag), recipe)))
+
+    def latent_job(self, tag: int, kind: str, *args) -> None:
+        """Stored latents on the engine (torch) side; emits latentReady(tag, kind, result, error).
+        kind 'read' (path) -> StoredLatent checked against the model; 'keep' (recipe, name) ->
+        the recipe's final ws as a W+ StoredLatent; 'export' (path, recipe) -> the written path."""
+        if kind not in ('read', 'keep', 'export'):
+            raise ValueError(f'unknown latent job {kind!r}')
+        self._push(('latent', (int(tag), kind, args)))
 
     def cancel_batch(self) -> None:
         self._cancel_batch.set()
@@ -306,6 +315,17 @@ class RenderWorker(QThread):
                 self.exactReady.emit(tag, recipe, None, error_text(e))
                 return
             self.exactReady.emit(tag, recipe, image, '')
+        elif kind == 'latent':
+            tag, what, args = arg
+            run = {'read': self.engine.read_latent, 'keep': self.engine.recipe_latent,
+                   'export': self.engine.export_latent}[what]
+            try:
+                result = run(*args)
+            except Exception as e:
+                log.exception('latent %s %r failed', what, args[:1])
+                self.latentReady.emit(tag, what, None, error_text(e))
+                return
+            self.latentReady.emit(tag, what, result, '')
         elif kind == 'state':
             try:
                 info, switched = self.engine.load_state(arg)

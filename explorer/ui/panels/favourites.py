@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
 )
 
 from explorer.engine.recipe import Recipe
+from explorer.engine.stored_latents import is_ref, source_label
 from explorer.ui.qimage import to_pixmap
 
 THUMB = 96
@@ -90,8 +91,12 @@ class FavouritesPanel(QWidget):
         self.recipes.append(recipe)
         self.thumbs.append(thumb)
         self.paths.append(str(checkpoint_path or ''))
-        seeds = ','.join(str(s) for s in recipe.seeds[:2]) + ('…' if len(recipe.seeds) > 2 else '')
-        item = QListWidgetItem(QIcon(thumb), f'seed {seeds}  ψ {recipe.psi:g}')
+        if any(is_ref(s) for s in recipe.seeds):       # a stored latent as (part of) the base
+            title = source_label(recipe.seeds[0], recipe.latents) + ('…' if len(recipe.seeds) > 1 else '')
+        else:
+            seeds = ','.join(str(s) for s in recipe.seeds[:2]) + ('…' if len(recipe.seeds) > 2 else '')
+            title = f'seed {seeds}'
+        item = QListWidgetItem(QIcon(thumb), f'{title}  ψ {recipe.psi:g}')
         item.setData(Qt.ItemDataRole.UserRole, recipe)
         where = checkpoint_path or recipe.checkpoint or 'checkpoint not recorded: restores onto the open model'
         item.setToolTip(f'{where}\n{recipe.to_json()}')

@@ -1,4 +1,8 @@
-"""Latent controls: seed box with previous/next/random, the 2-D latent pad, class picker."""
+"""Latent controls: seed box with previous/next/random, the 2-D latent pad, class picker.
+
+The base may be a stored latent ('latent:<key>', issue #16) instead of seeds: a box above
+the seed row names it, the seed box and pad keep the last seed, and any seed control (or
+"Back to seeds") makes seeds the base again."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from explorer.engine.stored_latents import first_seed, is_ref, source_label
 from explorer.ui.widgets import FloatSlider, SeedBox
 
 STEP_Y = 100                    # pad row stride, as in NVIDIA's visualizer
@@ -43,8 +48,9 @@ def pad_seeds(x: float, y: float):
 
 
 def pad_position(seeds, weights):
-    """Inverse of pad_seeds for recipes it made; other blends map to their first seed."""
-    s0 = int(seeds[0])
+    """Inverse of pad_seeds for recipes it made; other blends map to their first seed (the
+    first plain seed when stored latents take part, 0 when there is none)."""
+    s0 = first_seed(seeds)
     x0, y0 = s0 % STEP_Y, s0 // STEP_Y
     if len(seeds) == 4 and tuple(seeds[1:]) == tuple((s0 + d) & SEED_MASK for d in (1, STEP_Y, STEP_Y + 1)):
         return x0 + weights[1] + weights[3], y0 + weights[2] + weights[3]
@@ -100,6 +106,7 @@ class LatentPad(QWidget):
         super().__init__(parent)
         self.x = 0.0
         self.y = 0.0
+        self.inactive = False       # the base is a stored latent: no seed blend to show at the cross
         self._drag = None
         self.setMinimumSize(220, 230)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -140,7 +147,9 @@ class LatentPad(QWidget):
 
     def weight_at(self, i, j) -> float | None:
         """Bilinear weight of grid point (i, j) in the blend at the cross (None: not one of the
-        four points around it)."""
+        four points around it, or the pad is ``inactive``)."""
+        if self.inactive:
+            return None
         if i - math.floor(self.x) not in (0, 1) or j - math.floor(self.y) not in (0, 1):
             return None
         return max(0.0, 1 - abs(self.x - i)) * max(0.0, 1 - abs(self.y - j))
@@ -231,7 +240,7 @@ class LatentPad(QWidget):
             p.setPen(QColor('#ddd') if label.weight else QColor('#888'))
             p.drawText(label.rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop), label.text)
         c = self.centre()
-        p.setPen(QPen(QColor('#ffb347'), 2))
+        p.setPen(QPen(QColor('#888' if self.inactive else '#ffb347'), 2))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawLine(QPointF(c.x() - 9, c.y()), QPointF(c.x() + 9, c.y()))
         p.drawLine(QPointF(c.x(), c.y() - 9), QPointF(c.x(), c.y() + 9))
@@ -246,7 +255,18 @@ class LatentPanel(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
 
-        box = QGroupBox('Seed')
+        self.stored_box = QGroupBox('Base latent')     # shown while a stored latent is (part of) the base
+        sl = QHBoxLayout(self.stored_box)
+        self.stored_label = QLabel()
+        self.stored_label.setWordWrap(True)
+        self.back_btn = QPushButton('Back to seeds')
+        self.back_btn.setToolTip('Make the seed in the seed box the base again (so do Prev, Next, Random and the pad)')
+        sl.addWidget(self.stored_label, 1)
+        sl.addWidget(self.back_btn)
+        lay.addWidget(self.stored_box)
+        self.stored_box.setVisible(False)
+
+        box = self.seed_group = QGroupBox('Seed')
         row = QHBoxLayout(box)
         self.seed = SeedBox()
         self.seed.setMinimumWidth(110)
@@ -304,6 +324,7 @@ class LatentPanel(QWidget):
         self.prev_btn.clicked.connect(lambda: self.step_seed(-1))
         self.next_btn.clicked.connect(lambda: self.step_seed(+1))
         self.random_btn.clicked.connect(self.random_seed)
+        self.back_btn.clicked.connect(self.back_to_seeds)
         self.pad.moved.connect(self._pad_moved)
         self.animate.toggled.connect(self._animate_toggled)
         self.class_combo.currentIndexChanged.connect(self._class_changed)
@@ -319,14 +340,29 @@ class LatentPanel(QWidget):
         self.transform_box.setVisible(bool(getattr(info, 'is_stylegan3', False)))
 
     def set_recipe(self, recipe):
-        x, y = pad_position(recipe.seeds, recipe.seed_weights)
-        self.pad.set_position(x, y)
-        with QSignalBlocker(self.seed):
-            self.seed.setValue(int(recipe.seeds[0]) & SEED_MASK if len(recipe.seeds) == 1 else pad_seed(x, y))
+        refs = [s for s in recipe.seeds if is_ref(s)]
+        self.stored_box.setVisible(bool(refs))
+        self.seed_group.setTitle('Seed (last used: a seed control makes seeds the base again)' if refs else 'Seed')
+        if self.pad.inactive != bool(refs):
+            self.pad.inactive = bool(refs)
+            self.pad.update()
+        if refs:        # the seed box and pad keep the last seed: a step goes on from there
+            if len(recipe.seeds) == 1:
+                lat = recipe.latent(refs[0])
+                self.stored_label.setText(f'Stored latent: <b>{_html(source_label(refs[0], recipe.latents))}</b> '
+                                          f'({lat.space.upper()})')
+            else:
+                self.stored_label.setText(f'A blend of {len(recipe.seeds)} sources, '
+                                          f'{len(refs)} of them stored latents')
+        else:
+            x, y = pad_position(recipe.seeds, recipe.seed_weights)
+            self.pad.set_position(x, y)
+            with QSignalBlocker(self.seed):
+                self.seed.setValue(int(recipe.seeds[0]) & SEED_MASK if len(recipe.seeds) == 1 else pad_seed(x, y))
         if recipe.class_idx is not None and recipe.class_idx < self.class_combo.count():
             with QSignalBlocker(self.class_combo):
                 self.class_combo.setCurrentIndex(recipe.class_idx)
-        self._update_label(recipe.seeds, recipe.seed_weights)
+        self._update_label(recipe.seeds, recipe.seed_weights, recipe.latents)
         self.tx.set_silently(recipe.translate[0])
         self.ty.set_silently(recipe.translate[1])
         self.rot.set_silently(recipe.rotate)
@@ -335,6 +371,10 @@ class LatentPanel(QWidget):
     def step_seed(self, delta):
         """The seed ``delta`` away, wrapping around at 0 and 2^32 - 1 (as the pad does)."""
         self.seed.setValue((self.seed.value() + int(delta)) & SEED_MASK)
+
+    def back_to_seeds(self):
+        """The seed in the seed box as the whole base (it may equal the box's value: no valueChanged)."""
+        self._seed_changed(self.seed.value())
 
     def random_seed(self):
         self.seed.setValue(random.randint(0, 99999))
@@ -366,6 +406,10 @@ class LatentPanel(QWidget):
         if i >= 0:
             self.changed.emit({'class_idx': int(self.class_combo.itemData(i))})
 
-    def _update_label(self, seeds, weights):
-        parts = [f'{s} × {w:.2f}' for s, w in zip(seeds, weights) if w > 0]
+    def _update_label(self, seeds, weights, latents=()):
+        parts = [f'{source_label(s, latents) if is_ref(s) else s} × {w:.2f}' for s, w in zip(seeds, weights) if w > 0]
         self.blend_label.setText('W blend: ' + ',  '.join(parts))
+
+
+def _html(text: str) -> str:
+    return text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')

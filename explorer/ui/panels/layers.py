@@ -1,8 +1,10 @@
 """Per-layer styles: one row per style input with a source selector and a blend slider.
 
-Sources are the base latent or one of the mix seeds. Presets Coarse / Middle / Fine /
-All set the rows of a group (paper grouping: coarse 4-8 px, middle 16-32, fine 64+)
-to the preset source at full blend; None puts every row back on the base.
+Sources are the base latent or one of the mix sources: a seed (a seed box) or a stored
+latent ('latent:<key>', issue #16: its name instead of a seed box; added from the Latents
+tab). Presets Coarse / Middle / Fine / All set the rows of a group (paper grouping:
+coarse 4-8 px, middle 16-32, fine 64+) to the preset source at full blend; None puts
+every row back on the base.
 
 The panel fits the controls column at 1280x800 for 1 to 18 (and more) style layers: the
 presets take two rows, the source combos elide long names instead of widening, and the
@@ -24,6 +26,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from explorer.engine.stored_latents import first_seed, is_ref, source_label
 from explorer.ui.widgets import FloatSlider, SeedBox
 
 PRESETS = ('coarse', 'middle', 'fine', 'all')
@@ -38,6 +41,10 @@ def _narrow_combo() -> QComboBox:
     return combo
 
 
+def _elide(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[:n - 1] + '…'
+
+
 class LayersPanel(QWidget):
     changed = pyqtSignal(dict)
 
@@ -49,6 +56,7 @@ class LayersPanel(QWidget):
         self.source_combos: list[QComboBox] = []
         self.blend_sliders: list[FloatSlider] = []
         self.mix_spins: list[SeedBox] = []
+        self.mix_labels: list[QLabel] = []     # per source row: 'Source k seed' or the stored latent's name
         lay = QVBoxLayout(self)
 
         self.src_box = QGroupBox('Style sources (mix seeds)')
@@ -124,9 +132,14 @@ class LayersPanel(QWidget):
         while len(self.mix_spins) < len(mix):
             self._add_src_row()
         for k, s in enumerate(mix):
-            with QSignalBlocker(self.mix_spins[k]):
-                self.mix_spins[k].setValue(int(s))
-        names = ['base'] + [f'source {k + 1} (seed {s})' for k, s in enumerate(mix)]
+            stored = is_ref(s)
+            self.mix_spins[k].setVisible(not stored)
+            self.mix_labels[k].setText(f'Source {k + 1}: {_elide(source_label(s, recipe.latents))}' if stored
+                                       else f'Source {k + 1} seed')
+            if not stored:
+                with QSignalBlocker(self.mix_spins[k]):
+                    self.mix_spins[k].setValue(int(s))
+        names = ['base'] + [f'source {k + 1} ({source_label(s, recipe.latents)})' for k, s in enumerate(mix)]
         with QSignalBlocker(self.preset_source):
             cur = self.preset_source.currentIndex()
             self.preset_source.clear()
@@ -164,7 +177,7 @@ class LayersPanel(QWidget):
         if not mix:
             self.changed.emit({'mix_seeds': (), 'layer_source': None, 'layer_blend': None})
         else:
-            self.changed.emit({'mix_seeds': tuple(int(s) for s in mix), 'layer_source': tuple(src),
+            self.changed.emit({'mix_seeds': tuple(s if is_ref(s) else int(s) for s in mix), 'layer_source': tuple(src),
                                'layer_blend': tuple(float(b) for b in blend)})
 
     def _row_source_changed(self, i):
@@ -185,7 +198,7 @@ class LayersPanel(QWidget):
             return
         k = self.preset_source.currentData()
         if k is None or k < 0:
-            mix.append(int(self._recipe.seeds[0]) + 1)
+            mix.append(first_seed(self._recipe.seeds) + 1)
             k = len(mix) - 1
         for i in self._groups.get(name, ()):
             src[i] = k
@@ -193,7 +206,7 @@ class LayersPanel(QWidget):
         self._emit(mix, src, blend)
 
     def _add_source(self):
-        mix = list(self._recipe.mix_seeds) + [int(self._recipe.seeds[0]) + len(self._recipe.mix_seeds) + 1]
+        mix = list(self._recipe.mix_seeds) + [first_seed(self._recipe.seeds) + len(self._recipe.mix_seeds) + 1]
         self._emit(mix, self._sources(), self._blends())
 
     def remove_source(self, k):
@@ -212,7 +225,8 @@ class LayersPanel(QWidget):
         row = QWidget()
         rl = QHBoxLayout(row)
         rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(QLabel(f'Source {k + 1} seed'))
+        label = QLabel(f'Source {k + 1} seed')
+        rl.addWidget(label)
         spin = SeedBox()                # 0..2^32-1 (a QSpinBox stops at 2^31-1)
         spin.valueChanged.connect(lambda v, k=k: self._source_seed_changed(k, v))
         rl.addWidget(spin, 1)
@@ -221,9 +235,11 @@ class LayersPanel(QWidget):
         rl.addWidget(rm)
         self.src_rows.addWidget(row)
         self.mix_spins.append(spin)
+        self.mix_labels.append(label)
 
     def _remove_src_row(self):
         spin = self.mix_spins.pop()
+        self.mix_labels.pop()
         row = spin.parentWidget()
         self.src_rows.removeWidget(row)
         row.setParent(None)
