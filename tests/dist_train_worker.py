@@ -43,7 +43,7 @@ def equiv_config(batch=GLOBAL_BATCH):
 
 def sync_config():
     return _base(kimg=(STEPS + 1) * GLOBAL_BATCH / 1000, style_mixing_prob=0.9, pl_weight=2.0, g_reg_interval=2,
-                 d_reg_interval=2, augment=True, augment_p=0.0, ada_target=-2.0, ada_interval=3, ada_kimg=0.1)
+                 d_reg_interval=2, augment=True, augment_p=0.0, ada_target=-1.0, ada_interval=3, ada_kimg=0.1)
 
 
 def dataset_for(cfg):

@@ -19,6 +19,7 @@ from PIL import Image
 
 from explorer.cli import main
 from explorer.errors import ExplorerError, UserError
+from explorer.training import runs
 from explorer.training import snapshot as snap
 from explorer.training.dataset import open_dataset
 from explorer.training.loop import (
@@ -121,13 +122,13 @@ def test_non_finite_run_stops_and_keeps_the_last_good_snapshot(tiny_data, tmp_pa
     while trainer.cur_nimg < 16:
         p = next(progress)
     assert p['snapshot'] and math.isfinite(p['loss_G'])
-    good = snap.latest_snapshot(tmp_path / 'run')
+    good = runs.latest_snapshot(tmp_path / 'run')
     good_bytes = hashlib.sha256(good.read_bytes()).hexdigest()
     _poison(trainer)
     with pytest.raises(TrainingDiverged, match='non-finite weights') as info:
         next(progress)
     assert str(good) in str(info.value) and '\n' not in str(info.value)
-    assert snap.list_snapshots(tmp_path / 'run') == [good]
+    assert runs.list_snapshots(tmp_path / 'run') == [good]
     assert hashlib.sha256(good.read_bytes()).hexdigest() == good_bytes
     data = snap.read_snapshot(good)
     assert data['nimg'] == 16
@@ -157,7 +158,7 @@ def test_cli_divergence_exits_nonzero_without_a_nan_snapshot(tiny_data, tmp_path
     err = capsys.readouterr().err
     assert rc == 2, err
     assert 'error: training diverged at 0.020 kimg (non-finite weights)' in err and 'Traceback' not in err
-    data = snap.read_snapshot(snap.latest_snapshot(run))
+    data = snap.read_snapshot(runs.latest_snapshot(run))
     assert data['nimg'] == 16
     assert all(torch.isfinite(t).all() for t in data['G']['state_dict'].values())
 
@@ -180,7 +181,7 @@ def test_sigterm_stops_after_the_step_with_a_final_snapshot(tiny_data, tmp_path,
     assert rc == 130, err
     assert 'stopping: finishing this step' in err
     assert signal.getsignal(signal.SIGTERM) is before
-    assert snap.read_snapshot(snap.latest_snapshot(run))['nimg'] == 3 * 4  # stopped right after that step
+    assert snap.read_snapshot(runs.latest_snapshot(run))['nimg'] == 3 * 4  # stopped right after that step
 
 
 def test_second_sigterm_aborts_at_once_inside_a_long_step(tiny_data, tmp_path):

@@ -74,7 +74,7 @@ def test_unconditional_model_hides_class_picker(win):
 
 def test_stylegan3_transform_controls(qtbot):
     engine = FakeEngine()
-    engine.load = lambda path, progress=None: dataclasses.replace(fake_info(), is_stylegan3=True)
+    engine.load = lambda path, progress=None, sha256=None: dataclasses.replace(fake_info(), is_stylegan3=True)
     w = make_window(qtbot, engine=engine)
     try:
         qtbot.waitUntil(lambda: w.info is not None, timeout=5000)
@@ -227,7 +227,7 @@ def test_loading_runs_in_worker_with_progress(qtbot):
     engine = FakeEngine()
     real_load = engine.load
 
-    def slow_load(path, progress=None):
+    def slow_load(path, progress=None, sha256=None):
         progress(1, 2, 'reading')
         with engine.gate:
             return real_load(path, progress)

@@ -14,6 +14,7 @@ rule for rendered tensors is ``explorer.engine.export``.
 from __future__ import annotations
 
 import ast
+import errno
 import json
 import os
 from pathlib import Path
@@ -100,6 +101,8 @@ def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: di
         if isinstance(path, Path):
             if not path.parent.exists():
                 raise FileNotFoundError(path.parent)
+            if not path.parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent))
             atomic_write(path, lambda f: image.save(f, format='PNG', pnginfo=info))
         else:
             image.save(path, format='PNG', pnginfo=info)

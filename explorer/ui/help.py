@@ -22,9 +22,7 @@ from explorer.paths import CHECKPOINT_DIR, shipped_checkpoint
 from explorer.version import __version__
 
 MODEL_CARD = shipped_checkpoint('README.md') or CHECKPOINT_DIR / 'README.md'   # the default model's card
-# Window shortcuts (QShortcut) that carry no description of their own (whatsThis).
-KEY_WORDS = {'R': 'Random seed', 'S': 'Save PNG…'}
-ARROW_NAMES = {'Key_Left': '←', 'Key_Right': '→', 'Key_Up': '↑', 'Key_Down': '↓'}
+ARROW_SYMBOLS = {'Left': '←', 'Right': '→', 'Up': '↑', 'Down': '↓'}
 
 
 def _keys(seqs) -> str:
@@ -40,8 +38,8 @@ def _menu_actions(menu, path=()):
 
 
 def shortcut_rows(window) -> list[tuple[str, str]]:
-    """(keys, what they do) for every shortcut the window has: menu actions, window shortcuts
-    and the arrow keys of ``keyPressEvent`` (window.ARROWS)."""
+    """(keys, what they do) for every shortcut the window has: menu actions and window shortcuts
+    (a QShortcut says what it does in its whatsThis)."""
     rows = []
     for menu_action in window.menuBar().actions():
         if menu_action.menu() is None:
@@ -55,12 +53,8 @@ def shortcut_rows(window) -> list[tuple[str, str]]:
             continue
         key = _keys([sc.key()])
         if key:
-            rows.append((key, sc.whatsThis() or KEY_WORDS.get(key, 'Shortcut')))
-    arrows = getattr(window, 'ARROWS', {})
-    for step, words in ((-1, 'Previous seed'), (+1, 'Next seed')):
-        keys = [ARROW_NAMES.get(k.name, k.name) for k, v in arrows.items() if v == step]
-        if keys:
-            rows.append((' / '.join(keys), f'{words} (when no slider or box has the keyboard)'))
+            shown = f'{ARROW_SYMBOLS[key]} {key}' if key in ARROW_SYMBOLS else key
+            rows.append((shown, sc.whatsThis() or 'Shortcut'))
     return rows
 
 

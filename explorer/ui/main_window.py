@@ -355,10 +355,13 @@ class MainWindow(QMainWindow):
         step = self.latent_panel.step_seed
         keys = {'Left': lambda: step(-1), 'Down': lambda: step(-1), 'Right': lambda: step(+1), 'Up': lambda: step(+1),
                 'R': self.latent_panel.random_seed, 'S': self.save_png_dialog, 'Escape': self.view.setFocus}
+        words = {'Left': 'Previous seed', 'Down': 'Previous seed', 'Right': 'Next seed', 'Up': 'Next seed',
+                 'R': 'Random seed', 'S': 'Save PNG…', 'Escape': 'Give the arrow keys back to the seed'}
         self.shortcuts = {}
         for key, slot in keys.items():
             sc = QShortcut(QKeySequence(key), self)
             sc.activated.connect(slot)
+            sc.setWhatsThis(words[key])       # the Help > Keyboard shortcuts text
             self.shortcuts[key] = sc
         seed_keys = [self.shortcuts[k] for k in ('Left', 'Down', 'Right', 'Up', 'R', 'Escape')]
         self.tabs.currentChanged.connect(lambda i: [sc.setEnabled(i == 0) for sc in seed_keys])
