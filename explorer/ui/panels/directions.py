@@ -168,6 +168,7 @@ class DirectionsPanel(QWidget):
         self.row_layers: list[tuple] = []   # per row: the layers its edit uses (or will use)
         self._vectors: list[str] = []       # per row: the direction as an Edit stores it
         self.selected: int | None = None
+        self.busy = False               # a computation or measurement is running in the worker
         self._groups: dict = {}
         lay = QVBoxLayout(self)
 
@@ -381,7 +382,7 @@ class DirectionsPanel(QWidget):
 
     def _enable(self) -> None:
         has_model = self.info is not None
-        busy = self.progress.isVisible()
+        busy = self.busy
         for w in (self.method, self.compute_layers, self.count, self.compute_btn, self.load_btn):
             w.setEnabled(has_model and not busy)
         self.samples.setEnabled(has_model and not busy and self.method.currentData() == 'pca')
@@ -537,7 +538,7 @@ class DirectionsPanel(QWidget):
 
     def set_busy(self, text: str = '') -> None:
         """Show the computation's progress (text '': done)."""
-        busy = bool(text)
+        busy = self.busy = bool(text)
         self.progress.setVisible(busy)
         self.cancel_btn.setVisible(busy)
         self.source_label.setVisible(not busy)
@@ -548,7 +549,7 @@ class DirectionsPanel(QWidget):
         self._enable()
 
     def show_progress(self, done: int, total: int, text: str = '') -> None:
-        if not self.progress.isVisible():
+        if not self.busy:
             return
         self.progress.setRange(0, max(total, 0))
         self.progress.setValue(done)
