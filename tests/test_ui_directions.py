@@ -251,3 +251,18 @@ def test_default_model_opens_with_its_named_directions(qtbot):
         assert np.abs(w.frame.astype(int) - before.astype(int)).mean() > 0.5
     finally:
         w.shutdown()
+
+
+def test_grid_tiles_take_the_recipe_edits(tiny_G):
+    from explorer.engine.grid_spec import GridSpec, cell_recipe
+    from explorer.engine.mixing import iter_grid
+    d = D.sefa(tiny_G, None, num=1, std_samples=0)
+    edit = Edit.make('SeFa 0', d.vector(0), 2.5, (0, 1, 2))
+    spec = GridSpec(rows=(1, 2), cols=(3,), layers=(3, 4, 5), psi=0.7, edits=(edit,))
+    assert GridSpec.from_dict(spec.to_dict()) == spec
+    tiles = {(k, r, c): img for k, r, c, img in iter_grid(tiny_G, spec)}
+    cell = to_uint8(render(tiny_G, cell_recipe(spec, tiny_G.num_ws, 2, 3)))
+    assert cell_recipe(spec, tiny_G.num_ws, 2, 3).edits == (edit,)
+    np.testing.assert_array_equal(tiles[('cell', 1, 0)], cell)
+    plain = {(k, r, c): img for k, r, c, img in iter_grid(tiny_G, spec.__class__(**{**spec.__dict__, 'edits': ()}))}
+    assert np.abs(plain[('cell', 1, 0)].astype(int) - cell.astype(int)).mean() > 1
