@@ -1,12 +1,16 @@
 """GUI latency: time from a slider change (request submitted) to the frame shown.
 
-    QT_QPA_PLATFORM=offscreen python bench/gui_latency.py [--checkpoint P] [--n 50] [--control psi|noise|layer|seed]
-                                                          [--path auto|exact] [--drag] [--bf16]
+    QT_QPA_PLATFORM=offscreen python bench/gui_latency.py [--checkpoint P] [--n 50]
+        [--control psi|noise|layer|seed|direction] [--path auto|exact] [--drag] [--bf16]
 
 Opens the real explorer window with the default checkpoint, waits for the first
 frame, then moves one control N times, each time waiting until the new frame is on
 screen (ImageItem.setImage done and the event loop has run). Prints the median,
 the 90th percentile and the render time measured inside the worker.
+
+``--control direction`` drags the first direction slider of the Directions tab (the set
+shipped with the model, else SeFa computed in the worker first): an edit after mapping, so
+the mapping stays cached, as for noise/layer.
 
 ``--path exact`` keeps the view on G.synthesis (the app before the fast path);
 ``--drag`` holds the slider down while stepping (interactive requests: progressive
@@ -35,8 +39,8 @@ def main(argv=None):
     ap.add_argument('--checkpoint', default=None, help='checkpoint (default: the shipped default)')
     ap.add_argument('--device', default=None, choices=['cpu', 'cuda'])
     ap.add_argument('--n', type=int, default=50, help='number of slider changes (default 50)')
-    ap.add_argument('--control', default='psi', choices=['psi', 'noise', 'layer', 'seed'],
-                    help='psi: new mapping each step; noise/layer: style-only (mapping cached); seed')
+    ap.add_argument('--control', default='psi', choices=['psi', 'noise', 'layer', 'seed', 'direction'],
+                    help='psi: new mapping each step; noise/layer/direction: style-only (mapping cached); seed')
     ap.add_argument('--warmup', type=int, default=5)
     ap.add_argument('--threads', default='auto', help="CPU render threads: 'auto' (as the app: cores - 1) or N")
     ap.add_argument('--path', default='auto', choices=['auto', 'exact'],
@@ -73,6 +77,12 @@ def main(argv=None):
 
     spin_until(lambda: win.frame is not None)
     first_frame_s = time.perf_counter() - t_open
+    if args.control == 'direction':
+        panel = win.directions_panel
+        if panel.dset is None:
+            win.directions.compute('sefa', None, 4, 0)
+            spin_until(lambda: panel.dset is not None and not panel.busy)
+        spin_until(lambda: panel.rows and panel.rows[0].value.isEnabled())
     if args.bf16:
         if not win.act_bf16.isEnabled():
             raise SystemExit('bf16 is not available for this model/CPU')
@@ -86,6 +96,8 @@ def main(argv=None):
             return win.noise_panel.rows[0].slider
         if args.control == 'layer':
             return win.layers_panel.blend_sliders[0].slider
+        if args.control == 'direction':
+            return win.directions_panel.rows[0].value.slider
         return None
 
     def step(i):
@@ -97,6 +109,8 @@ def main(argv=None):
             if not win.recipe.mix_seeds:
                 win.layers_panel.preset_buttons['coarse'].click()
             win.layers_panel.blend_sliders[0].slider.setValue((i * 7) % 100 + 1)
+        elif args.control == 'direction':       # -5..+5 sigma in 0.05 steps: slider 0..200
+            win.directions_panel.rows[0].value.slider.setValue(100 + (i % 150) - 75 if i % 2 else 100 + i % 100)
         else:
             win.latent_panel.seed.setValue(1000 + i)
 

@@ -1,6 +1,7 @@
-"""Regenerate the README screenshots: main view, per-layer panel, noise panel, mixing grid.
+"""Regenerate the README screenshots: main view, per-layer panel, noise panel, mixing grid,
+directions (sliders and a sweep strip).
 
-    xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--checkpoint P]
+    xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--checkpoint P] [--only NAME ...]
 
 (works with QT_QPA_PLATFORM=offscreen too; QWidget.grab renders the window itself).
 """
@@ -16,10 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+SHOTS = ('main', 'layers', 'noise', 'grid', 'directions')
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument('--checkpoint', default=None)
     ap.add_argument('--outdir', default=str(ROOT / 'docs'))
+    ap.add_argument('--only', nargs='+', choices=SHOTS, default=SHOTS, help='make only these screenshots')
     args = ap.parse_args(argv)
     import os
     import tempfile
@@ -50,6 +55,12 @@ def main(argv=None):
             time.sleep(0.01)
 
     wait(lambda: win.frame is not None)
+    if 'directions' in args.only:
+        directions(win, wait, settle, out)
+    if args.only == ['directions']:
+        win.shutdown()
+        win.close()
+        return 0
     win.latent_panel.seed.setValue(1207)
     win.latent_panel.pad.drag_by(-0.35, -0.2)
     win.truncation_panel.preset_07.click()
@@ -84,6 +95,28 @@ def main(argv=None):
     win.close()
     print('wrote', ', '.join(sorted(p.name for p in out.glob('screenshot_*.png'))))
     return 0
+
+
+def directions(win, wait, settle, out):
+    """The Directions tab: the model's named set (else SeFa on the coarse and middle layers),
+    one slider moved, the sweep strip of the selected direction."""
+    panel = win.directions_panel
+    win.latent_panel.seed.setValue(1207)
+    win.truncation_panel.preset_07.click()
+    win.controls.setCurrentWidget(panel)
+    if panel.dset is None:
+        panel.count.setValue(8)
+        win.directions.compute('sefa', None, 8, 0)
+        wait(lambda: panel.dset is not None and not panel.busy)
+    wait(lambda: panel.rows and panel.rows[0].value.isEnabled())
+    k = min(1, len(panel.rows) - 1)
+    panel.choose_layers(k, 'coarse')
+    panel.rows[k].value.setValue(1.5)
+    wait(lambda: panel.sweep.complete())
+    settle()
+    win.grab().save(str(out / 'screenshot_directions.png'))
+    win.directions_panel.reset_all.click()
+    settle()
 
 
 if __name__ == '__main__':

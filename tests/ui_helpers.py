@@ -30,6 +30,7 @@ class FakeEngine:
         self.interrupts = []                # the 'interrupt' callable of each render (None: interactive)
         self.fail_load = None               # message to raise from load()
         self.fail_render = None
+        self.fail_directions = None         # message to raise from compute_directions()
 
     def load(self, path, progress=None, sha256=None):
         if self.fail_load:
@@ -70,3 +71,22 @@ class FakeEngine:
     def load_state(self, record):
         from explorer.errors import CheckpointError
         raise CheckpointError('<training>', 'the fake engine takes no training weights')
+
+    def compute_directions(self, method, layers=None, num=10, samples=20_000, progress=None):
+        """An orthonormal set in the fake's 4-d W (seeded), with one progress call per 1000 samples."""
+        from explorer.engine.direction_set import DirectionSet
+        if self.fail_directions:
+            from explorer.errors import UserError
+            raise UserError(self.fail_directions)
+        steps = max(1, samples // 1000) if method == 'pca' else 1
+        for i in range(steps):
+            if progress is not None:
+                progress(i + 1, steps, 'sampling w')
+        q, _ = np.linalg.qr(np.random.RandomState(0).randn(4, 4))
+        k = max(1, min(int(num), 4))
+        return DirectionSet(directions=q.T[:k].astype(np.float32), layers=tuple(layers or range(6)), method=method,
+                            names=tuple(f'{method} {i}' for i in range(k)), num_ws=6, checkpoint_sha256='0' * 64,
+                            std=np.full(k, 0.5))
+
+    def measure_std(self, directions, progress=None):
+        return np.full(len(directions), 0.5)

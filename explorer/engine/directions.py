@@ -15,158 +15,33 @@ rows after truncation and mixing (DESIGN.md: ``ws[:, layers] += A * directions[K
   project out other directions so that an edit holds those attributes fixed.
 
 Every set also carries ``std``: the standard deviation of w projected on each
-direction, so a GUI slider can move in units of it. Files are ``.npz`` read with
-``allow_pickle=False``.
+direction, so a GUI slider can move in units of it. The set itself (``DirectionSet``, its
+``.npz`` file, compatibility checks) is plain data in ``explorer.engine.direction_set``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from explorer.engine.atomic import atomic_write
-from explorer.engine.safe_npz import load_npz
+from explorer.engine.direction_set import (  # noqa: F401 (the set lives in the torch-free module; callers import it here too)
+    MAX_DIRECTIONS,
+    MAX_W_DIM,
+    DirectionSet,
+    default_directions_path,
+    sweep_amounts,
+)
 from explorer.errors import UserError
 
-MAX_DIRECTIONS = 4096       # rows a direction file may hold
-MAX_W_DIM = 4096            # w_dim a direction file may claim
 MAX_PCA_SAMPLES = 10_000_000
 STD_SAMPLES = 4096          # w samples used to measure the spread along each direction
 METHODS = ('sefa', 'pca', 'labels', 'named')
 
 Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class DirectionSet:
-    directions: np.ndarray                  # [K, w_dim] float32, unit rows
-    layers: tuple                           # default ws indices the directions act on
-    method: str                             # 'sefa' | 'pca' | 'labels' | 'named'
-    names: tuple                            # one name per direction
-    num_ws: int                             # num_ws of the generator they were made for
-    checkpoint_sha256: str = ''             # the checkpoint they were made on ('' = unknown)
-    scores: np.ndarray | None = None        # [K] eigenvalues (SeFa) / explained variance ratio (PCA)
-    std: np.ndarray | None = None           # [K] std of w along each direction (slider unit)
-    layer_ranges: tuple = field(default=()) # per direction: its own default ws indices ((): use layers)
-
-    def __post_init__(self):
-        d = np.asarray(self.directions)
-        if d.ndim != 2 or d.shape[0] < 1:
-            raise UserError(f'directions must be [K, w_dim] with K >= 1, got shape {list(d.shape)}')
-        if len(self.names) != d.shape[0]:
-            raise UserError(f'{len(self.names)} names for {d.shape[0]} directions')
-
-    @property
-    def w_dim(self) -> int:
-        return int(self.directions.shape[1])
-
-    def __len__(self) -> int:
-        return int(self.directions.shape[0])
-
-    def layers_of(self, k: int) -> tuple:
-        if self.layer_ranges and self.layer_ranges[k]:
-            return tuple(self.layer_ranges[k])
-        return tuple(self.layers)
-
-    def vector(self, k: int) -> np.ndarray:
-        if not 0 <= k < len(self):
-            raise UserError(f'direction {k} out of range: this set has directions 0..{len(self) - 1}')
-        return self.directions[k]
-
-    def digest(self, k: int) -> str:
-        """Content hash of direction k (recipes name directions by it)."""
-        return hashlib.sha256(np.ascontiguousarray(self.vector(k), dtype='<f4').tobytes()).hexdigest()[:16]
-
-    # ------------------------------------------------------------------ files
-    def save(self, path) -> Path:
-        path = Path(path)
-        if path.suffix.lower() != '.npz':
-            raise UserError(f'{path}: direction sets are saved as .npz')
-        arrays = {
-            'directions': np.ascontiguousarray(self.directions, dtype=np.float32),
-            'layers': np.asarray(self.layers, dtype=np.int64),
-            'method': np.array(self.method),
-            'names': np.array([str(n) for n in self.names], dtype=np.str_),
-            'num_ws': np.array(int(self.num_ws), dtype=np.int64),
-            'w_dim': np.array(self.w_dim, dtype=np.int64),
-            'checkpoint_sha256': np.array(self.checkpoint_sha256),
-        }
-        if self.scores is not None:
-            arrays['scores'] = np.asarray(self.scores, dtype=np.float64)
-        if self.std is not None:
-            arrays['std'] = np.asarray(self.std, dtype=np.float64)
-        if self.layer_ranges:
-            mask = np.zeros([len(self), int(self.num_ws)], dtype=bool)
-            for k, rows in enumerate(self.layer_ranges):
-                mask[k, list(rows)] = True
-            arrays['layer_mask'] = mask
-        atomic_write(path, lambda f: np.savez(f, **arrays), suffix='.npz')
-        return path
-
-    @classmethod
-    def load(cls, path) -> 'DirectionSet':
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f'{path}: no such direction file')
-        data = load_npz(path)
-        if 'directions' not in data:
-            raise UserError(f'{path}: not a direction file (no "directions" array)')
-        d = np.asarray(data['directions'])
-        if d.ndim != 2 or not 1 <= d.shape[0] <= MAX_DIRECTIONS or not 1 <= d.shape[1] <= MAX_W_DIM:
-            raise UserError(f'{path}: directions must be [K, w_dim] with K <= {MAX_DIRECTIONS}, '
-                            f'got {list(d.shape)}')
-        if not np.issubdtype(d.dtype, np.floating) or not np.isfinite(d).all():
-            raise UserError(f'{path}: directions must be finite floats')
-        norms = np.linalg.norm(d.astype(np.float64), axis=1)
-        if (norms < 1e-12).any():
-            raise UserError(f'{path}: direction {int(np.argmin(norms))} is zero')
-        d = (d / norms[:, None]).astype(np.float32)
-        K = d.shape[0]
-        num_ws = int(data['num_ws']) if 'num_ws' in data else None
-        layers = tuple(int(i) for i in np.asarray(data.get('layers', np.zeros([0], np.int64))).reshape(-1))
-        if num_ws is None:
-            num_ws = (max(layers) + 1) if layers else 0
-        if any(i < 0 or i >= max(num_ws, 1) for i in layers):
-            raise UserError(f'{path}: layer indices {list(layers)} outside 0..{num_ws - 1}')
-        names = tuple(str(n) for n in np.asarray(data.get('names', np.array([], np.str_))).reshape(-1))
-        if len(names) != K:
-            names = tuple(f'{str(data.get("method", "direction"))} {k}' for k in range(K))
-        def vec(key):
-            if key not in data:
-                return None
-            v = np.asarray(data[key], dtype=np.float64).reshape(-1)
-            if v.shape[0] != K or not np.isfinite(v).all():
-                raise UserError(f'{path}: "{key}" must hold {K} finite numbers')
-            return v
-        ranges = ()
-        if 'layer_mask' in data:
-            mask = np.asarray(data['layer_mask'], dtype=bool)
-            if mask.shape != (K, num_ws):
-                raise UserError(f'{path}: layer_mask must be [{K}, {num_ws}]')
-            ranges = tuple(tuple(int(i) for i in np.flatnonzero(row)) for row in mask)
-        return cls(directions=d, layers=layers, method=str(data.get('method', 'unknown')), names=names,
-                   num_ws=num_ws, checkpoint_sha256=str(data.get('checkpoint_sha256', '')),
-                   scores=vec('scores'), std=vec('std'), layer_ranges=ranges)
-
-    def check_compatible(self, G, checkpoint_sha256: str = '') -> str:
-        """Refuse a set made for another architecture; return a warning ('' if none) when it
-        fits this one but was made on another checkpoint."""
-        if self.w_dim != G.w_dim:
-            raise UserError(f'these directions are for w_dim {self.w_dim}; the loaded model has w_dim {G.w_dim}')
-        if self.num_ws and self.num_ws != G.num_ws:
-            raise UserError(f'these directions are for a model with {self.num_ws} style layers; '
-                            f'the loaded model has {G.num_ws}')
-        if self.checkpoint_sha256 and checkpoint_sha256 and self.checkpoint_sha256 != checkpoint_sha256:
-            return ('these directions were made on another checkpoint of the same shape '
-                    f'(sha256 {self.checkpoint_sha256[:12]}…); edits may not mean the same thing')
-        return ''
 
 
 # ---------------------------------------------------------------------- edits
@@ -227,7 +102,7 @@ def sefa(G, layers: Sequence[int] | None = None, num: int | None = None,
     dirs = _fix_signs(dirs)
     K = G.w_dim if num is None else max(1, min(int(num), G.w_dim))
     dirs = dirs[:K].astype(np.float32)
-    std = _std_along(G, dirs, std_samples) if std_samples else None
+    std = std_along(G, dirs, std_samples) if std_samples else None
     return DirectionSet(directions=dirs, layers=layers, method='sefa',
                         names=tuple(f'SeFa {k}' for k in range(K)), num_ws=G.num_ws,
                         checkpoint_sha256=checkpoint_sha256, scores=eigvals[:K], std=std)
@@ -359,15 +234,18 @@ def labelled_set(G, w: np.ndarray, label_sets: dict, condition: dict | None = No
         others = [raw[o] for o in (condition or {}).get(n, ()) if o != n]
         dirs.append(orthogonalise(raw[n], others) if others else raw[n])
     dirs = np.stack(dirs).astype(np.float32)
-    std = _std_along(G, dirs, std_samples) if std_samples else None
+    std = std_along(G, dirs, std_samples) if std_samples else None
     return DirectionSet(directions=dirs, layers=tuple(range(G.num_ws)) if layers is None else tuple(layers),
                         method='labels', names=tuple(names), num_ws=G.num_ws,
                         checkpoint_sha256=checkpoint_sha256, std=std)
 
 
 # ---------------------------------------------------------------------- helpers
-def _std_along(G, dirs: np.ndarray, n: int, seed: int = 12345) -> np.ndarray:
-    w = sample_w(G, n, seed=seed).double().numpy()
+def std_along(G, dirs: np.ndarray, n: int = STD_SAMPLES, seed: int = 12345,
+              progress: Progress | None = None) -> np.ndarray:
+    """[K] standard deviation of w = mapping(z) (``n`` random z) along each row of ``dirs``
+    [K, w_dim]: the unit of the GUI's sliders. ``progress`` may raise ``Cancelled``."""
+    w = sample_w(G, n, seed=seed, progress=progress).double().numpy()
     proj = (w - w.mean(0)) @ dirs.astype(np.float64).T
     return proj.std(0)
 
@@ -385,8 +263,3 @@ def _device_of(G):
         return p.device
     return torch.device('cpu')
 
-
-def sweep_amounts(std: float, sigmas: Sequence[float] = (-3, -2, -1, 0, 1, 2, 3)) -> list[float]:
-    """Raw edit amounts for a sweep strip at the given multiples of ``std``."""
-    s = float(std) if std and math.isfinite(std) else 1.0
-    return [float(k) * s for k in sigmas]

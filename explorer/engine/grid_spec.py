@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from explorer.engine.png import pil_image, upscale_image
-from explorer.engine.recipe import RECIPE_VERSION, Recipe
+from explorer.engine.recipe import MAX_EDITS, RECIPE_VERSION, Recipe
 from explorer.engine.seeds import MAX_SEED
+from explorer.engine.stored_latents import Edit
 from explorer.errors import UserError
 
 
@@ -28,13 +29,17 @@ class GridSpec:
     class_idx: int | None = None
     noise_mode: str = 'const'
     noise_strength: float = 1.0
+    edits: tuple = ()           # direction edits (stored_latents.Edit) applied to every tile, as in Explore
 
     def to_dict(self) -> dict:
         """Plain JSON types (the grid PNG's embedded spec)."""
-        return {'rows': [int(s) for s in self.rows], 'cols': [int(s) for s in self.cols],
-                'layers': [int(i) for i in self.layers], 'psi': float(self.psi), 'cutoff': self.cutoff,
-                'class_idx': self.class_idx, 'noise_mode': self.noise_mode,
-                'noise_strength': float(self.noise_strength)}
+        d = {'rows': [int(s) for s in self.rows], 'cols': [int(s) for s in self.cols],
+             'layers': [int(i) for i in self.layers], 'psi': float(self.psi), 'cutoff': self.cutoff,
+             'class_idx': self.class_idx, 'noise_mode': self.noise_mode,
+             'noise_strength': float(self.noise_strength)}
+        if self.edits:
+            d['edits'] = [e.to_dict() for e in self.edits]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> 'GridSpec':
@@ -46,11 +51,15 @@ class GridSpec:
             rows, cols = tuple(_seed(s) for s in d['rows']), tuple(_seed(s) for s in d['cols'])
             layers = tuple(int(i) for i in d.get('layers', ()))
             cutoff, class_idx = d.get('cutoff'), d.get('class_idx')
+            edits = d.get('edits', [])
+            if not isinstance(edits, list) or len(edits) > MAX_EDITS:
+                raise ValueError(f'edits must be a list of at most {MAX_EDITS}')
+            edits = tuple(Edit.from_dict(x) for x in edits)
             spec = cls(rows=rows, cols=cols, layers=layers, psi=float(d.get('psi', 1.0)),
                        cutoff=None if cutoff is None else int(cutoff),
                        class_idx=None if class_idx is None else int(class_idx),
                        noise_mode=str(d.get('noise_mode', 'const')),
-                       noise_strength=float(d.get('noise_strength', 1.0)))
+                       noise_strength=float(d.get('noise_strength', 1.0)), edits=edits)
         except (KeyError, TypeError, ValueError) as e:
             raise UserError(f'the grid settings are damaged ({type(e).__name__}: {e})') from None
         if not rows or not cols:
@@ -81,7 +90,8 @@ def cell_recipe(spec: GridSpec, num_ws: int, row_seed: int, col_seed: int) -> Re
     src = tuple(0 if i in spec.layers else -1 for i in range(num_ws))
     return Recipe(seeds=(int(row_seed),), seed_weights=(1.0,), psi=spec.psi, cutoff=spec.cutoff,
                   class_idx=spec.class_idx, noise_mode=spec.noise_mode, noise_strength=spec.noise_strength,
-                  mix_seeds=(int(col_seed),), layer_source=src, layer_blend=tuple([1.0] * num_ws))
+                  mix_seeds=(int(col_seed),), layer_source=src, layer_blend=tuple([1.0] * num_ws),
+                  edits=tuple(spec.edits))
 
 
 def compose_grid(spec: GridSpec, tiles: dict, tile_shape) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from explorer.engine.layers import GROUP_NAMES, layer_groups
+from explorer.engine.layers import GROUP_NAMES, layer_groups, parse_layer_spec  # noqa: F401
 from explorer.engine.seeds import MAX_SEED, parse_int_list, parse_seeds, seed_to_z  # noqa: F401 (used by callers)
 from explorer.errors import UserError
 
@@ -47,18 +47,7 @@ def groups_for(G) -> dict[str, tuple[int, ...]]:
 
 def parse_layers(text: str, G) -> tuple[int, ...]:
     """'coarse' | 'middle' | 'fine' | 'all' | '0-3,8' -> ws indices (validated)."""
-    key = str(text).strip().lower()
-    groups = groups_for(G)
-    if key in groups:
-        if not groups[key]:
-            raise UserError(f'this {G.img_resolution}px model has no {key} layers')
-        return groups[key]
-    idx = parse_int_list(text, 'layers')
-    bad = [i for i in idx if i >= G.num_ws]
-    if bad:
-        raise UserError(f'layer {bad[0]} out of range: this model has layers 0..{G.num_ws - 1} '
-                        f'(or use {", ".join(GROUP_NAMES)})')
-    return tuple(sorted(set(idx)))
+    return parse_layer_spec(text, groups_for(G), G.num_ws, model=f'this {G.img_resolution}px model')
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ import torch
 from explorer.engine import latents
 from explorer.engine.export import batch_to_uint8
 from explorer.engine.grid_spec import GridSpec, grid_export_image
-from explorer.engine.rendering import MappingCache
+from explorer.engine.rendering import MappingCache, apply_edits
 
 
 @torch.no_grad()
@@ -40,6 +40,8 @@ def iter_grid(G, spec: GridSpec, device=None, batch=8, cache: MappingCache | Non
         for c in range(len(spec.cols)):
             w = latents.mix_group(row_ws[r:r + 1], col_ws[c:c + 1], spec.layers)[0]
             jobs.append(('cell', r, c, w))
+    if spec.edits:      # after truncation and mixing, as for a single image (rendering.recipe_ws)
+        jobs = [(kind, r, c, apply_edits(w.unsqueeze(0), spec.edits)[0]) for kind, r, c, w in jobs]
     for start in range(0, len(jobs), batch):
         chunk = jobs[start:start + batch]
         # Render one image per call so each cell equals the single render bit for bit.

@@ -27,6 +27,7 @@ from explorer.engine.checkpoint import (
     sha256_file,
 )
 from explorer.engine.device import device_name, pick_device
+from explorer.engine.direction_set import DirectionSet
 from explorer.engine.export import to_uint8
 from explorer.engine.families import has_input_transform
 from explorer.engine.fast_render import FastRenderer
@@ -147,6 +148,13 @@ class RenderSession(Protocol):
 
     def export_latent(self, path, recipe: Recipe) -> Path:
         """Write the final ws of ``recipe`` as .npz in NVIDIA's layout (key ``w``, [1, num_ws, w_dim])."""
+    def compute_directions(self, method: str, layers: tuple | None = None, num: int = 10, samples: int = 20_000,
+                           progress: Callable | None = None) -> DirectionSet:
+        """Semantic directions of the loaded model ('sefa' | 'pca'), with ``std`` measured;
+        ``progress(done, total, text)`` may raise ``Cancelled``."""
+
+    def measure_std(self, directions: np.ndarray, progress: Callable | None = None) -> np.ndarray:
+        """[K] standard deviation of w along each row of ``directions`` [K, w_dim] (slider unit)."""
 
 
 class Session:
@@ -409,3 +417,32 @@ class Session:
         self._install(G, info)
         self._live_key = key
         return info, True
+
+    # ------------------------------------------------------------------ semantic directions
+    def compute_directions(self, method, layers=None, num=10, samples=20_000, progress=None) -> DirectionSet:
+        """SeFa (``method='sefa'``: the style affines of ``layers``, default all) or GANSpace PCA
+        (``'pca'``: ``samples`` random w) on the loaded model, the ``num`` strongest directions,
+        each with the std of w along it; made for this checkpoint's SHA-256. ``progress`` (may
+        raise ``Cancelled``) reports the sampling. Runs on the render thread."""
+        from explorer.engine import directions
+        self._require()
+        sha = self.info.sha256 if self.info is not None else ''
+        layers = None if layers is None else tuple(int(i) for i in layers)
+        if method == 'sefa':
+            if progress is not None:
+                progress(0, 1, 'factorising the style weights')
+            dset = directions.sefa(self.G, layers, num=num, checkpoint_sha256=sha, std_samples=0)
+            return dset.replace(std=self.measure_std(dset.directions, progress))
+        if method == 'pca':
+            return directions.pca(self.G, num=num, samples=samples, layers=layers, progress=progress,
+                                  checkpoint_sha256=sha, device=self.device)
+        raise ValueError(f"method must be 'sefa' or 'pca', got {method!r}")
+
+    def measure_std(self, dirs, progress=None) -> np.ndarray:
+        """[K] std of w along each row of ``dirs`` [K, w_dim] over directions.STD_SAMPLES random z."""
+        from explorer.engine import directions
+        self._require()
+        dirs = np.asarray(dirs, dtype=np.float32)
+        if dirs.ndim != 2 or dirs.shape[1] != self.G.w_dim:
+            raise ValueError(f'directions must be [K, {self.G.w_dim}], got {list(dirs.shape)}')
+        return directions.std_along(self.G, dirs, progress=progress)

@@ -176,6 +176,17 @@ class MainWindow(QMainWindow):
         self.held_refine_timer.setInterval(HELD_REFINE_MS)
         self.held_refine_timer.timeout.connect(self._held_paused)
         self.latent_panel.pad.released.connect(self._input_released)
+        # ---- Directions tab (issue 16): semantic edit sliders. The panel writes Recipe.edits through
+        # apply_changes like every panel (undo, favourites, PNG recipes, batch export); its controller
+        # runs computations and sweep strips in the render worker and drops edits a new model cannot take.
+        from explorer.ui.directions_controller import DirectionsController
+        self.directions = DirectionsController(self, self.worker)
+        self.directions_panel = self.directions.panel
+        self.controls.addTab(self.directions_panel, 'Directions')
+        self.panels.append(self.directions_panel)
+        self.directions_panel.changed.connect(self.apply_changes)
+        self.modelLoaded.connect(self.directions.model_loaded)
+        # ---- end of the Directions tab
         from explorer.ui.training_panel import TrainingPanel
         self.training_panel = TrainingPanel()
         self.training_panel.attach(self)

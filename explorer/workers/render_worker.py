@@ -15,9 +15,12 @@
 - PNG export renders the exact reference pixels here (``export_png``), whatever the
   view shows (the view may come from the fast path); so does ``render_exact`` for the
   clipboard and favourite thumbnails (``exactReady``), so they match the exported PNG.
-- Other jobs (load a checkpoint, render a grid, batch export) run on the same thread.
-  A grid renders one tile at a time and yields to pending single renders in between,
-  so sliders stay live while a grid fills in; a newer grid replaces an older one.
+- Other jobs (load a checkpoint, render a grid, batch export, compute semantic directions)
+  run on the same thread. A grid renders one tile at a time and yields to pending single
+  renders in between, so sliders stay live while a grid fills in; a newer grid replaces an
+  older one. A direction sweep (a strip of thumbnails of one edit at several amounts) does
+  the same after any grid: one thumbnail at a time, each interrupted between layers when a
+  render or a job waits (it is rendered again afterwards); a newer sweep replaces an older one.
 """
 
 from __future__ import annotations
@@ -97,6 +100,9 @@ class RenderWorker(QThread):
     pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
     exactReady = pyqtSignal(int, object, object, str)   # tag, recipe, uint8 image (None on error), error
     latentReady = pyqtSignal(int, str, object, str)     # tag, kind, result (None on error), error ('' = ok)
+    directionsReady = pyqtSignal(object, str)   # DirectionSet (None unless ok), error ('' ok, 'cancelled')
+    sweepThumb = pyqtSignal(int, int, object)   # sweep_id, index, uint8 image
+    sweepFinished = pyqtSignal(int, str)        # sweep_id, error ('' = every thumbnail sent)
 
     def __init__(self, engine: RenderSession, parent=None):
         super().__init__(parent)
@@ -108,6 +114,8 @@ class RenderWorker(QThread):
         self._grid_pending = None                       # (grid_id, spec) not started yet
         self._stop = False
         self._cancel_batch = threading.Event()
+        self._cancel_directions = threading.Event()
+        self._sweep = None                              # [sweep_id, recipes, next index] being rendered
         self._last_key = None
         self.rendered_ids: list[int] = []               # for tests and the bench
         self.interrupted_ids: list[int] = []            # renders stopped for a newer request
@@ -165,10 +173,37 @@ class RenderWorker(QThread):
     def cancel_batch(self) -> None:
         self._cancel_batch.set()
 
+    def compute_directions(self, method: str, layers=None, num: int = 10, samples: int = 20_000) -> None:
+        """Compute a direction set ('sefa' | 'pca', see Session.compute_directions); progress('directions', ...)
+        while it runs, then directionsReady."""
+        self._cancel_directions.clear()
+        self._push(('directions', ('compute', (str(method), None if layers is None else tuple(layers),
+                                               int(num), int(samples)))))
+
+    def measure_directions(self, dset) -> None:
+        """Measure ``dset``'s std (a set loaded without one); directionsReady with the set completed."""
+        self._cancel_directions.clear()
+        self._push(('directions', ('measure', dset)))
+
+    def cancel_directions(self) -> None:
+        self._cancel_directions.set()
+
+    def render_sweep(self, sweep_id: int, recipes) -> None:
+        """Render ``recipes`` (a direction sweep) on the exact path, one sweepThumb each, then
+        sweepFinished; replaces any sweep not finished yet."""
+        with self._cond:
+            self._sweep = [int(sweep_id), list(recipes), 0]
+            self._cond.notify()
+
+    def cancel_sweep(self) -> None:
+        with self._cond:
+            self._sweep = None
+
     def stop(self, timeout_ms: int = 10000) -> None:
         with self._cond:
             self._stop = True
             self._cancel_batch.set()
+            self._cancel_directions.set()
             self._cond.notify()
         if self.isRunning():
             self.wait(timeout_ms)
@@ -187,8 +222,8 @@ class RenderWorker(QThread):
     def run(self) -> None:
         while True:
             with self._cond:
-                while not (self._stop or self._jobs or self._pending is not None
-                           or self._grid is not None or self._grid_pending is not None):
+                while not (self._stop or self._jobs or self._pending is not None or self._grid is not None
+                           or self._grid_pending is not None or self._sweep is not None):
                     self._cond.wait()
                 if self._stop:
                     return
@@ -201,8 +236,10 @@ class RenderWorker(QThread):
                     grid_id, spec = self._grid_pending
                     self._grid_pending = None
                     job = ('grid-start', (grid_id, spec))
-                else:
+                elif self._grid is not None:
                     job = ('grid-step', self._grid)
+                else:
+                    job = ('sweep-step', self._sweep)
             if request is not None:
                 self._render(request)
             else:
@@ -326,6 +363,10 @@ class RenderWorker(QThread):
                 self.latentReady.emit(tag, what, None, error_text(e))
                 return
             self.latentReady.emit(tag, what, result, '')
+        elif kind == 'directions':
+            self._directions_job(*arg)
+        elif kind == 'sweep-step':
+            self._sweep_step(arg)
         elif kind == 'state':
             try:
                 info, switched = self.engine.load_state(arg)
@@ -340,6 +381,57 @@ class RenderWorker(QThread):
             if switched:        # another network now: the window takes it as a newly loaded model
                 self.loaded.emit(info)
             self.weightsSwapped.emit(info)
+
+    def _directions_job(self, what, arg) -> None:
+        def progress(done, total=None, text=''):
+            self.progress.emit('directions', int(done), int(total or 0), str(text))
+            if self._cancel_directions.is_set():
+                raise Cancelled()
+        try:
+            if what == 'compute':
+                method, layers, num, samples = arg
+                dset = self.engine.compute_directions(method, layers=layers, num=num, samples=samples,
+                                                      progress=progress)
+            else:
+                dset = arg.replace(std=self.engine.measure_std(arg.directions, progress=progress))
+        except Cancelled:
+            self.directionsReady.emit(None, 'cancelled')
+            return
+        except Exception as e:
+            log.exception('computing directions failed (%s)', what)
+            self.directionsReady.emit(None, error_text(e))
+            return
+        self.directionsReady.emit(dset, '')
+
+    def _sweep_step(self, sweep) -> None:
+        """Render the next thumbnail of ``sweep``; a render or job that comes in meanwhile
+        interrupts it between layers (it is rendered again next time)."""
+        sweep_id, recipes, i = sweep
+
+        def interrupt():
+            return self._stop or self._pending is not None or bool(self._jobs) or self._sweep is not sweep
+        try:
+            image, _ = self.engine.render(recipes[i], path='exact', interrupt=interrupt)
+        except Cancelled:
+            return
+        except Exception as e:
+            log.exception('sweep render failed: %r', recipes[i])
+            self._finish_sweep(sweep, error_text(e))
+            return
+        with self._cond:
+            if self._sweep is not sweep:
+                return      # replaced or cancelled while it rendered
+            sweep[2] = i + 1
+        self.sweepThumb.emit(sweep_id, i, image)
+        if i + 1 >= len(recipes):
+            self._finish_sweep(sweep, '')
+
+    def _finish_sweep(self, sweep, error):
+        with self._cond:
+            if self._sweep is not sweep:
+                return
+            self._sweep = None
+        self.sweepFinished.emit(sweep[0], error)
 
     def _finish_grid(self, grid, error):
         with self._cond:

@@ -231,7 +231,7 @@ class GridPanel(QWidget):
         self.noise_label.setText(f'noise {recipe.noise_mode}, strength {recipe.noise_strength:.2f} (Explore)')
         return GridSpec(rows=tuple(self.rows), cols=tuple(self.cols), layers=self.layers(), psi=psi,
                         cutoff=recipe.cutoff, class_idx=recipe.class_idx, noise_mode=recipe.noise_mode,
-                        noise_strength=recipe.noise_strength)
+                        noise_strength=recipe.noise_strength, edits=tuple(recipe.edits))
 
     def styles_text(self) -> str:
         """How the layers are chosen, as ``main.py mix --styles`` takes it ('coarse', '0-3,8')."""
