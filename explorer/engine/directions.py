@@ -168,6 +168,16 @@ class DirectionSet:
         return ''
 
 
+def default_directions_path(checkpoint_path) -> Path | None:
+    """The direction set shipped beside a checkpoint (``X.pt`` -> ``X_directions.npz``) if there
+    is one, else None. The GUI loads it with the checkpoint, so a model can come with named sliders."""
+    if checkpoint_path is None:
+        return None
+    p = Path(checkpoint_path)
+    candidate = p.with_name(p.stem + '_directions.npz')
+    return candidate if candidate.is_file() else None
+
+
 # ---------------------------------------------------------------------- edits
 def apply_edit(ws: torch.Tensor, direction, amount: float, layers: Sequence[int]) -> torch.Tensor:
     """``ws[:, layers] += amount * direction`` on a copy. ws: [N, num_ws, w_dim]."""
