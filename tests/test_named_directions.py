@@ -113,7 +113,7 @@ def test_regressor_training_is_deterministic_and_round_trips(tmp_path):
     images, labels = A.portrait_set(12, seed=3)
     names = ('yaw', 'glasses', 'skin tone')
     cols = [A.FACTOR_NAMES.index(n) for n in names]
-    kw = dict(names=names, epochs=1, batch=6, channels=(4, 4, 4, 4), hidden=8)
+    kw = {'names': names, 'epochs': 1, 'batch': 6, 'channels': (4, 4, 4, 4), 'hidden': 8}
     m1 = A.train_regressor(images, labels[:, cols], seed=1, **kw)
     m2 = A.train_regressor(images, labels[:, cols], seed=1, **kw)
     m3 = A.train_regressor(images, labels[:, cols], seed=2, **kw)

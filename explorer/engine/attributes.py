@@ -17,9 +17,9 @@ with ``torch.load(weights_only=True)``: no pickled objects.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -96,7 +96,7 @@ class AttributeRegressor(nn.Module):
 
     def __init__(self,
                  num_outputs: int,                  # one per factor
-                 channels: Sequence[int] = (24, 32, 48, 64),  # per stage, 32/16/8/4 px
+                 channels: Sequence[int] = (16, 32, 48, 64),  # per stage, 32/16/8/4 px
                  hidden: int = 96,                  # width of the linear layer
                  ):
         super().__init__()
@@ -157,19 +157,19 @@ class AttributeModel:
     # -------------------------------------------------------------- files
     def save(self, path) -> Path:
         path = Path(path)
-        record = dict(
-            format=FORMAT_NAME, version=FORMAT_VERSION,
-            config=dict(num_outputs=self.net.num_outputs, channels=list(self.net.channels), hidden=self.net.hidden),
-            names=list(self.names), kinds=list(self.kinds),
-            mean=torch.tensor(self.mean, dtype=torch.float64), std=torch.tensor(self.std, dtype=torch.float64),
-            state={k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
-            info=self.info,
-        )
+        record = {
+            'format': FORMAT_NAME, 'version': FORMAT_VERSION,
+            'config': {'num_outputs': self.net.num_outputs, 'channels': list(self.net.channels), 'hidden': self.net.hidden},
+            'names': list(self.names), 'kinds': list(self.kinds),
+            'mean': torch.tensor(self.mean, dtype=torch.float64), 'std': torch.tensor(self.std, dtype=torch.float64),
+            'state': {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
+            'info': self.info,
+        }
         atomic_write(path, lambda f: torch.save(record, f), suffix='.pt')
         return path
 
     @classmethod
-    def load(cls, path) -> 'AttributeModel':
+    def load(cls, path) -> AttributeModel:
         path = Path(path)
         if not path.is_file():
             raise UserError(f'{path}: no such attribute model')
@@ -177,7 +177,7 @@ class AttributeModel:
             raise UserError(f'{path}: {path.stat().st_size} bytes is too large for an attribute model')
         try:
             rec = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as e:  # noqa: BLE001 (any parse failure is one clear line)
+        except Exception as e:
             raise UserError(f'{path}: not a readable attribute model ({e.__class__.__name__})') from e
         if not isinstance(rec, dict) or rec.get('format') != FORMAT_NAME:
             raise UserError(f'{path}: not a {FORMAT_NAME} file')
@@ -265,7 +265,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def train_regressor(images: torch.Tensor, labels: np.ndarray, names: Sequence[str] = FACTOR_NAMES,
                     epochs: int = 12, batch: int = 64, lr: float = 2e-3, seed: int = 0,
                     augment: bool = True, progress: Progress | None = None,
-                    channels: Sequence[int] = (24, 32, 48, 64), hidden: int = 96) -> AttributeModel:
+                    channels: Sequence[int] = (16, 32, 48, 64), hidden: int = 96) -> AttributeModel:
     """Fit an ``AttributeRegressor`` on uint8 portraits [N, 3, 64, 64] with label rows [N, K]:
     mean squared error on the normalised scores, binary cross-entropy on binary factors; Adam
     with a cosine learning-rate decay. Deterministic for a given seed and thread count."""
@@ -309,8 +309,8 @@ def train_regressor(images: torch.Tensor, labels: np.ndarray, names: Sequence[st
                 progress(step, steps, f'training regressor (loss {loss.item():.3f})')
     net.eval().requires_grad_(False)
     return AttributeModel(net=net, names=names, kinds=kinds, mean=mean, std=std,
-                          info=dict(train_images=int(n), epochs=int(epochs), batch=int(batch), lr=float(lr),
-                                    seed=int(seed), augment=bool(augment)))
+                          info={'train_images': int(n), 'epochs': int(epochs), 'batch': int(batch), 'lr': float(lr),
+                                    'seed': int(seed), 'augment': bool(augment)})
 
 
 def evaluate(model: AttributeModel, images: torch.Tensor, labels: np.ndarray) -> dict:
@@ -320,11 +320,11 @@ def evaluate(model: AttributeModel, images: torch.Tensor, labels: np.ndarray) ->
     for k, (name, kind) in enumerate(zip(model.names, model.kinds)):
         y = np.asarray(labels)[:, k]
         if kind == 'binary':
-            out[name] = dict(metric='accuracy', value=float(((pred[:, k] > 0.5) == (y > 0.5)).mean()))
+            out[name] = {'metric': 'accuracy', 'value': float(((pred[:, k] > 0.5) == (y > 0.5)).mean())}
         else:
             ss_res = float(((pred[:, k] - y) ** 2).sum())
             ss_tot = float(((y - y.mean()) ** 2).sum())
-            out[name] = dict(metric='R^2', value=1.0 - ss_res / max(ss_tot, 1e-30))
+            out[name] = {'metric': 'R^2', 'value': 1.0 - ss_res / max(ss_tot, 1e-30)}
     return out
 
 
