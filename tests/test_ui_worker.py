@@ -114,9 +114,11 @@ def test_render_error_is_reported_and_worker_survives(qtbot, worker):
 
 def test_request_is_hashable_and_id_free_key():
     a, b = req(1, seed=5, psi=0.7), req(2, seed=5, psi=0.7)
-    assert hash(a) != hash(b) or a != b
-    assert a.key() == b.key()
+    assert a != b and len({a, b}) == 2                 # hashable; the id tells requests apart
+    assert a == req(1, seed=5, psi=0.7) and hash(a) == hash(req(1, seed=5, psi=0.7))
+    assert a.key() == b.key()                          # ... but the key leaves the id out
     assert {a.key(): 1}[b.key()] == 1
+    assert req(1, seed=6, psi=0.7).key() != a.key() and req(1, seed=5, psi=0.5).key() != a.key()
 
 
 def test_window_shows_only_newest_and_drops_stale(qtbot):
