@@ -78,7 +78,7 @@ def test_slow_model_drag_previews_then_release_refines(qtbot, win):
     win.engine.assume_full_ms = 500.0           # pretend a full frame takes 500 ms
     before_frame, before_recipe = win.frame.copy(), win.frame_recipe
     fired = []
-    win.refine_timer.timeout.connect(lambda: fired.append(1))   # runs after the window's own slot
+    win.refiner.idle_timer.timeout.connect(lambda: fired.append(1))   # runs after the window's own slot
     slider, seen = drag(qtbot, win, [90, 80, 70])
     for preview, status, shape in seen:
         assert preview and 'preview 4x4' in status, status     # 8x8: 500 ms x MACs(8)/MACs(16) > 50 ms
@@ -94,8 +94,8 @@ def test_slow_model_drag_previews_then_release_refines(qtbot, win):
     # A short pause while the slider is still held: no full-resolution refine yet (a slow drag
     # would pay for an interrupted refine on every movement); the preview stays.
     held = []
-    win.held_refine_timer.setInterval(1500)      # well after the idle timer, even on a loaded machine
-    win.held_refine_timer.timeout.connect(lambda: held.append(1))
+    win.refiner.held_timer.setInterval(1500)      # well after the idle timer, even on a loaded machine
+    win.refiner.held_timer.timeout.connect(lambda: held.append(1))
     slider.setValue(65)
     fired.clear()                                # the change restarted the idle timer
     qtbot.waitUntil(lambda: bool(fired), timeout=15000)
@@ -129,8 +129,8 @@ def test_slow_model_drag_previews_then_release_refines(qtbot, win):
 
 def test_pause_after_non_drag_burst_refines(qtbot, win, monkeypatch):
     """Spin box / keyboard bursts hold nothing: the pause itself refines."""
-    from explorer.ui import main_window
-    monkeypatch.setattr(main_window, 'BURST_S', 3600.0)     # every change counts as part of a burst
+    from explorer.ui import refine
+    monkeypatch.setattr(refine, 'BURST_S', 3600.0)     # every change counts as part of a burst
     win.engine.assume_full_ms = 500.0
     win.truncation_panel.psi.spin.setValue(0.6)
     win.truncation_panel.psi.spin.setValue(0.55)         # the second change of a burst
@@ -141,14 +141,14 @@ def test_pause_after_non_drag_burst_refines(qtbot, win, monkeypatch):
 
 
 def test_latent_pad_hold_defers_refine_to_release(qtbot, win, monkeypatch):
-    from explorer.ui import main_window
-    monkeypatch.setattr(main_window, 'BURST_S', 3600.0)
+    from explorer.ui import refine
+    monkeypatch.setattr(refine, 'BURST_S', 3600.0)
     win.engine.assume_full_ms = 500.0
     win.show()
     pad = win.latent_panel.pad
-    win.held_refine_timer.setInterval(60000)     # here only the release may refine
+    win.refiner.held_timer.setInterval(60000)     # here only the release may refine
     fired = []
-    win.refine_timer.timeout.connect(lambda: fired.append(1))
+    win.refiner.idle_timer.timeout.connect(lambda: fired.append(1))
     qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=pad.rect().center())
     pad.drag_by(-0.25, 0.0)                      # as mouse moves while pressed do
     pad.drag_by(-0.25, 0.0)
@@ -165,8 +165,8 @@ def test_latent_pad_hold_defers_refine_to_release(qtbot, win, monkeypatch):
 
 def test_release_refines_at_once(qtbot, win):
     win.engine.assume_full_ms = 500.0
-    win.refine_timer.setInterval(60000)          # only the release can refine here
-    win.held_refine_timer.setInterval(60000)
+    win.refiner.idle_timer.setInterval(60000)          # only the release can refine here
+    win.refiner.held_timer.setInterval(60000)
     slider, _ = drag(qtbot, win, [120, 110])
     assert win.shown_preview
     n = len(win.results)
@@ -186,7 +186,7 @@ def test_single_click_renders_full_even_for_slow_model(qtbot, win):
 
 
 def test_fast_model_never_previews(qtbot, win):
-    win.refine_timer.setInterval(50)
+    win.refiner.idle_timer.setInterval(50)
     slider, seen = drag(qtbot, win, [90, 80, 70, 60])
     assert all(not p for p, _, _ in seen)
     assert all(r.timings['resolution'] == 16 for r in win.results)

@@ -223,7 +223,7 @@ def test_undo_redo(qtbot, win):
     activate(qtbot, win)
     start = win.recipe
     win.latent_panel.seed.setValue(21)
-    win._undo_key = None
+    win.history.break_coalescing()
     win.truncation_panel.preset_07.click()
     assert r(win).psi == pytest.approx(0.7)
     win.view.setFocus()     # (a focused text box keeps Ctrl+Z for its own text undo)

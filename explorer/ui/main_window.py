@@ -33,8 +33,7 @@ import json
 import time
 from pathlib import Path
 
-from PyQt6 import sip
-from PyQt6.QtCore import QEvent, QSignalBlocker, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QEvent, QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QApplication,
@@ -53,7 +52,6 @@ from PyQt6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
-    QSlider,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -67,6 +65,7 @@ from explorer.engine.recipe import Recipe
 from explorer.engine.seeds import MAX_SEED, parse_seeds
 from explorer.engine.view import format_gain
 from explorer.errors import ExplorerError, error_text
+from explorer.ui.history import UndoHistory
 from explorer.ui.image_view import ImageView
 from explorer.ui.keys import keeps_key
 from explorer.ui.panels.favourites import FavouritesPanel
@@ -76,16 +75,13 @@ from explorer.ui.panels.layers import LayersPanel
 from explorer.ui.panels.noise import NoisePanel
 from explorer.ui.panels.truncation import TruncationPanel
 from explorer.ui.qimage import to_qimage
+from explorer.ui.refine import ViewState
+from explorer.ui.refine_qt import QtRefineScheduler
 from explorer.ui.settings import open_settings, value_bool
 from explorer.workers.render_worker import RenderRequest, RenderWorker, default_session
 
 APP_NAME = 'StyleGAN Explorer'
 MAX_RECENT = 8
-UNDO_COALESCE_S = 0.8
-MAX_UNDO = 500
-BURST_S = 0.15          # a change this soon after the previous one is part of a drag/burst
-REFINE_IDLE_MS = 150    # input pause after which a preview is refined to full resolution
-HELD_REFINE_MS = 400    # the same while a slider or the pad is still held down
 
 
 def _scrolled(widget):
@@ -119,10 +115,6 @@ class MainWindow(QMainWindow):
         self.frame_exact = False            # made on the exact reference path (else the fast path)
         self.shown_preview = False          # is the view showing a reduced-resolution preview?
         self._shown_request: RenderRequest | None = None
-        self._last_change_t = float('-inf')
-        self._refine_pending = False
-        self._refine_held = False           # the pending refine may run while a drag is held
-        self._pressed_sliders: set = set()  # sliders held down now (see _slider_down)
         self.last_request: RenderRequest | None = None
         self.request_options: tuple = ()    # view options (e.g. progressive preview, later)
         self._next_id = 0
@@ -130,10 +122,7 @@ class MainWindow(QMainWindow):
         self._submit_t: dict = {}
         self._frame_times: list = []
         self.latencies_ms: list = []        # submit -> shown, per shown frame (bench)
-        self.undo_stack: list = []
-        self.redo_stack: list = []
-        self._undo_key = None
-        self._undo_t = 0.0
+        self.history = UndoHistory()        # recipes before each change (Edit > Undo/Redo)
         self._grid_id = 0
         self._grid_spec = None
         self._grid_cancelled = None         # the spec of a grid the user cancelled
@@ -163,15 +152,8 @@ class MainWindow(QMainWindow):
         self.worker.pngSaved.connect(self._on_png_saved)
         self.worker.exactReady.connect(self._on_exact_ready)
         self.worker.start()
-        self.refine_timer = QTimer(self)
-        self.refine_timer.setSingleShot(True)
-        self.refine_timer.setInterval(REFINE_IDLE_MS)
-        self.refine_timer.timeout.connect(self._input_paused)
-        self.held_refine_timer = QTimer(self)
-        self.held_refine_timer.setSingleShot(True)
-        self.held_refine_timer.setInterval(HELD_REFINE_MS)
-        self.held_refine_timer.timeout.connect(self._held_paused)
-        self.latent_panel.pad.released.connect(self._input_released)
+        # Previews while a control is dragged, refined to full resolution when input pauses.
+        self.refiner = QtRefineScheduler(self, self.latent_panel.pad, self._view_state, self.submit)
         from explorer.ui.training_panel import TrainingPanel
         self.training_panel = TrainingPanel()
         self.training_panel.attach(self)
@@ -354,40 +336,11 @@ class MainWindow(QMainWindow):
             return
         if new == self.recipe:
             return
-        key = tuple(sorted(changes))
-        now = time.monotonic()
-        if not (key == self._undo_key and now - self._undo_t < UNDO_COALESCE_S):
-            self.undo_stack.append(self.recipe)
-            del self.undo_stack[:-MAX_UNDO]
-        self._undo_key, self._undo_t = key, now
-        self.redo_stack.clear()
-        self.set_recipe(new, interactive=self._input_is_interactive())
+        self.history.record(self.recipe, key=tuple(sorted(changes)))
+        self.set_recipe(new, interactive=self.refiner.change_is_interactive())
 
-    def _slider_down(self) -> bool:
-        """Is a slider held? Tracked by sliderPressed (see _hook_sliders), so a change costs
-        nothing here when none is held (searching the controls took ~1 ms per change)."""
-        if self._pressed_sliders:
-            self._pressed_sliders = {s for s in self._pressed_sliders if not sip.isdeleted(s) and s.isSliderDown()}
-        return bool(self._pressed_sliders)
-
-    def _input_held(self) -> bool:
-        """A drag is in progress: a slider or the latent pad is held down."""
-        return self._slider_down() or self.latent_panel.pad.held
-
-    def _input_is_interactive(self) -> bool:
-        """A drag is held, or this change follows the previous one within BURST_S."""
-        now = time.monotonic()
-        burst = now - self._last_change_t < BURST_S
-        self._last_change_t = now
-        return burst or self._input_held()
-
-    def _hook_sliders(self):
-        """Track held sliders and refine as soon as one is released (sliders are rebuilt per model)."""
-        for s in self.controls.findChildren(QSlider):
-            if not s.property('refine_hooked'):
-                s.setProperty('refine_hooked', True)
-                s.sliderPressed.connect(lambda s=s: self._pressed_sliders.add(s))
-                s.sliderReleased.connect(self._input_released)
+    def _view_state(self) -> ViewState:
+        return ViewState(self.last_request, self._shown_request, self._shown_id, self.shown_preview)
 
     def set_recipe(self, recipe: Recipe, interactive=False, exact=False) -> None:
         """Show ``recipe`` in every control (no signals) and render it (``interactive``: may
@@ -404,22 +357,18 @@ class MainWindow(QMainWindow):
         recipe = recipe.replace(checkpoint='', checkpoint_sha256='')
         if recipe == self.recipe:
             return
-        self.undo_stack.append(self.recipe)
-        self.redo_stack.clear()
-        self._undo_key = None
+        self.history.record(self.recipe)
         self.set_recipe(recipe, exact=True)
 
     def undo(self):
-        if self.undo_stack:
-            self.redo_stack.append(self.recipe)
-            self._undo_key = None
-            self.set_recipe(self.undo_stack.pop())
+        recipe = self.history.undo(self.recipe)
+        if recipe is not None:
+            self.set_recipe(recipe)
 
     def redo(self):
-        if self.redo_stack:
-            self.undo_stack.append(self.recipe)
-            self._undo_key = None
-            self.set_recipe(self.redo_stack.pop())
+        recipe = self.history.redo(self.recipe)
+        if recipe is not None:
+            self.set_recipe(recipe)
 
     def set_option(self, name, value) -> None:
         """A view option (not part of the recipe, not undoable), e.g. view='noise'."""
@@ -451,14 +400,7 @@ class MainWindow(QMainWindow):
         if exact:
             opts['path'] = 'exact'
         req = RenderRequest(recipe=self.recipe, request_id=self._next_id, options=tuple(sorted(opts.items())))
-        if interactive:
-            self.refine_timer.start()       # (re)start: refine once input pauses
-            self.held_refine_timer.start()
-            self._refine_pending = self._refine_held = False    # the input moved on: not paused now
-        else:
-            self.refine_timer.stop()
-            self.held_refine_timer.stop()
-            self._refine_pending = self._refine_held = False
+        self.refiner.submitted(interactive)
         self.last_request = req
         self._submit_t[req.request_id] = time.perf_counter()
         if len(self._submit_t) > 1000:
@@ -466,45 +408,6 @@ class MainWindow(QMainWindow):
                 del self._submit_t[k]
         self.worker.submit(req)
         return req
-
-    def _input_paused(self):
-        """No change for REFINE_IDLE_MS: refine a preview, unless a drag is still held (then
-        HELD_REFINE_MS decides, or the release)."""
-        if not self._input_held():
-            self._request_refine()
-
-    def _held_paused(self):
-        """No change for HELD_REFINE_MS while a drag is held still: refine now (the worker
-        interrupts it if the drag moves on)."""
-        if self._input_held():
-            self._request_refine(held=True)
-
-    def _input_released(self):
-        """A slider or the latent pad let go: refine a preview at once."""
-        self.refine_timer.stop()
-        self.held_refine_timer.stop()
-        self._request_refine()
-
-    def _request_refine(self, held=False):
-        if self.last_request is not None and self.last_request.option('interactive'):
-            self._refine_pending = True
-            self._refine_held = held
-            self._refine_if_due()
-
-    def _refine_if_due(self):
-        """Once the newest interactive request is on screen: if it came back as a preview,
-        render the same recipe at full resolution (a request that is not interactive)."""
-        req, shown = self.last_request, self._shown_request
-        if not self._refine_pending or req is None or shown is None:
-            return
-        if self._input_held() and not self._refine_held:
-            self._refine_pending = False    # grabbed again before the preview arrived: release refines
-            return
-        if self._shown_id < req.request_id and shown.key() != req.key():
-            return      # still rendering; _on_result calls again
-        self._refine_pending = False
-        if self.shown_preview and req.option('interactive'):
-            self.submit()
 
     # ================================================================== results
     def _on_result(self, res):
@@ -545,7 +448,7 @@ class MainWindow(QMainWindow):
         self.noise_panel.set_detail_gain(gain)
         self.status_label.setText(f'Render {ms:.1f} ms{extra}{how}  ·  {fps_text}')
         self.frameShown.emit(res.request_id)
-        self._refine_if_due()
+        self.refiner.refine_if_due()
 
     def _status(self, text):
         """A normal status line: it replaces any red error line (which is stale by now)."""
@@ -600,8 +503,7 @@ class MainWindow(QMainWindow):
             fix['class_idx'] = None
         if info.c_dim > 0 and (r.class_idx is None or r.class_idx >= info.c_dim):
             fix['class_idx'] = 0
-        self.undo_stack.clear()
-        self.redo_stack.clear()
+        self.history.clear()
         self._grid_spec = None
         self._shown_id = max(self._shown_id, self._next_id)
         title = f'{info.name} — {APP_NAME}'
@@ -620,7 +522,7 @@ class MainWindow(QMainWindow):
         if use_bf16:
             opts['dtype'] = 'bf16'
         self.request_options = tuple(sorted(opts.items()))
-        self._hook_sliders()
+        self.refiner.hook_sliders(self.controls)
         if not info.placeholder and not info.live:      # a live training model has no file
             self._add_recent(info.path)
             if not str(self._loading or '').startswith(('http://', 'https://')):     # not the download cache
@@ -1021,8 +923,7 @@ class MainWindow(QMainWindow):
     # ================================================================== shutdown
     def shutdown(self):
         self.latent_panel.animate.setChecked(False)
-        self.refine_timer.stop()
-        self.held_refine_timer.stop()
+        self.refiner.stop()
         self.worker.stop()
         self.training_panel.shutdown()
         self._exact_jobs.clear()
