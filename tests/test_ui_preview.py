@@ -204,7 +204,7 @@ def test_save_uses_exact_path_and_restore_renders_exactly(qtbot, win, tmp_path):
     G = load_generator(win.info.path)
     exact = to_uint8(render(G, win.recipe))
     with qtbot.waitSignal(win.pngSaved, timeout=15000) as saved:
-        out = win.save_png(tmp_path / 'p.png')      # while a preview is on screen
+        out = win.exporter.save_png(tmp_path / 'p.png')      # while a preview is on screen
     assert saved.args[1] == ''
     assert np.array_equal(load_png(out), exact)
     win.truncation_panel.psi.slider.setSliderDown(False)
@@ -212,7 +212,7 @@ def test_save_uses_exact_path_and_restore_renders_exactly(qtbot, win, tmp_path):
     assert not win.frame_exact                    # the view: fast path
     win.latent_panel.seed.setValue(3)
     settle(qtbot, win)
-    assert win.open_recipe(out)
+    assert win.opener.open_recipe(out)
     settle(qtbot, win)
     assert win.last_request.option('path') == 'exact'
     assert win.frame_exact and np.array_equal(win.frame, exact)
@@ -372,13 +372,13 @@ def test_copy_and_star_use_exact_pixels_of_the_recipe_on_screen(qtbot, win):
     exact = to_uint8(render(G, win.recipe))
     clip = QApplication.clipboard()
     clip.clear()
-    win.copy_to_clipboard()
+    win.exporter.copy_to_clipboard()
 
     def copied(expected):
         img = clip.image()
         return not img.isNull() and img.width() == 16 and np.array_equal(qimage_array(img), expected)
     qtbot.waitUntil(lambda: copied(exact), timeout=15000)
-    win.star_current()
+    win.exporter.star_current()
     fav = win.favourites_panel
     qtbot.waitUntil(lambda: fav.list.count() == 1, timeout=15000)
     assert fav.recipes == [win.recipe.replace(checkpoint=win.info.name, checkpoint_sha256=win.info.sha256)]
@@ -396,7 +396,7 @@ def test_copy_and_star_use_exact_pixels_of_the_recipe_on_screen(qtbot, win):
     assert paths and 'exact' not in paths and not win.frame_exact and not win.shown_preview
     n = len(paths)
     clip.clear()
-    win.copy_to_clipboard()
+    win.exporter.copy_to_clipboard()
     exact = to_uint8(render(G, win.recipe))
     qtbot.waitUntil(lambda: copied(exact), timeout=15000)
     assert paths[n:] == ['exact']
