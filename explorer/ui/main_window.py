@@ -14,7 +14,8 @@ Each concern has its own home:
   exact reference pixels, written in the worker);
 - ``explorer.ui.grid_controller``: the Mixing grid tab; ``explorer.ui.batch``: batch export;
 - ``explorer.ui.opener``: checkpoints (file, URL, recent), recipe PNGs, favourites;
-  ``explorer.ui.recipe_fit``: the recipe kept when another model loads.
+  ``explorer.ui.recipe_fit``: the recipe kept when another model loads;
+- ``explorer.ui.menus``: the menu bar and the window-wide shortcuts.
 
 The view uses the engine's fast path for StyleGAN2 models (optionally bf16); restored
 recipes (Open recipe, favourites, grid cells) and the noise view use the exact path.
