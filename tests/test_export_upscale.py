@@ -102,11 +102,11 @@ def test_gui_save_png_export_size(qtbot, win, tmp_path):
     from explorer.engine.rendering import render
     win.latent_panel.step_seed(+1)
     qtbot.waitUntil(lambda: win._shown_id == win.last_request.request_id, timeout=15000)
-    assert win.export_upscale == 1
-    win.export_size_actions[4].trigger()           # File > Export size > x4
-    assert win.export_upscale == 4 and int(win.settings.value('export/upscale')) == 4
+    assert win.exporter.upscale == 1
+    win.exporter.size_actions[4].trigger()           # File > Export size > x4
+    assert win.exporter.upscale == 4 and int(win.settings.value('export/upscale')) == 4
     with qtbot.waitSignal(win.pngSaved, timeout=15000) as sig:
-        win.save_png(tmp_path / 'big.png')
+        win.exporter.save_png(tmp_path / 'big.png')
     assert sig.args[1] == ''
     img = load_png(tmp_path / 'big.png')
     assert img.shape == (64, 64, 3)
@@ -116,21 +116,21 @@ def test_gui_save_png_export_size(qtbot, win, tmp_path):
     assert np.array_equal(img, upscale_image(native, 4))
     assert read_export_info(tmp_path / 'big.png')['upscale'] == 4
     # Native again: the exact pixels of the render.
-    win.set_export_upscale(1)
+    win.exporter.set_upscale(1)
     with qtbot.waitSignal(win.pngSaved, timeout=15000):
-        win.save_png(tmp_path / 'native.png')
+        win.exporter.save_png(tmp_path / 'native.png')
     assert np.array_equal(load_png(tmp_path / 'native.png'), native)
     assert read_export_info(tmp_path / 'native.png') == {}
 
 
 def test_gui_batch_export_size(qtbot, win, tmp_path):
-    from explorer.ui.main_window import BatchDialog
-    win.set_export_upscale(8)
-    dlg = BatchDialog(win, 3, win.export_upscale)
+    from explorer.ui.batch import BatchDialog
+    win.exporter.set_upscale(8)
+    dlg = BatchDialog(win, 3, win.exporter.upscale)
     assert dlg.size.currentData() == 8
     dlg.size.setCurrentIndex(dlg.size.findData(2))
     with qtbot.waitSignal(win.worker.batchFinished, timeout=30000) as sig:
-        win.batch_export([3, 4], tmp_path / 'out', dlg.size.currentData())
+        win.batch.export([3, 4], tmp_path / 'out', dlg.size.currentData())
     paths, error = sig.args
     assert error == '' and len(paths) == 2
     for p in paths:

@@ -125,7 +125,7 @@ def win(qtbot, ckpt):
 
 def grid_done(win):
     g = win.grid_panel
-    return win._grid_spec is not None and len(g.tiles) == g.total_tiles()
+    return win.grid.spec is not None and len(g.tiles) == g.total_tiles()
 
 
 @pytest.mark.parametrize('labels', [False, True])
@@ -136,23 +136,25 @@ def test_gui_grid_png_reopens_as_the_grid(qtbot, win, tmp_path, labels):
     g.psi.setValue(0.55)                       # the grid's own psi
     win.tabs.setCurrentWidget(g)
     qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
-    spec = win._grid_spec
+    spec = win.grid.spec
     assert spec.psi == pytest.approx(0.55) and spec.layers == (0, 2)
     tiles = dict(g.tiles)
-    out = win.save_grid(tmp_path / 'grid.png', labels=labels)
+    with qtbot.waitSignal(win.pngSaved, timeout=15000) as saved:     # written in the worker
+        out = win.grid.save(tmp_path / 'grid.png', labels=labels)
+    assert saved.args == [str(out), '']
     assert read_export_info(out).get('labels', False) == labels
     # Change everything, go back to Explore, then open the PNG.
     g.set_rows_cols([9], [8])
     g.set_group('coarse')
     g.follow_explore_psi()
     win.tabs.setCurrentIndex(0)
-    assert win.open_recipe(out)
+    assert win.opener.open_recipe(out)
     assert win.last_error_box is None
     assert win.tabs.currentWidget() is g
     assert g.rows == [1, 2] and g.cols == [3, 4] and g.group.currentData() == 'custom'
     assert g.psi.value() == pytest.approx(0.55) and g.psi_own
     qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
-    assert win._grid_spec == spec
+    assert win.grid.spec == spec
     for k, img in tiles.items():
         assert np.array_equal(g.tiles[k], img), k
 
@@ -163,14 +165,14 @@ def test_gui_opens_a_cli_mix_png(qtbot, win, tmp_path, capsys):
     assert cli.main(['mix', '--checkpoint', win.ckpt, '--rows', '5', '--cols', '6,7', '--styles', 'middle',
                      '--psi', '0.8', '--noise-mode', 'none', '--out', str(out), '--device', 'cpu']) == 0
     capsys.readouterr()
-    assert win.open_recipe(out)
+    assert win.opener.open_recipe(out)
     assert win.last_error_box is None
     g = win.grid_panel
     assert win.tabs.currentWidget() is g
     assert g.rows == [5] and g.cols == [6, 7] and g.group.currentData() == 'middle'
     assert win.recipe.noise_mode == 'none'
     qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
-    assert win._grid_spec.psi == pytest.approx(0.8) and win._grid_spec.noise_mode == 'none'
+    assert win.grid.spec.psi == pytest.approx(0.8) and win.grid.spec.noise_mode == 'none'
     # The GUI re-renders the same pixels the CLI wrote.
     from explorer.engine.grid_spec import compose_grid as compose
-    assert np.array_equal(compose(win._grid_spec, g.tiles, g.tiles[('col', -1, 0)].shape), load_png(out))
+    assert np.array_equal(compose(win.grid.spec, g.tiles, g.tiles[('col', -1, 0)].shape), load_png(out))

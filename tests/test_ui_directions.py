@@ -114,7 +114,7 @@ def test_slider_edits_the_recipe_in_sigma_units_undo_and_png(qtbot, win, tmp_pat
     assert win.last_request.recipe.edits == (e,)
     assert np.abs(win.frame.astype(int) - before.astype(int)).max() > 0      # the edit reached the view
     with qtbot.waitSignal(win.pngSaved, timeout=15000):
-        win.save_png(tmp_path / 'edited.png')
+        win.exporter.save_png(tmp_path / 'edited.png')
     assert Recipe.from_dict(read_recipe(tmp_path / 'edited.png')).edits == (e,)
     p.rows[0].value.setValue(-2.0)
     assert len(win.recipe.edits) == 2 and p.rows[2].value.value() == 1.5

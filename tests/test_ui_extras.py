@@ -135,7 +135,7 @@ def test_drop_png_restores_recipe_and_drop_checkpoint_loads(qtbot, win, tiny_G, 
     win.latent_panel.seed.setValue(12)
     settle(qtbot, win)
     with qtbot.waitSignal(win.pngSaved, timeout=15000):
-        png = win.save_png(tmp_path / 'a.png')
+        png = win.exporter.save_png(tmp_path / 'a.png')
     win.latent_panel.seed.setValue(13)
 
     def drop(path):
@@ -152,14 +152,14 @@ def test_drop_png_restores_recipe_and_drop_checkpoint_loads(qtbot, win, tiny_G, 
         drop(other)
     assert win.info.name == 'other.pt'
     assert 'other.pt' in win.windowTitle()
-    recent = [a.text() for a in win.recent_menu.actions()]
+    recent = [a.text() for a in win.opener.recent_menu.actions()]
     assert recent[0].endswith('other.pt') and any(t.endswith('tiny.pt') for t in recent)
 
 
 def test_copy_to_clipboard(qtbot, win):
     from PyQt6.QtWidgets import QApplication
     QApplication.clipboard().clear()
-    win.copy_to_clipboard()         # the exact render of the recipe on screen (in the worker)
+    win.exporter.copy_to_clipboard()         # the exact render of the recipe on screen (in the worker)
     qtbot.waitUntil(lambda: not QApplication.clipboard().image().isNull(), timeout=15000)
     img = QApplication.clipboard().image()
     assert (img.width(), img.height()) == (16, 16)
@@ -210,7 +210,7 @@ def test_learned_noise_strengths_and_zero_warning(qtbot, win, tmp_path):
 
 def test_batch_dialog_seed_choices(qtbot, win):
     from explorer.errors import UserError
-    from explorer.ui.main_window import BatchDialog
+    from explorer.ui.batch import BatchDialog
     d = BatchDialog(win, 7)
     qtbot.addWidget(d)
     d.count.setValue(3)
@@ -261,7 +261,39 @@ def test_save_png_into_a_file_as_folder_reports_cleanly(qtbot, win, tmp_path, mo
     else:
         win.frame_exact = False
     win.last_error_box = None
-    win.save_png_dialog()
+    win.exporter.save_png_dialog()
     qtbot.waitUntil(lambda: getattr(win, 'last_error_box', None) is not None, timeout=15000)
     assert win.last_error_box.text() == f'cannot write {target}: Not a directory'
     assert 'Could not save' in win.status_label.text()
+
+
+def test_exact_frame_on_screen_is_saved_by_the_worker(qtbot, tmp_path, monkeypatch):
+    """Save PNG with the exact full frame on screen: no second render, and the file is encoded
+    and written on the worker thread, not the UI thread."""
+    import threading
+
+    from explorer.engine.png import load_png, read_recipe
+    from explorer.workers import render_worker
+    threads = []
+    real_save = render_worker.save_png
+
+    def save_png(*a, **k):
+        threads.append(threading.current_thread())
+        return real_save(*a, **k)
+    monkeypatch.setattr(render_worker, 'save_png', save_png)
+    engine = FakeEngine()
+    w = make_window(qtbot, engine=engine)
+    try:
+        qtbot.waitUntil(lambda: w.frame is not None, timeout=5000)
+        w.latent_panel.seed.setValue(9)
+        settle(qtbot, w)
+        assert w.frame_exact and not w.shown_preview and w.frame_recipe.seeds == (9,)
+        rendered = len(engine.rendered)
+        with qtbot.waitSignal(w.pngSaved, timeout=5000) as saved:
+            out = w.exporter.save_png(tmp_path / 'e.png')
+        assert saved.args == [str(out), ''] and w.status_label.text() == f'Saved {out}'
+        assert len(engine.rendered) == rendered
+        assert threads and all(t is not threading.main_thread() for t in threads)
+        assert np.array_equal(load_png(out), w.frame) and read_recipe(out)['seeds'] == [9]
+    finally:
+        w.shutdown()

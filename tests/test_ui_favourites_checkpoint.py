@@ -46,7 +46,7 @@ def star(qtbot, win, seed):
     win.latent_panel.seed.setValue(seed)
     settle(qtbot, win)
     n = len(win.favourites_panel.recipes)
-    win.star_current()
+    win.exporter.star_current()
     qtbot.waitUntil(lambda: len(win.favourites_panel.recipes) == n + 1, timeout=15000)
 
 

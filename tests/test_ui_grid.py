@@ -39,7 +39,7 @@ def test_grid_cells_equal_single_mixes(qtbot, win, tmp_path):
     win.truncation_panel.preset_07.click()
     win.tabs.setCurrentWidget(g)
     qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
-    spec = win._grid_spec
+    spec = win.grid.spec
     assert spec.rows == (1, 2) and spec.cols == (3, 4, 5)
     assert spec.layers == win.info.group('middle') and spec.psi == pytest.approx(0.7)
     G = load_generator(win.ckpt)
@@ -52,7 +52,9 @@ def test_grid_cells_equal_single_mixes(qtbot, win, tmp_path):
     plain = to_uint8(render(G, Recipe(seeds=(4,), psi=0.7)))
     assert np.array_equal(g.tiles[('col', -1, 1)], plain)
     # Save grid PNG = composed tiles.
-    out = win.save_grid(tmp_path / 'grid.png')
+    with qtbot.waitSignal(win.pngSaved, timeout=15000) as saved:     # written in the worker
+        out = win.grid.save(tmp_path / 'grid.png')
+    assert saved.args == [str(out), '']
     img = load_png(out)
     h = G.img_resolution
     assert img.shape == (3 * h, 4 * h, 3)
@@ -72,22 +74,22 @@ def test_grid_editing_changes_spec(qtbot, win):
     qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
     g.add_row.click()
     g.add_col.click()
-    assert len(win._grid_spec.rows) == 2 and len(win._grid_spec.cols) == 2
+    assert len(win.grid.spec.rows) == 2 and len(win.grid.spec.cols) == 2
     g.col_spins[0].setValue(40)
-    assert win._grid_spec.cols[0] == 40
+    assert win.grid.spec.cols[0] == 40
     g.row_spins[1].setValue(41)
-    assert win._grid_spec.rows[1] == 41
+    assert win.grid.spec.rows[1] == 41
     g.del_col.click()
-    assert win._grid_spec.cols == (40,)
+    assert win.grid.spec.cols == (40,)
     g.set_group('custom', '0-1')
-    assert win._grid_spec.layers == (0, 1)
+    assert win.grid.spec.layers == (0, 1)
     g.set_group('all')
-    assert win._grid_spec.layers == tuple(range(win.info.num_ws))
+    assert win.grid.spec.layers == tuple(range(win.info.num_ws))
     qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
     assert set(g.tiles) == {('col', -1, 0), ('row', 0, -1), ('row', 1, -1), ('cell', 0, 0), ('cell', 1, 0)}
     # Sliders still render while on the grid tab, and change the grid's settings.
     win.truncation_panel.psi.setValue(0.5)
-    assert win._grid_spec.psi == pytest.approx(0.5)
+    assert win.grid.spec.psi == pytest.approx(0.5)
     qtbot.waitUntil(lambda: win._shown_id == win.last_request.request_id, timeout=15000)
 
 
@@ -103,11 +105,11 @@ def test_invalid_custom_layers_clear_the_old_tiles(qtbot, win):
     assert 'out of range' in g.status.text()
     assert not g.tiles and all(w.pixmap().isNull() for w in g.tile_widgets.values())
     with pytest.raises(ExplorerError):
-        win.grid_image()                # nothing stale to save either
+        win.grid.image()                # nothing stale to save either
     # Fixing the range renders the grid again.
     g.custom.setText('0-1')
     g.custom.editingFinished.emit()
     assert 'out of range' not in g.status.text()
     qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
-    assert win._grid_spec.layers == (0, 1)
+    assert win.grid.spec.layers == (0, 1)
     assert all(not w.pixmap().isNull() for w in g.tile_widgets.values())

@@ -60,7 +60,7 @@ def make_win(qtbot):
 
 def grid_done(win):
     g = win.grid_panel
-    return win._grid_spec is not None and len(g.tiles) == len(g.rows) + len(g.cols) + len(g.rows) * len(g.cols)
+    return win.grid.spec is not None and len(g.tiles) == len(g.rows) + len(g.cols) + len(g.rows) * len(g.cols)
 
 
 def tile_rects(g):
@@ -132,20 +132,20 @@ def test_grid_has_its_own_psi_and_shows_explores_noise(qtbot, make_win):
     win.truncation_panel.psi.setValue(0.7)
     win.tabs.setCurrentWidget(g)
     qtbot.waitUntil(lambda: grid_done(win), timeout=10000)
-    assert g.psi.value() == pytest.approx(0.7) and win._grid_spec.psi == pytest.approx(0.7)    # defaults to Explore's
+    assert g.psi.value() == pytest.approx(0.7) and win.grid.spec.psi == pytest.approx(0.7)    # defaults to Explore's
     assert 'const' in g.noise_label.text()
     g.psi.setValue(0.4)
-    assert win._grid_spec.psi == pytest.approx(0.4)
+    assert win.grid.spec.psi == pytest.approx(0.4)
     qtbot.waitUntil(lambda: eng.specs and eng.specs[-1].psi == pytest.approx(0.4), timeout=10000)
     win.truncation_panel.psi.setValue(0.9)         # Explore's psi no longer moves the grid's
-    assert win._grid_spec.psi == pytest.approx(0.4) and g.psi.value() == pytest.approx(0.4)
+    assert win.grid.spec.psi == pytest.approx(0.4) and g.psi.value() == pytest.approx(0.4)
     win.apply_changes({'noise_mode': 'none', 'noise_strength': 0.5})
     assert 'none' in g.noise_label.text() and '0.50' in g.noise_label.text()
-    assert win._grid_spec.noise_mode == 'none'
+    assert win.grid.spec.noise_mode == 'none'
     g.psi_follow.click()                           # follow Explore again
-    assert win._grid_spec.psi == pytest.approx(0.9) and g.psi.value() == pytest.approx(0.9)
+    assert win.grid.spec.psi == pytest.approx(0.9) and g.psi.value() == pytest.approx(0.9)
     win.truncation_panel.psi.setValue(0.8)
-    assert win._grid_spec.psi == pytest.approx(0.8)
+    assert win.grid.spec.psi == pytest.approx(0.8)
     # A cell opens with the grid's psi.
     g.psi.setValue(0.3)
     qtbot.waitUntil(lambda: grid_done(win), timeout=10000)

@@ -206,7 +206,7 @@ def test_png_with_stored_latent_reopens_with_it(qtbot, win, G, tmp_path):
     _, lat, _ = import_file(qtbot, win, tmp_path / 'a.npz')
     wanted = win.frame.copy()
     with qtbot.waitSignal(win.pngSaved, timeout=15000):
-        out = win.save_png(tmp_path / 'x.png')
+        out = win.exporter.save_png(tmp_path / 'x.png')
     d = read_recipe(out)
     assert d['seeds'] == [lat.ref] and [x['key'] for x in d['latents']] == [lat.key]
     assert np.array_equal(load_png(out), wanted)
@@ -218,7 +218,7 @@ def test_png_with_stored_latent_reopens_with_it(qtbot, win, G, tmp_path):
     assert panel.remove_btn.isEnabled()
     panel.remove_btn.click()
     assert panel.latents == []
-    assert win.open_recipe(out)
+    assert win.opener.open_recipe(out)
     settle(qtbot, win)
     assert win.recipe.latents == (lat,) and np.array_equal(win.frame, wanted)
     assert [x.key for x in panel.latents] == [lat.key]          # listed again
@@ -250,10 +250,10 @@ def test_panels_and_seed_keys_with_a_stored_base(qtbot, win, G, tmp_path):
     win.layers_panel.preset_buttons['coarse'].click()   # a new source from the last plain seed (none: 0)
     assert win.recipe.mix_seeds == (1,)
     settle(qtbot, win)
-    win.star_current()
+    win.exporter.star_current()
     qtbot.waitUntil(lambda: len(win.favourites_panel.recipes) == 1, timeout=15000)
     assert 'b.npz' in win.favourites_panel.list.item(0).text()
-    from explorer.ui.main_window import BatchDialog
+    from explorer.ui.batch import BatchDialog
     dlg = BatchDialog(win, 100)
     assert dlg.seeds()[0] == 100
     dlg.close()
@@ -272,7 +272,7 @@ def test_batch_export_keeps_latent_mix_source_and_edits(qtbot, win, G, tmp_path)
     settle(qtbot, win)
     assert win.recipe.seeds == (base.ref,) and win.recipe.mix_seeds == (mix.ref,)
     with qtbot.waitSignal(win.worker.batchFinished, timeout=30000) as sig:
-        win.batch_export([3, 4], tmp_path / 'out')
+        win.batch.export([3, 4], tmp_path / 'out')
     paths, error = sig.args
     assert error == '' and len(paths) == 2
     for seed, p in zip((3, 4), paths):
@@ -286,11 +286,11 @@ def test_batch_export_keeps_latent_mix_source_and_edits(qtbot, win, G, tmp_path)
 def test_dropped_pt_is_a_latent_or_a_checkpoint(qtbot, win, G, tmp_path, tiny_ckpt):
     torch.save({'w': torch.from_numpy(w_plus(G, seed=8))}, tmp_path / 'lat.pt')
     with qtbot.waitSignal(win.latents.done, timeout=15000):
-        win.open_path(str(tmp_path / 'lat.pt'))
+        win.opener.open_path(str(tmp_path / 'lat.pt'))
     settle(qtbot, win)
     assert win.recipe.seeds[0].startswith('latent:')
     with qtbot.waitSignal(win.modelLoaded, timeout=15000):      # no latent in it: opened as a checkpoint
-        win.open_path(tiny_ckpt)
+        win.opener.open_path(tiny_ckpt)
     assert win.last_error_box is None
 
 

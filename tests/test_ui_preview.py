@@ -78,7 +78,7 @@ def test_slow_model_drag_previews_then_release_refines(qtbot, win):
     win.engine.assume_full_ms = 500.0           # pretend a full frame takes 500 ms
     before_frame, before_recipe = win.frame.copy(), win.frame_recipe
     fired = []
-    win.refine_timer.timeout.connect(lambda: fired.append(1))   # runs after the window's own slot
+    win.refiner.idle_timer.timeout.connect(lambda: fired.append(1))   # runs after the window's own slot
     slider, seen = drag(qtbot, win, [90, 80, 70])
     for preview, status, shape in seen:
         assert preview and 'preview 4x4' in status, status     # 8x8: 500 ms x MACs(8)/MACs(16) > 50 ms
@@ -94,8 +94,8 @@ def test_slow_model_drag_previews_then_release_refines(qtbot, win):
     # A short pause while the slider is still held: no full-resolution refine yet (a slow drag
     # would pay for an interrupted refine on every movement); the preview stays.
     held = []
-    win.held_refine_timer.setInterval(1500)      # well after the idle timer, even on a loaded machine
-    win.held_refine_timer.timeout.connect(lambda: held.append(1))
+    win.refiner.held_timer.setInterval(1500)      # well after the idle timer, even on a loaded machine
+    win.refiner.held_timer.timeout.connect(lambda: held.append(1))
     slider.setValue(65)
     fired.clear()                                # the change restarted the idle timer
     qtbot.waitUntil(lambda: bool(fired), timeout=15000)
@@ -129,8 +129,8 @@ def test_slow_model_drag_previews_then_release_refines(qtbot, win):
 
 def test_pause_after_non_drag_burst_refines(qtbot, win, monkeypatch):
     """Spin box / keyboard bursts hold nothing: the pause itself refines."""
-    from explorer.ui import main_window
-    monkeypatch.setattr(main_window, 'BURST_S', 3600.0)     # every change counts as part of a burst
+    from explorer.ui import refine
+    monkeypatch.setattr(refine, 'BURST_S', 3600.0)     # every change counts as part of a burst
     win.engine.assume_full_ms = 500.0
     win.truncation_panel.psi.spin.setValue(0.6)
     win.truncation_panel.psi.spin.setValue(0.55)         # the second change of a burst
@@ -141,14 +141,14 @@ def test_pause_after_non_drag_burst_refines(qtbot, win, monkeypatch):
 
 
 def test_latent_pad_hold_defers_refine_to_release(qtbot, win, monkeypatch):
-    from explorer.ui import main_window
-    monkeypatch.setattr(main_window, 'BURST_S', 3600.0)
+    from explorer.ui import refine
+    monkeypatch.setattr(refine, 'BURST_S', 3600.0)
     win.engine.assume_full_ms = 500.0
     win.show()
     pad = win.latent_panel.pad
-    win.held_refine_timer.setInterval(60000)     # here only the release may refine
+    win.refiner.held_timer.setInterval(60000)     # here only the release may refine
     fired = []
-    win.refine_timer.timeout.connect(lambda: fired.append(1))
+    win.refiner.idle_timer.timeout.connect(lambda: fired.append(1))
     qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=pad.rect().center())
     pad.drag_by(-0.25, 0.0)                      # as mouse moves while pressed do
     pad.drag_by(-0.25, 0.0)
@@ -165,8 +165,8 @@ def test_latent_pad_hold_defers_refine_to_release(qtbot, win, monkeypatch):
 
 def test_release_refines_at_once(qtbot, win):
     win.engine.assume_full_ms = 500.0
-    win.refine_timer.setInterval(60000)          # only the release can refine here
-    win.held_refine_timer.setInterval(60000)
+    win.refiner.idle_timer.setInterval(60000)          # only the release can refine here
+    win.refiner.held_timer.setInterval(60000)
     slider, _ = drag(qtbot, win, [120, 110])
     assert win.shown_preview
     n = len(win.results)
@@ -186,7 +186,7 @@ def test_single_click_renders_full_even_for_slow_model(qtbot, win):
 
 
 def test_fast_model_never_previews(qtbot, win):
-    win.refine_timer.setInterval(50)
+    win.refiner.idle_timer.setInterval(50)
     slider, seen = drag(qtbot, win, [90, 80, 70, 60])
     assert all(not p for p, _, _ in seen)
     assert all(r.timings['resolution'] == 16 for r in win.results)
@@ -204,7 +204,7 @@ def test_save_uses_exact_path_and_restore_renders_exactly(qtbot, win, tmp_path):
     G = load_generator(win.info.path)
     exact = to_uint8(render(G, win.recipe))
     with qtbot.waitSignal(win.pngSaved, timeout=15000) as saved:
-        out = win.save_png(tmp_path / 'p.png')      # while a preview is on screen
+        out = win.exporter.save_png(tmp_path / 'p.png')      # while a preview is on screen
     assert saved.args[1] == ''
     assert np.array_equal(load_png(out), exact)
     win.truncation_panel.psi.slider.setSliderDown(False)
@@ -212,7 +212,7 @@ def test_save_uses_exact_path_and_restore_renders_exactly(qtbot, win, tmp_path):
     assert not win.frame_exact                    # the view: fast path
     win.latent_panel.seed.setValue(3)
     settle(qtbot, win)
-    assert win.open_recipe(out)
+    assert win.opener.open_recipe(out)
     settle(qtbot, win)
     assert win.last_request.option('path') == 'exact'
     assert win.frame_exact and np.array_equal(win.frame, exact)
@@ -372,13 +372,13 @@ def test_copy_and_star_use_exact_pixels_of_the_recipe_on_screen(qtbot, win):
     exact = to_uint8(render(G, win.recipe))
     clip = QApplication.clipboard()
     clip.clear()
-    win.copy_to_clipboard()
+    win.exporter.copy_to_clipboard()
 
     def copied(expected):
         img = clip.image()
         return not img.isNull() and img.width() == 16 and np.array_equal(qimage_array(img), expected)
     qtbot.waitUntil(lambda: copied(exact), timeout=15000)
-    win.star_current()
+    win.exporter.star_current()
     fav = win.favourites_panel
     qtbot.waitUntil(lambda: fav.list.count() == 1, timeout=15000)
     assert fav.recipes == [win.recipe.replace(checkpoint=win.info.name, checkpoint_sha256=win.info.sha256)]
@@ -396,7 +396,7 @@ def test_copy_and_star_use_exact_pixels_of_the_recipe_on_screen(qtbot, win):
     assert paths and 'exact' not in paths and not win.frame_exact and not win.shown_preview
     n = len(paths)
     clip.clear()
-    win.copy_to_clipboard()
+    win.exporter.copy_to_clipboard()
     exact = to_uint8(render(G, win.recipe))
     qtbot.waitUntil(lambda: copied(exact), timeout=15000)
     assert paths[n:] == ['exact']

@@ -92,7 +92,7 @@ def test_cli_png_from_seed_4000000000_restores_that_seed(qtbot, win, tiny_G, tmp
     assert main(['render', '--checkpoint', str(ckpt), '--seeds', '4000000000', '--noise-mode', 'random',
                  '--noise-seed', '4000000001', '--outdir', str(tmp_path / 'out'), '--device', 'cpu']) == 0
     png = next((tmp_path / 'out').glob('*.png'))
-    assert win.open_recipe(png)
+    assert win.opener.open_recipe(png)
     lp = win.latent_panel
     assert win.recipe.seeds == (4000000000,) and lp.seed.value() == 4000000000
     assert win.noise_panel.noise_seed.value() == 4000000001
@@ -145,7 +145,7 @@ def test_favourites_keep_high_seeds(qtbot, win):
     rec = Recipe(seeds=(4000000000,))
     win.restore_recipe(rec)
     qtbot.waitUntil(lambda: win.frame_recipe == win.recipe, timeout=5000)
-    win.star_current()
+    win.exporter.star_current()
     qtbot.waitUntil(lambda: win.favourites_panel.list.count() == 1, timeout=5000)
     assert '4000000000' in win.favourites_panel.list.item(0).text()
     win.latent_panel.seed.setValue(5)
@@ -154,7 +154,7 @@ def test_favourites_keep_high_seeds(qtbot, win):
 
 
 def test_batch_dialog_near_the_top_seed(qtbot, win):
-    from explorer.ui.main_window import BatchDialog
+    from explorer.ui.batch import BatchDialog
     d = BatchDialog(win, MAX - 3)
     qtbot.addWidget(d)
     assert d.seeds() == [MAX - 3, MAX - 2, MAX - 1, MAX]     # count clamped: no seed past 2^32 - 1

@@ -42,7 +42,7 @@ def test_favourites_bf16_and_geometry_persist(qtbot):
         w.act_bf16.setChecked(True)
         w.latent_panel.seed.setValue(21)
         qtbot.waitUntil(lambda: w._shown_id == w.last_request.request_id, timeout=15000)
-        w.star_current()
+        w.exporter.star_current()
         qtbot.waitUntil(lambda: w.favourites_panel.list.count() == 1, timeout=15000)
         starred = w.favourites_panel.recipes[0]
         w.resize(701, 503)          # within the offscreen screen (restoreGeometry keeps windows on it)
@@ -107,7 +107,7 @@ def test_recent_checkpoints_persist_and_open_dialog_starts_there(qtbot, tmp_path
     w.close()
     w2 = open_window(qtbot, FakeEngine())
     try:
-        recent = [a.text() for a in w2.recent_menu.actions()][:2]
+        recent = [a.text() for a in w2.opener.recent_menu.actions()][:2]
         assert recent == ['/tmp/fake.pt', str(tmp_path / 'models' / 'model.pt')]
         seen = {}
 
@@ -115,7 +115,7 @@ def test_recent_checkpoints_persist_and_open_dialog_starts_there(qtbot, tmp_path
             seen['dir'] = directory
             return '', ''
         monkeypatch.setattr(QFileDialog, 'getOpenFileName', fake_dialog)
-        w2.open_checkpoint_dialog()
+        w2.opener.open_checkpoint_dialog()
         assert seen['dir'] == '/tmp'        # the folder of the last checkpoint opened
     finally:
         w2.close()

@@ -44,7 +44,7 @@ def fail_a_load(qtbot, win):
 def test_batch_export_status_is_not_red_after_a_failed_load(qtbot, win, tmp_path):
     fail_a_load(qtbot, win)
     with qtbot.waitSignal(win.worker.batchFinished, timeout=10000):
-        win.batch_export([1, 2], str(tmp_path))
+        win.batch.export([1, 2], str(tmp_path))
     assert 'Batch export' in win.status_label.text() and not is_red(win.status_label)
 
 
@@ -56,7 +56,7 @@ def test_a_render_clears_the_red_line(qtbot, win):
 
 
 def test_batch_dialog_keeps_a_bad_range_and_says_why(qtbot, win):
-    from explorer.ui.main_window import BatchDialog
+    from explorer.ui.batch import BatchDialog
     dlg = BatchDialog(win, 5)
     qtbot.addWidget(dlg)
     dlg.open()

@@ -198,7 +198,7 @@ def test_export_then_open_recipe_restores_pixels(qtbot, win, tmp_path):
     from explorer.engine.rendering import render
     wanted = to_uint8(render(load_generator(win.info.path), wanted_recipe))
     with qtbot.waitSignal(win.pngSaved, timeout=15000) as saved:
-        out = win.save_png(tmp_path / 'x.png')
+        out = win.exporter.save_png(tmp_path / 'x.png')
     assert saved.args == [str(out), '']
     assert np.array_equal(load_png(out), wanted)
     assert read_recipe(out)['checkpoint'] == 'tiny.pt'
@@ -209,7 +209,7 @@ def test_export_then_open_recipe_restores_pixels(qtbot, win, tmp_path):
     win.layers_panel.preset_buttons['none'].click()
     settle(qtbot, win)
     assert not np.array_equal(win.frame, wanted)
-    assert win.open_recipe(out)
+    assert win.opener.open_recipe(out)
     assert win.recipe == wanted_recipe
     settle(qtbot, win)
     assert win.frame_exact and np.array_equal(win.frame, wanted)      # a restored recipe renders exactly
@@ -223,7 +223,7 @@ def test_undo_redo(qtbot, win):
     activate(qtbot, win)
     start = win.recipe
     win.latent_panel.seed.setValue(21)
-    win._undo_key = None
+    win.history.break_coalescing()
     win.truncation_panel.preset_07.click()
     assert r(win).psi == pytest.approx(0.7)
     win.view.setFocus()     # (a focused text box keeps Ctrl+Z for its own text undo)
@@ -242,7 +242,7 @@ def test_undo_redo(qtbot, win):
 def test_favourites_star_and_restore(qtbot, win):
     win.latent_panel.seed.setValue(8)
     settle(qtbot, win)
-    win.star_current()
+    win.exporter.star_current()
     fav = win.recipe
     qtbot.waitUntil(lambda: win.favourites_panel.list.count() == 1, timeout=15000)   # exact render
     win.latent_panel.seed.setValue(9)
@@ -276,9 +276,9 @@ def test_keyboard_shortcuts(qtbot, win, monkeypatch, tmp_path):
     assert win.act_undo.shortcut().toString() == 'Ctrl+Z'
     assert 'Ctrl+Shift+Z' in [s.toString() for s in win.act_redo.shortcuts()]
     # S saves the shown frame (the file dialog answered by the test).
-    from explorer.ui import main_window
+    from explorer.ui import exporter
     target = tmp_path / 'pressed_s.png'
-    monkeypatch.setattr(main_window.QFileDialog, 'getSaveFileName', lambda *a, **k: (str(target), ''))
+    monkeypatch.setattr(exporter.QFileDialog, 'getSaveFileName', lambda *a, **k: (str(target), ''))
     settle(qtbot, win)
     win.view.setFocus()
     with qtbot.waitSignal(win.pngSaved, timeout=15000):
@@ -293,7 +293,7 @@ def test_keyboard_shortcuts(qtbot, win, monkeypatch, tmp_path):
 def test_batch_export_with_progress(qtbot, win, tmp_path):
     win.truncation_panel.preset_07.click()
     with qtbot.waitSignal(win.worker.batchFinished, timeout=30000) as blocker:
-        win.batch_export([3, 4, 5], tmp_path / 'batch')
+        win.batch.export([3, 4, 5], tmp_path / 'batch')
     paths, error = blocker.args
     assert error == '' and len(paths) == 3
     assert read_recipe(paths[0])['psi'] == pytest.approx(0.7)
@@ -302,8 +302,8 @@ def test_batch_export_with_progress(qtbot, win, tmp_path):
 
 def test_batch_export_cancel(qtbot, win, tmp_path):
     win.worker.cancel_batch_soon = True
-    win.worker.progress.connect(lambda kind, done, total, text: win.cancel_batch() if done >= 1 else None)
+    win.worker.progress.connect(lambda kind, done, total, text: win.batch.cancel() if done >= 1 else None)
     with qtbot.waitSignal(win.worker.batchFinished, timeout=30000) as blocker:
-        win.batch_export(list(range(50)), tmp_path / 'batch')
+        win.batch.export(list(range(50)), tmp_path / 'batch')
     assert blocker.args[1] == 'cancelled'
     assert len(list((tmp_path / 'batch').glob('*.png'))) < 50

@@ -148,3 +148,55 @@ def test_window_shows_only_newest_and_drops_stale(qtbot):
         assert win.frame[0, 0, 0] == 3
     finally:
         win.shutdown()
+
+
+def test_png_writes_run_on_the_worker_thread(qtbot, worker, tmp_path, monkeypatch):
+    """An image the window already has (the exact frame on screen, a grid) is encoded and
+    written by the worker, never on the UI thread; pngSaved reports each write."""
+    import threading
+
+    from explorer.engine.grid_spec import GridSpec, compose_grid
+    from explorer.engine.png import load_png, read_export_info, read_recipe
+    from explorer.workers import render_worker
+    threads = []
+    real_save = render_worker.save_png
+
+    def save_png(*a, **k):
+        threads.append(threading.current_thread())
+        return real_save(*a, **k)
+    monkeypatch.setattr(render_worker, 'save_png', save_png)
+    img = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
+    saved = []
+    worker.pngSaved.connect(lambda path, error: saved.append((path, error)))
+    worker.write_png(tmp_path / 'frame.png', img, {'seeds': [3]}, upscale=2)
+    spec = GridSpec(rows=(1,), cols=(2,), layers=(0,))
+    tiles = {('col', -1, 0): img, ('row', 0, -1): img + 1, ('cell', 0, 0): img + 2}
+    worker.write_grid_png(tmp_path / 'grid.png', spec, tiles, {'grid': spec.to_dict()}, labels=False)
+    worker.write_png(tmp_path / 'missing' / 'x.png', img, {})
+    qtbot.waitUntil(lambda: len(saved) == 3, timeout=5000)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    assert saved[:2] == [(str(tmp_path / 'frame.png'), ''), (str(tmp_path / 'grid.png'), '')]
+    assert saved[2][0] == str(tmp_path / 'missing' / 'x.png') and 'folder does not exist' in saved[2][1]
+    assert load_png(tmp_path / 'frame.png').shape == (16, 16, 3)
+    assert read_recipe(tmp_path / 'frame.png') == {'seeds': [3]}
+    assert read_export_info(tmp_path / 'frame.png')['upscale'] == 2
+    assert np.array_equal(load_png(tmp_path / 'grid.png'), compose_grid(spec, tiles, img.shape))
+
+
+def test_stop_still_writes_queued_pngs(qtbot, tmp_path):
+    """Save PNG, then quit at once: the file is still written (renders still queued are not)."""
+    engine = FakeEngine()
+    w = RenderWorker(engine)
+    engine.gate.acquire()
+    w.start()
+    w.submit(req(1, options=(('interactive', True),)))
+    assert engine.started.wait(5)           # the worker is busy rendering
+    img = np.zeros((8, 8, 3), np.uint8)
+    w.write_png(tmp_path / 'late.png', img, {})
+    w.export_png(tmp_path / 'render.png', Recipe(), {})    # needs a render: dropped at stop
+    with w._cond:
+        w._stop = True
+    engine.gate.release()
+    w.stop()
+    assert not w.isRunning()
+    assert (tmp_path / 'late.png').exists() and not (tmp_path / 'render.png').exists()

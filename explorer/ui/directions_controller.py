@@ -84,9 +84,7 @@ class DirectionsController(QObject):
     def _hook_sliders(self) -> None:
         # The window tracks held sliders (interactive previews, refine on release) of the controls
         # it finds; rows built after a model load need hooking too.
-        hook = getattr(self.win, '_hook_sliders', None)
-        if hook is not None:
-            hook()
+        self.win.refiner.hook_sliders(self.win.controls)
 
     # ------------------------------------------------------------------ sweep
     def eventFilter(self, obj, e):

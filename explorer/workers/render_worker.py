@@ -15,6 +15,10 @@
 - PNG export renders the exact reference pixels here (``export_png``), whatever the
   view shows (the view may come from the fast path); so does ``render_exact`` for the
   clipboard and favourite thumbnails (``exactReady``), so they match the exported PNG.
+- PNGs of pixels the window already has (an exact frame on screen, a mixing grid) are
+  written here too (``write_png``, ``write_grid_png``): encoding, upscaling and the disk
+  never run on the UI thread. Each write emits ``pngSaved`` like ``export_png``; writes
+  still queued when the worker stops are done before it ends.
 - Other jobs (load a checkpoint, render a grid, batch export, compute semantic directions)
   run on the same thread. A grid renders one tile at a time and yields to pending single
   renders in between, so sliders stay live while a grid fills in; a newer grid replaces an
@@ -31,6 +35,8 @@ from dataclasses import dataclass, field
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
+from explorer.engine.grid_spec import grid_export_image
+from explorer.engine.png import save_png
 from explorer.engine.progress import Cancelled
 from explorer.engine.recipe import Recipe
 from explorer.engine.session import RenderSession
@@ -158,6 +164,16 @@ class RenderWorker(QThread):
         emits pngSaved."""
         self._push(('png', (str(path), recipe, recipe_dict, int(upscale))))
 
+    def write_png(self, path, image, recipe_dict, upscale: int = 1) -> None:
+        """Write ``image`` (uint8 [H, W, C], e.g. the exact frame on screen) with ``recipe_dict``
+        embedded, ``upscale`` times larger; emits pngSaved."""
+        self._push(('write', (str(path), image, recipe_dict, int(upscale))))
+
+    def write_grid_png(self, path, spec, tiles: dict, recipe_dict, upscale: int = 1, labels: bool = False) -> None:
+        """Compose the mixing grid ``spec`` from ``tiles`` ({(kind, r, c): uint8 image}), upscale
+        and label it, and write it with ``recipe_dict`` (its grid recipe) embedded; emits pngSaved."""
+        self._push(('write-grid', (str(path), spec, dict(tiles), recipe_dict, int(upscale), bool(labels))))
+
     def render_exact(self, tag: int, recipe) -> None:
         """Render ``recipe`` on the exact path (what export writes); emits exactReady(tag, ...)."""
         self._push(('exact', (int(tag), recipe)))
@@ -226,7 +242,10 @@ class RenderWorker(QThread):
                            or self._grid_pending is not None or self._sweep is not None):
                     self._cond.wait()
                 if self._stop:
-                    return
+                    # PNGs of pixels already rendered are still written (Save, then quit at once).
+                    writes = [j for j in self._jobs if j[0] in ('write', 'write-grid')]
+                    self._jobs.clear()
+                    break
                 job = request = None
                 if self._jobs:
                     job = self._jobs.pop(0)
@@ -244,6 +263,8 @@ class RenderWorker(QThread):
                 self._render(request)
             else:
                 self._run_job(*job)
+        for job in writes:
+            self._run_job(*job)
 
     def _render(self, request: RenderRequest) -> None:
         if request.key() == self._last_key:
@@ -336,13 +357,18 @@ class RenderWorker(QThread):
             self.batchFinished.emit(list(paths), '')
         elif kind == 'png':
             path, recipe, recipe_dict, upscale = arg
-            try:
-                self.engine.export_png(path, recipe, recipe_dict, upscale=upscale)
-            except Exception as e:
-                log.exception('saving %s failed', path)
-                self.pngSaved.emit(path, error_text(e))
-                return
-            self.pngSaved.emit(path, '')
+            self._write(path, lambda: self.engine.export_png(path, recipe, recipe_dict, upscale=upscale))
+        elif kind == 'write':
+            path, image, recipe_dict, upscale = arg
+            self._write(path, lambda: save_png(path, image, recipe_dict, upscale=upscale))
+        elif kind == 'write-grid':
+            path, spec, tiles, recipe_dict, upscale, labels = arg
+
+            def write_grid():
+                image, export = grid_export_image(spec, tiles, next(iter(tiles.values())).shape, upscale=upscale,
+                                                  labels=labels)
+                save_png(path, image, recipe_dict, export=export)
+            self._write(path, write_grid)
         elif kind == 'exact':
             tag, recipe = arg
             try:
@@ -432,6 +458,15 @@ class RenderWorker(QThread):
                 return
             self._sweep = None
         self.sweepFinished.emit(sweep[0], error)
+    def _write(self, path: str, write) -> None:
+        """Run ``write()`` (it writes ``path``) and report it with pngSaved."""
+        try:
+            write()
+        except Exception as e:
+            log.exception('saving %s failed', path)
+            self.pngSaved.emit(path, error_text(e))
+            return
+        self.pngSaved.emit(path, '')
 
     def _finish_grid(self, grid, error):
         with self._cond:

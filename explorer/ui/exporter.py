@@ -1,0 +1,170 @@
+"""Save PNG, copy to the clipboard and star, always with the exact pixels of the recipe on screen.
+
+The view may show the fast path (or bf16, or a reduced-resolution preview); every PNG
+written, the clipboard copy and favourite thumbnails use the exact reference path, so they
+equal ``python main.py render``'s pixels. When the view already holds the exact full frame
+it is used as it is; otherwise the render worker renders it exactly first. Writing (and
+upscaling) a PNG always happens in the worker, never on the UI thread; ``pngSaved`` on the
+window follows each write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtGui import QAction
+from PyQt6.QtWidgets import QApplication, QFileDialog
+
+from explorer.engine.png import UPSCALES
+from explorer.engine.recipe import Recipe
+from explorer.engine.stored_latents import first_seed
+from explorer.errors import ExplorerError, error_text
+from explorer.ui.qimage import to_qimage
+
+
+class Exporter:
+    """The window's export actions (File > Save PNG, Copy image, Export size; Star)."""
+
+    def __init__(self, window):
+        self.win = window               # its frame state, worker, settings, status line and favourites
+        self.size_actions: dict = {}    # upscale factor -> checkable QAction (File > Export size)
+        self._exact_jobs: dict = {}     # tag -> 'copy' | 'star', exact renders in the worker
+        self._exact_tag = 0
+        window.worker.pngSaved.connect(self.on_png_saved)
+        window.worker.exactReady.connect(self._on_exact_ready)
+
+    # ---------------------------------------------------------------- export size
+    def build_size_menu(self, menu) -> None:
+        """File > Export size: native or x2/x4/x8 (Lanczos) for Save PNG, batch export and grid
+        PNGs; the recipe in the file stays native. Remembered between sessions."""
+        try:
+            current = int(self.win.settings.value('export/upscale', 1))
+        except (TypeError, ValueError):
+            current = 1
+        for f in UPSCALES:
+            a = QAction('Native resolution' if f == 1 else f'×{f} (Lanczos)', self.win)
+            a.setCheckable(True)
+            a.setChecked(f == current)
+            a.triggered.connect(lambda _=False, f=f: self.set_upscale(f))
+            menu.addAction(a)
+            self.size_actions[f] = a
+        if current not in UPSCALES:
+            self.size_actions[1].setChecked(True)
+
+    @property
+    def upscale(self) -> int:
+        """The factor exported PNGs are upscaled by (1 = native)."""
+        return next((f for f, a in self.size_actions.items() if a.isChecked()), 1)
+
+    def set_upscale(self, factor: int) -> None:
+        for f, a in self.size_actions.items():
+            a.setChecked(f == factor)
+        self.win.settings.setValue('export/upscale', int(factor))
+
+    # ---------------------------------------------------------------- PNG
+    def recipe_dict(self, recipe: Recipe) -> dict:
+        """What a PNG embeds: the recipe with the open checkpoint's name and SHA-256."""
+        info = self.win.info
+        if info is not None:
+            recipe = recipe.replace(checkpoint=info.name, checkpoint_sha256=info.sha256)
+        return recipe.to_dict()
+
+    def save_png(self, path, upscale=None) -> Path:
+        """The recipe on screen at full native resolution (``upscale``: that many times larger,
+        Lanczos; default File > Export size), exact reference pixels, recipe embedded. The
+        worker writes the exact full frame on screen, or (fast path, bf16, a preview) renders
+        it exactly first. pngSaved follows."""
+        win = self.win
+        if win.frame is None or win._shown_request is None:
+            raise ExplorerError('nothing rendered yet')
+        recipe = win._shown_request.recipe
+        path = Path(path)
+        upscale = self.upscale if upscale is None else int(upscale)
+        if self._exact_frame_of(recipe):
+            win._status(f'Saving {path}…')
+            win.worker.write_png(path, win.frame, self.recipe_dict(recipe), upscale=upscale)
+        else:
+            win._status(f'Saving {path} (exact render)…')
+            win.worker.export_png(path, recipe, self.recipe_dict(recipe), upscale=upscale)
+        return path
+
+    def on_png_saved(self, path, error) -> None:
+        win = self.win
+        if error:
+            win._status_error(f'Could not save {path}')   # not a stale "Saving …" line
+            win.show_error('Could not save', error)
+        else:
+            win._status(f'Saved {path}')
+        win.pngSaved.emit(path, error)
+
+    def save_png_dialog(self) -> None:
+        win = self.win
+        if win.frame is None:
+            return
+        name = self.in_save_dir(f'seed{first_seed(win.frame_recipe.seeds, win.latent_panel.seed.value()):04d}.png')
+        path, _ = QFileDialog.getSaveFileName(win, 'Save PNG', name, 'PNG images (*.png)')
+        if path:
+            win.settings.setValue('paths/save_dir', str(Path(path).parent))
+            try:
+                self.save_png(path)
+            except (ExplorerError, OSError) as e:  # never let an error escape a slot (qFatal)
+                win._status_error(f'Could not save {path}')
+                win.show_error('Could not save', error_text(e, path))
+
+    def in_save_dir(self, name) -> str:
+        """``name`` in the folder the last PNG went to (if it is still there)."""
+        d = str(self.win.settings.value('paths/save_dir', '') or '')
+        return str(Path(d) / name) if d and Path(d).is_dir() else name
+
+    # ---------------------------------------------------------------- clipboard and star
+    def copy_to_clipboard(self) -> None:
+        """Copy the exact full-resolution pixels of the recipe on screen (what Save PNG writes)."""
+        self._with_exact_frame('copy')
+
+    def star_current(self) -> None:
+        """Star the recipe on screen; its thumbnail is the exact render (as Save PNG writes it)."""
+        self._with_exact_frame('star')
+
+    def _exact_frame_of(self, recipe) -> bool:
+        """Is the window's frame the exact full-resolution render of ``recipe``, shown now?"""
+        win = self.win
+        return win.frame_exact and not win.shown_preview and recipe == win.frame_recipe
+
+    def _with_exact_frame(self, purpose) -> None:
+        """Do ``purpose`` ('copy' | 'star') with the exact frame of the recipe on screen: at once
+        when the view already holds it, else after the worker renders it (exactReady)."""
+        win = self.win
+        if win._shown_request is None or win.frame is None:
+            return
+        recipe = win._shown_request.recipe
+        if self._exact_frame_of(recipe):
+            self._use_exact_frame(purpose, recipe, win.frame)
+            return
+        self._exact_tag += 1
+        self._exact_jobs[self._exact_tag] = purpose
+        win._status('Copying the exact image…' if purpose == 'copy' else 'Starring (exact render)…')
+        win.worker.render_exact(self._exact_tag, recipe)
+
+    def _on_exact_ready(self, tag, recipe, image, error) -> None:
+        purpose = self._exact_jobs.pop(tag, None)
+        if purpose is None:
+            return
+        if error:
+            self.win._status_error(f'Could not {"copy" if purpose == "copy" else "star"} the image: {error}')
+            return
+        self._use_exact_frame(purpose, recipe, image)
+
+    def _use_exact_frame(self, purpose, recipe, frame) -> None:
+        win, info = self.win, self.win.info
+        if purpose == 'copy':
+            QApplication.clipboard().setImage(to_qimage(frame))
+            win._status('Image copied to the clipboard')
+            win.copied.emit()
+        else:
+            if info is not None and not info.live:     # the favourite knows its checkpoint
+                recipe = recipe.replace(checkpoint=info.name, checkpoint_sha256=info.sha256)
+            win.favourites_panel.add(recipe, frame, info.path if info is not None else '')
+            win._status('Starred. See the Favourites tab.')
+
+    def shutdown(self) -> None:
+        self._exact_jobs.clear()
