@@ -219,7 +219,7 @@ def _check_discriminator(kwargs):
     f.int('num_fp16_res', 0, 32, default=0)
     f.int('cmap_dim', 1, MAX_DIM, default=None, none_ok=True)
     m = f.sub('mapping_kwargs')
-    m.int('num_layers', 1, MAX_MAPPING_LAYERS, default=8)
+    m.int('num_layers', 0, MAX_MAPPING_LAYERS, default=8)     # TF label mappings have none
     m.int('embed_features', 1, MAX_DIM, default=None, none_ok=True)
     m.int('layer_features', 1, MAX_DIM, default=None, none_ok=True)
     f.sub('block_kwargs').int('freeze_layers', 0, 1000, default=0)
