@@ -25,6 +25,8 @@ import math
 
 import torch
 
+from explorer.engine.nesting import NestingError
+from explorer.engine.nesting import check_nesting as _check_nesting
 from explorer.errors import CheckpointError
 
 MAX_DEPTH = 32                  # containers inside init kwargs (official: 3)
@@ -47,27 +49,12 @@ class ConfigError(ValueError):
     """A network config that is refused before building; the message names the field."""
 
 
-# ----------------------------------------------------------------------------- nesting
-
 def check_nesting(obj, what='config', max_depth=MAX_DEPTH, max_items=MAX_ITEMS) -> None:
-    """Refuse containers nested deeper than ``max_depth`` or holding more than ``max_items``
-    entries in all (which also ends a container that holds itself). Iterative: no recursion."""
-    stack = [(obj, 0)]
-    items = 0
-    while stack:
-        x, depth = stack.pop()
-        if isinstance(x, dict):
-            children = list(x.keys()) + list(x.values())
-        elif isinstance(x, (list, tuple, set, frozenset)):
-            children = list(x)
-        else:
-            continue
-        if depth >= max_depth:
-            raise ConfigError(f'{what} is nested more than {max_depth} levels deep')
-        items += len(children)
-        if items > max_items:
-            raise ConfigError(f'{what} holds more than {max_items} values')
-        stack.extend((c, depth + 1) for c in children)
+    """``nesting.check_nesting`` with the bounds for configs; ConfigError."""
+    try:
+        _check_nesting(obj, what, max_depth, max_items)
+    except NestingError as e:
+        raise ConfigError(str(e)) from None
 
 
 # ----------------------------------------------------------------------------- field bounds
