@@ -30,6 +30,7 @@ geometry, recent checkpoints and the last folders used.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -802,8 +803,10 @@ class MainWindow(QMainWindow):
                 grid = GridSpec.from_dict(d['grid'])
             else:
                 recipe = Recipe.from_dict(d)
-        except (ExplorerError, TypeError, ValueError) as e:
-            self.show_error('Could not open recipe', str(e))
+        except Exception as e:  # a hostile or damaged file: a dialog, never an exception out of a slot
+            if not isinstance(e, ExplorerError):
+                logging.getLogger(__name__).exception('could not open recipe %s', path)
+            self.show_error('Could not open recipe', error_text(e, path))
             return False
         sha, made_with = d.get('checkpoint_sha256') or '', d.get('checkpoint') or ''
         if self.info is not None and sha and sha != self.info.sha256:
