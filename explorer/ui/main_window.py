@@ -806,7 +806,8 @@ class MainWindow(QMainWindow):
         except Exception as e:  # a hostile or damaged file: a dialog, never an exception out of a slot
             if not isinstance(e, ExplorerError):
                 logging.getLogger(__name__).exception('could not open recipe %s', path)
-            self.show_error('Could not open recipe', error_text(e, path))
+            text = error_text(e, path)
+            self.show_error('Could not open recipe', text if str(path) in text else f'{path}: {text}')
             return False
         sha, made_with = d.get('checkpoint_sha256') or '', d.get('checkpoint') or ''
         if self.info is not None and sha and sha != self.info.sha256:
