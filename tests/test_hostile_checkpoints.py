@@ -190,8 +190,8 @@ def test_tf_pickle_with_hostile_options_is_refused(tmp_path):
      'first_cutoff'),
     ('stylegan1', dict(z_dim=8, w_dim=8, img_resolution=16, channels=[4, 4, 10 ** 6]), 'channels[2]'),
     ('stylegan1', dict(z_dim=8, w_dim=8, img_resolution=16, mapping_layers=-1), 'mapping_layers'),
-    ('discriminator', dict(c_dim=0, img_resolution=16, img_channels=3, epilogue_kwargs=dict(mbstd_num_channels=10 ** 9)),
-     'epilogue_kwargs.mbstd_num_channels'),
+    ('discriminator', dict(c_dim=0, img_resolution=16, img_channels=3,
+                           epilogue_kwargs=dict(mbstd_num_channels=10 ** 9)), 'epilogue_kwargs.mbstd_num_channels'),
 ])
 def test_config_bounds_name_the_field(kind, kwargs, field):
     with pytest.raises(net_check.ConfigError, match=field.replace('[', r'\[').replace(']', r'\]')):

@@ -59,9 +59,8 @@ def content_key(arr: np.ndarray) -> str:
 
 
 def check_latent_shape(shape) -> tuple:
-    if not isinstance(shape, (list, tuple)) or len(shape) > 2 or \
-            not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
-        raise UserError(f'a latent shape must be one or two whole numbers, got {str(shape)[:40]}')
+    if not isinstance(shape, (list, tuple)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+        raise UserError(f'a latent shape must be a list of whole numbers, got {str(shape)[:40]}')
     shape = tuple(int(s) for s in shape)
     if len(shape) == 1 and 1 <= shape[0] <= MAX_W_DIM:
         return shape
