@@ -4,7 +4,9 @@ Each command lives in its own module under ``explorer/commands`` exposing
 ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``. Adding a
 command means adding a module and listing it in ``COMMANDS`` below.
 User mistakes raise ``explorer.errors.ExplorerError`` (or ``OSError``) and become
-one line on stderr with exit code 2, never a traceback.
+one line on stderr with exit code 2, never a traceback; any other exception is a bug:
+one line "internal error: ... (details in the log: PATH)" and exit code 1, the stack
+trace in the log file.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
     if not argv:
         argv = ['gui']
     args = parser.parse_args(argv)
-    setup_logging()
+    log_path = setup_logging()
     log = logging.getLogger('explorer.cli')
     try:
         return int(args._run(args) or 0)
@@ -83,6 +85,14 @@ def main(argv=None) -> int:
         log.info('%s interrupted', args.command)
         sys.stderr.write('interrupted\n')
         return 130
-    except Exception:
-        log.exception('%s failed', args.command)
-        raise
+    except Exception as e:  # a bug, not bad input: one line here, the trace in the log
+        log.exception('%s failed with an internal error', args.command)
+        where = f'details in the log: {log_path}' if log_path is not None else 'no log file could be written'
+        sys.stderr.write(f'internal error: {_one_line(e)} ({where})\n')
+        return 1
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    text = ' '.join(str(e).split())
+    text = f'{type(e).__name__}: {text}' if text else type(e).__name__
+    return text if len(text) <= limit else text[:limit] + '...'

@@ -24,7 +24,9 @@ def setup_filter(f, device=torch.device('cpu'), normalize=True, flip_filter=Fals
     """
     if f is None:
         f = 1
-    f = torch.as_tensor(f, dtype=torch.float32)
+    # Designed on the CPU, then moved: a network built under ``with torch.device('meta')`` (to check
+    # an untrusted checkpoint's config without allocating) gets a real filter, not a data-less one.
+    f = torch.as_tensor(f, dtype=torch.float32, device='cpu')
     assert f.ndim in (0, 1, 2)
     assert f.numel() > 0
     if f.ndim == 0:

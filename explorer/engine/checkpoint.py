@@ -20,20 +20,24 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import zipfile
 from pathlib import Path
 
 import torch
 
 from explorer.engine.atomic import atomic_write
-from explorer.engine.families import build_generator
 from explorer.engine.files import open_regular
-from explorer.engine.state import load_state_strict
-from explorer.errors import CheckpointError, ExplorerError
+from explorer.engine.net_check import BUILD_ERRORS, build_checked
+from explorer.engine.state import check_state, load_state_strict
+from explorer.errors import CheckpointError
 from explorer.paths import cache_dir, shipped_checkpoint
 
 FORMAT_NAME = 'stylegan-explorer'
 FORMAT_VERSION = 1
+MAX_CONFIG_TEXT = 1 << 20      # characters of a config stored as JSON text
+
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- own format
@@ -73,16 +77,34 @@ def generator_from_record(record: dict, path='<memory>'):
         state = record['state_dict']
     except (KeyError, TypeError):
         raise CheckpointError(path, 'network record lacks class/init_kwargs/state_dict') from None
-    if isinstance(init_kwargs, str):
-        init_kwargs = json.loads(init_kwargs)
-    try:
-        G = build_generator(family, init_kwargs)
-    except ExplorerError as e:
-        raise CheckpointError(path, str(e)) from None
-    except (TypeError, ValueError, AssertionError) as e:
-        raise CheckpointError(path, f'cannot build {family} generator from its config: {e}') from None
+    init_kwargs = _init_kwargs(init_kwargs, path)
+    if not isinstance(family, str):
+        raise CheckpointError(path, f'unknown generator family {_short_repr(family)}')
+    if not isinstance(state, dict):
+        raise CheckpointError(path, 'network state_dict is not a dict')
+    G = build_checked(family, init_kwargs, verify=lambda meta: check_state(meta.state_dict(), state, path),
+                      path=path)
     load_state_strict(G, state, path)
     return G
+
+
+def _init_kwargs(init_kwargs, path) -> dict:
+    """A record's init kwargs: a dict, or (older files) its JSON text, bounded like any config."""
+    if isinstance(init_kwargs, str):
+        if len(init_kwargs) > MAX_CONFIG_TEXT:
+            raise CheckpointError(path, f'network config is longer than {MAX_CONFIG_TEXT} characters')
+        try:
+            init_kwargs = json.loads(init_kwargs)
+        except (ValueError, RecursionError) as e:
+            raise CheckpointError(path, f'network config is not valid JSON ({type(e).__name__})') from None
+    if not isinstance(init_kwargs, dict):
+        raise CheckpointError(path, f'network init_kwargs is a {type(init_kwargs).__name__}, not a dict')
+    return init_kwargs
+
+
+def _short_repr(v, limit=80) -> str:
+    s = repr(v) if isinstance(v, (str, int, float, type(None))) else type(v).__name__
+    return s if len(s) <= limit else s[:limit] + '...'
 
 
 # ----------------------------------------------------------------------------- detection
@@ -163,6 +185,31 @@ def _forget_download(url, e: Exception) -> Exception:
 
 
 def _read_file(path) -> dict:
+    """``_read_any``, with every failure one CheckpointError naming the file: what a hostile or
+    corrupt file can still provoke past the config checks (an allocator RuntimeError, a
+    MemoryError, a RecursionError, a ValueError from odd data) is its fault, not a crash."""
+    try:
+        return _read_any(path)
+    except CheckpointError:
+        raise
+    except BUILD_ERRORS as e:
+        log.warning('refused checkpoint %s', path, exc_info=True)
+        raise CheckpointError(path, _failure_reason(e)) from None
+
+
+def _failure_reason(e: BaseException) -> str:
+    if isinstance(e, MemoryError):
+        return 'refused: implausible sizes (out of memory while reading)'
+    if isinstance(e, RecursionError):
+        return 'refused: data nested too deeply'
+    text = str(e).splitlines()[0] if str(e) else ''
+    if isinstance(e, RuntimeError) and 'alloc' in text.lower():
+        return 'refused: implausible sizes (the allocator refused the memory)'
+    text = text if len(text) <= 200 else text[:200] + '...'
+    return f'corrupt or unsupported checkpoint ({type(e).__name__}{": " + text if text else ""})'
+
+
+def _read_any(path) -> dict:
     kind = sniff_format(path)
     if kind == 'torch-zip':
         data = load_torch_zip(path)
@@ -193,17 +240,20 @@ def _read_own(data, path) -> dict:
 
 def discriminator_from_record(record, path):
     try:
-        from explorer.engine.discriminator import Discriminator
+        import explorer.engine.discriminator  # noqa: F401
     except ImportError:
         return None
-    init_kwargs = record['init_kwargs']
-    if isinstance(init_kwargs, str):
-        init_kwargs = json.loads(init_kwargs)
     try:
-        D = Discriminator(**init_kwargs)
-    except (TypeError, ValueError, AssertionError) as e:
-        raise CheckpointError(path, f'cannot build discriminator from its config: {e}') from None
-    load_state_strict(D, record['state_dict'], path)
+        init_kwargs, state = record['init_kwargs'], record['state_dict']
+    except (KeyError, TypeError):
+        raise CheckpointError(path, 'D: network record lacks init_kwargs/state_dict') from None
+    init_kwargs = _init_kwargs(init_kwargs, path)
+    if not isinstance(state, dict):
+        raise CheckpointError(path, 'D: state_dict is not a dict')
+    D = build_checked('discriminator', init_kwargs, verify=lambda meta: check_state(meta.state_dict(), state, path,
+                                                                                      'D: '),
+                      path=path, context='D: ')
+    load_state_strict(D, state, path, 'D: ')
     return D
 
 

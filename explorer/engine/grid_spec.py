@@ -60,8 +60,8 @@ class GridSpec:
                        class_idx=None if class_idx is None else int(class_idx),
                        noise_mode=str(d.get('noise_mode', 'const')),
                        noise_strength=float(d.get('noise_strength', 1.0)), edits=edits)
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f'the grid settings are damaged ({type(e).__name__}: {e})') from None
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise UserError(f'the grid settings are damaged ({type(e).__name__}: {str(e)[:200]})') from None
         if not rows or not cols:
             raise UserError('the grid has no rows or no columns')
         if spec.noise_mode not in ('const', 'random', 'none'):

@@ -17,6 +17,7 @@ import ast
 import errno
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from PIL import Image, PngImagePlugin
 
 from explorer.engine.atomic import atomic_write
 from explorer.engine.files import NotRegularFile, open_regular
+from explorer.engine.nesting import NestingError, check_nesting
 from explorer.errors import UserError
 
 RECIPE_KEY = 'stylegan-explorer-recipe'
@@ -32,6 +34,9 @@ LEGACY_GRID_KEY = 'stylegan-explorer-grid'  # older GUI grids: a Python dict rep
 UPSCALES = (1, 2, 4, 8)                     # the factors the GUI and CLI offer
 MAX_UPSCALE = 16
 MAX_EXPORT_SIDE = 32768                     # pixels; an upscale past this is refused
+MAX_RECIPE_TEXT = 1 << 20                   # characters of embedded JSON (recipes with latents: ~50 kB)
+MAX_RECIPE_DEPTH = 64                       # nesting of the embedded JSON (recipes: 4)
+MAX_SCAN_PIXELS = 8192 * 8192               # decoded to find text chunks placed after the pixels
 
 
 def pil_image(array: np.ndarray) -> Image.Image:
@@ -131,29 +136,59 @@ def read_export_info(path) -> dict:
 def _read_embedded(path) -> dict:
     path = Path(path)
     try:
-        with open_regular(path) as f, Image.open(f) as im:  # a FIFO or device is refused, never read
-            im.load()
-            text = dict(getattr(im, 'text', {}) or {})
+        with warnings.catch_warnings():
+            # Past Image.MAX_IMAGE_PIXELS Pillow warns (past twice that it raises, below); the
+            # pixels of a large PNG are only decoded when its recipe is not before them.
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with open_regular(path) as f, Image.open(f) as im:  # a FIFO or device is refused, never read
+                text = {k: v for k, v in im.info.items() if k in (RECIPE_KEY, LEGACY_GRID_KEY)}
+                if not text:    # text chunks after the pixel data are only read by decoding the pixels
+                    if im.width * im.height > MAX_SCAN_PIXELS:
+                        raise UserError(f'{path}: this PNG holds no StyleGAN Explorer recipe before its pixels '
+                                        f'and is too large ({im.width}x{im.height}) to decode for one')
+                    im.load()
+                    text = dict(getattr(im, 'text', {}) or {})
     except FileNotFoundError:
         raise UserError(f'{path}: no such file') from None
     except NotRegularFile as e:
         raise UserError(f'{path}: {e.strerror}') from None
-    except (OSError, SyntaxError) as e:
-        raise UserError(f'{path}: not a readable image ({e})') from None
+    except Image.DecompressionBombError:
+        raise UserError(f'{path}: refused: the image claims more than {2 * Image.MAX_IMAGE_PIXELS} pixels '
+                        f'(a possible decompression bomb)') from None
+    except (OSError, SyntaxError, ValueError, MemoryError) as e:
+        raise UserError(f'{path}: not a readable image ({type(e).__name__}: {_first_line(e)})') from None
     if RECIPE_KEY not in text and LEGACY_GRID_KEY in text:
+        legacy = text[LEGACY_GRID_KEY]
         try:
-            return {'grid': dict(ast.literal_eval(text[LEGACY_GRID_KEY]))}
+            if not isinstance(legacy, str) or len(legacy) > MAX_RECIPE_TEXT:
+                raise ValueError
+            grid = ast.literal_eval(legacy)
+            check_nesting(grid, 'grid settings', MAX_RECIPE_DEPTH)
+            return {'grid': dict(grid)}
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise UserError(f'{path}: the grid settings in this PNG are damaged') from None
     if RECIPE_KEY not in text:
         raise UserError(f'{path}: this PNG holds no StyleGAN Explorer recipe')
+    raw = text[RECIPE_KEY]
+    if not isinstance(raw, str) or len(raw) > MAX_RECIPE_TEXT:
+        raise UserError(f'{path}: the embedded recipe is larger than {MAX_RECIPE_TEXT // (1 << 20)} MB')
     try:
-        d = json.loads(text[RECIPE_KEY])
+        d = json.loads(raw)
+        check_nesting(d, 'the embedded recipe', MAX_RECIPE_DEPTH)
     except json.JSONDecodeError as e:
         raise UserError(f'{path}: recipe is not valid JSON ({e})') from None
+    except RecursionError:
+        raise UserError(f'{path}: the embedded recipe is nested more than {MAX_RECIPE_DEPTH} levels deep') from None
+    except NestingError as e:
+        raise UserError(f'{path}: {e}') from None
     if not isinstance(d, dict):
         raise UserError(f'{path}: the embedded recipe is not a JSON object')
     return d
+
+
+def _first_line(e: BaseException, limit=200) -> str:
+    text = str(e).splitlines()[0] if str(e) else ''
+    return text if len(text) <= limit else text[:limit] + '...'
 
 
 def load_png(path) -> np.ndarray:

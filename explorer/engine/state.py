@@ -13,6 +13,15 @@ def load_state_strict(module, state: dict, path='<memory>', context='', own=None
     own: the name -> tensor map to fill (default ``module.state_dict()``); context: what the
     tensors are, put before every message (e.g. ``'G_ema: '``)."""
     own = module.state_dict() if own is None else own
+    check_state(own, state, path, context)
+    with torch.no_grad():
+        for name, value in state.items():
+            own[name].copy_(value)      # (casts to the model's dtype)
+
+
+def check_state(own: dict, state: dict, path='<memory>', context='') -> None:
+    """Refuse (CheckpointError) unless ``state`` has exactly the names of ``own``, each a tensor
+    of the same shape. ``own`` may hold meta tensors: nothing is read or allocated."""
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
@@ -28,9 +37,6 @@ def load_state_strict(module, state: dict, path='<memory>', context='', own=None
         if tuple(value.shape) != tuple(own[name].shape):
             raise CheckpointError(path, f'{context}shape mismatch for {name}: file {tuple(value.shape)}, '
                                         f'model {tuple(own[name].shape)}')
-    with torch.no_grad():
-        for name, value in state.items():
-            own[name].copy_(value)      # (casts to the model's dtype)
 
 
 def _short(names, n=5):

@@ -60,6 +60,8 @@ def content_key(arr: np.ndarray) -> str:
 
 
 def check_latent_shape(shape) -> tuple:
+    if not isinstance(shape, (list, tuple)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+        raise UserError(f'a latent shape must be a list of whole numbers, got {str(shape)[:40]}')
     shape = tuple(int(s) for s in shape)
     if len(shape) == 1 and 1 <= shape[0] <= MAX_W_DIM:
         return shape
@@ -204,7 +206,7 @@ class Edit:
             vec = _decode(d.get('vector', ''), (w_dim,), f'edit {str(d.get("name", "?"))[:40]!r}')
             layers = [int(i) for i in d.get('layers', ())]
             amount = float(d.get('amount', 0.0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError('an edit needs a vector, w_dim, a numeric amount and integer layers') from None
         return cls.make(d.get('name', ''), vec, amount, layers)
 

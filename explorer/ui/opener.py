@@ -9,6 +9,7 @@ single image, or a mixing grid).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
@@ -16,8 +17,10 @@ from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 from explorer.engine.grid_spec import GridSpec
 from explorer.engine.png import read_recipe
 from explorer.engine.recipe import Recipe
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, error_text
 from explorer.ui.latents_controller import is_latent_file
+
+log = logging.getLogger(__name__)
 
 MAX_RECENT = 8
 
@@ -136,8 +139,11 @@ class Opener:
                 grid = GridSpec.from_dict(d['grid'])
             else:
                 recipe = Recipe.from_dict(d)
-        except (ExplorerError, TypeError, ValueError) as e:
-            win.show_error('Could not open recipe', str(e))
+        except Exception as e:  # a hostile or damaged file: a dialog, never an exception out of a slot
+            if not isinstance(e, ExplorerError):
+                log.exception('could not open recipe %s', path)
+            text = error_text(e, path)
+            win.show_error('Could not open recipe', text if str(path) in text else f'{path}: {text}')
             return False
         sha, made_with = d.get('checkpoint_sha256') or '', d.get('checkpoint') or ''
         if win.info is not None and sha and sha != win.info.sha256:

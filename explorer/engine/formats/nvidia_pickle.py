@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 from explorer.engine.formats.restricted_pickle import PersistentRecord, TFNetworkRecord, restricted_load, to_plain
-from explorer.engine.state import load_state_strict
-from explorer.errors import CheckpointError, ExplorerError
+from explorer.engine.net_check import build_checked
+from explorer.engine.state import check_state, load_state_strict
+from explorer.errors import CheckpointError
 
 FORMAT_PYTORCH = 'nvidia-pytorch-pickle'
 
@@ -78,42 +79,39 @@ def generator_family(record: PersistentRecord) -> str:
 
 
 def build_generator_from_record(record: PersistentRecord, path, key='G_ema'):
-    from explorer.engine.families import build_generator, generator_class
     if record.class_name not in GENERATOR_CLASSES:
-        raise CheckpointError(path, f'{key}: unknown network class {record.class_name!r}')
+        raise CheckpointError(path, f'{key}: unknown network class {_short(record.class_name)}')
     try:
         family = generator_family(record)
     except ValueError as e:
         raise CheckpointError(path, f'{key}: {e}') from None
-    args, kwargs = record.init_args, record.init_kwargs
-    try:
-        if args:
-            G = generator_class(family)(*args, **kwargs)
-        else:
-            G = build_generator(family, kwargs)
-    except ExplorerError as e:
-        raise CheckpointError(path, f'{key}: {e}') from None
-    except (TypeError, ValueError, AssertionError, KeyError) as e:
-        raise CheckpointError(path, f'{key}: cannot build a {family} generator from its init kwargs '
-                                    f'{_short_kwargs(kwargs)}: {e}') from None
+    args, kwargs = _init_arguments(record, path, key)
+    G = build_checked(family, kwargs, args=args, path=path, context=f'{key}: ',
+                      verify=lambda meta: check_record_tensors(meta, record, path, key))
     copy_record_tensors(G, record, path, key)
     return G
 
 
 def build_discriminator_from_record(record: PersistentRecord, path):
     if record.class_name not in DISCRIMINATOR_CLASSES:
-        raise CheckpointError(path, f'D: unknown network class {record.class_name!r}')
+        raise CheckpointError(path, f'D: unknown network class {_short(record.class_name)}')
     try:
-        from explorer.engine.discriminator import Discriminator
+        import explorer.engine.discriminator  # noqa: F401
     except ImportError as e:
         raise CheckpointError(path, f'D: discriminator support unavailable ({e})') from None
-    try:
-        D = Discriminator(*record.init_args, **record.init_kwargs)
-    except (TypeError, ValueError, AssertionError, KeyError) as e:
-        raise CheckpointError(path, f'D: cannot build the discriminator from its init kwargs '
-                                    f'{_short_kwargs(record.init_kwargs)}: {e}') from None
+    args, kwargs = _init_arguments(record, path, 'D')
+    D = build_checked('discriminator', kwargs, args=args, path=path, context='D: ',
+                      verify=lambda meta: check_record_tensors(meta, record, path, 'D'))
     copy_record_tensors(D, record, path, 'D')
     return D
+
+
+def _init_arguments(record: PersistentRecord, path, key) -> tuple[tuple, dict]:
+    """The record's init args and kwargs as plain data (bounded: see ``net_check.check_nesting``)."""
+    try:
+        return record.init_args, record.init_kwargs
+    except ValueError as e:
+        raise CheckpointError(path, f'{key}: refused init kwargs: {e}') from None
 
 
 def augment_record(record: PersistentRecord) -> dict:
@@ -125,8 +123,8 @@ def augment_record(record: PersistentRecord) -> dict:
     return out
 
 
-def _short_kwargs(kwargs, limit=300):
-    s = repr(kwargs)
+def _short(v, limit=80) -> str:
+    s = repr(v) if isinstance(v, (str, int, float, type(None))) else type(v).__name__
     return s if len(s) <= limit else s[:limit] + '...'
 
 
@@ -157,8 +155,10 @@ def record_tensors(record: PersistentRecord, prefix='', classes=None) -> dict:
     return out
 
 
-def copy_record_tensors(module: torch.nn.Module, record: PersistentRecord, path, key) -> None:
-    """Copy every tensor of ``record`` into ``module``; all must land, with equal shapes."""
+def check_record_tensors(module: torch.nn.Module, record: PersistentRecord, path, key) -> dict:
+    """The record's tensors by name, after checking that every official sub-module has its
+    counterpart of the same class in ``module`` and every tensor its place with an equal shape
+    (``module`` may live on the meta device: nothing is allocated)."""
     classes = {}
     try:
         tensors = record_tensors(record, classes=classes)
@@ -168,11 +168,23 @@ def copy_record_tensors(module: torch.nn.Module, record: PersistentRecord, path,
     for mod_path, class_name in classes.items():
         ours = own_modules.get(mod_path)
         if ours is None:
-            raise CheckpointError(path, f'{key}: official sub-module {mod_path!r} ({class_name}) has no counterpart')
+            raise CheckpointError(path, f'{key}: official sub-module {mod_path!r} ({_short(class_name)}) '
+                                        f'has no counterpart')
         if type(ours).__name__ != class_name:
-            raise CheckpointError(path, f'{key}: {mod_path or "<root>"} is {class_name} in the file but '
+            raise CheckpointError(path, f'{key}: {mod_path or "<root>"} is {_short(class_name)} in the file but '
                                         f'{type(ours).__name__} here')
-    # parameters and every buffer (the file also holds buffers that our state_dict leaves out)
+    check_state(_own_tensors(module), tensors, path, context=f'{key}: ')
+    return tensors
+
+
+def _own_tensors(module) -> dict:
+    """Parameters and every buffer (the file also holds buffers that our state_dict leaves out)."""
     own = dict(module.named_parameters())
     own.update(dict(module.named_buffers()))
-    load_state_strict(module, tensors, path, context=f'{key}: ', own=own)
+    return own
+
+
+def copy_record_tensors(module: torch.nn.Module, record: PersistentRecord, path, key) -> None:
+    """Copy every tensor of ``record`` into ``module``; all must land, with equal shapes."""
+    tensors = check_record_tensors(module, record, path, key)
+    load_state_strict(module, tensors, path, context=f'{key}: ', own=_own_tensors(module))

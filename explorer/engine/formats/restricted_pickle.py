@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer.engine.net_check import check_nesting
 from explorer.errors import CheckpointError
 
 
@@ -107,13 +108,19 @@ class EasyDict(dict):
 
 
 def to_plain(obj):
-    """EasyDicts -> dicts, numpy scalars -> Python numbers, recursively (for init kwargs)."""
+    """EasyDicts -> dicts, numpy scalars -> Python numbers, recursively (for init kwargs).
+    A ValueError (``net_check.ConfigError``) for containers nested too deeply or too large."""
+    check_nesting(obj)
+    return _plain(obj)
+
+
+def _plain(obj):
     if isinstance(obj, dict):
-        return {k: to_plain(v) for k, v in obj.items()}
+        return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [to_plain(v) for v in obj]
+        return [_plain(v) for v in obj]
     if isinstance(obj, tuple):
-        return tuple(to_plain(v) for v in obj)
+        return tuple(_plain(v) for v in obj)
     if isinstance(obj, np.generic):
         return obj.item()
     return obj

@@ -138,8 +138,8 @@ def estimate_w_avg(G, n=4096, seed=0):
 
 
 def read(data: dict, path) -> dict:
-    from explorer.engine.networks_stylegan2 import Generator
-    from explorer.engine.state import load_state_strict
+    from explorer.engine.net_check import build_checked
+    from explorer.engine.state import check_state, load_state_strict
     path = Path(path)
     state = data.get('g_ema')
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -152,15 +152,19 @@ def read(data: dict, path) -> dict:
                   img_channels=cfg['img_channels'],
                   mapping_kwargs=dict(num_layers=cfg['n_mlp'], lr_multiplier=MAPPING_LR),
                   synthesis_kwargs=dict(channel_base=base, channel_max=cmax, architecture='skip'))
-    try:
-        G = Generator(**kwargs)
-    except (TypeError, ValueError, AssertionError) as e:
-        raise CheckpointError(path, f'cannot build StyleGAN2 for this rosinality config {cfg}: {e}') from None
-    ours = convert_state(state, set(G.state_dict()), path)
+    converted = {}
+
+    def verify(meta):  # on the meta device: names and shapes only, before any allocation
+        own = meta.state_dict()
+        ours = convert_state(state, set(own), path)
+        ours.update((name, own[name]) for name in own if name.endswith('resample_filter'))
+        ours['mapping.w_avg'] = own['mapping.w_avg']
+        check_state(own, ours, path)
+        converted.update(ours)
+
+    G = build_checked('stylegan2', kwargs, verify=verify, path=path, context='rosinality g_ema: ')
     own = G.state_dict()
-    for name in own:  # fixed buffers that rosinality keeps as blur kernels
-        if name.endswith('resample_filter'):
-            ours[name] = own[name]
+    ours = {name: (own[name] if name.endswith('resample_filter') else value) for name, value in converted.items()}
     w_avg_estimated = False
     latent_avg = data.get('latent_avg')
     if isinstance(latent_avg, torch.Tensor) and latent_avg.numel() == cfg['style_dim']:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer.engine.net_check import build_checked
 from explorer.engine.networks_stylegan1 import (
     OFFICIAL_TRUNCATION_CUTOFF,
     OFFICIAL_TRUNCATION_PSI,
@@ -292,36 +293,34 @@ def convert(G_record, path='<memory>', crop=None) -> Generator:
     if crop is None:
         crop = crop_from_name(path, kwargs['img_resolution'])
     kwargs['crop'] = crop
-    try:
-        G = Generator(**kwargs)
-    except (TypeError, ValueError, AssertionError) as e:
-        raise CheckpointError(path, f'cannot build a StyleGAN1 generator from {kwargs}: {e}') from None
-
-    vmap = variable_map(G)
-    # The synthesis network's own lod is overwritten from G_style's before each run.
-    expected = set(vmap) | {('synthesis', 'lod')}
-    present = {(net, name) for net, vs in files.items() for name in vs}
-    missing = expected - present
-    unknown = present - expected
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append('missing variables: ' + _names(f'{_NET_NAMES[n]}/{v}' for n, v in missing))
-        if unknown:
-            parts.append('unknown variables: ' + _names(f'{_NET_NAMES[n]}/{v}' for n, v in unknown))
-        raise CheckpointError(path, 'StyleGAN1 TensorFlow network: ' + '; '.join(parts))
-
     state = {}
-    for (net, tf_name), (torch_name, tf_shape, to_torch) in vmap.items():
-        value = files[net][tf_name]
-        label = f'{_NET_NAMES[net]}/{tf_name}'
-        if not isinstance(value, (np.ndarray, np.generic)) or value.dtype.kind not in 'fiu':
-            raise CheckpointError(path, f'variable {label} is not a numeric array ({type(value).__name__})')
-        value = np.asarray(value, dtype=np.float32)
-        if tuple(value.shape) != tf_shape:
-            raise CheckpointError(path, f'variable {label} has shape {tuple(value.shape)}, expected {tf_shape} '
-                                        f'for this configuration')
-        state[torch_name] = torch.from_numpy(np.array(to_torch(value), dtype=np.float32, order='C'))
+
+    def verify(meta):  # on the meta device: every variable present with its shape, nothing allocated
+        vmap = variable_map(meta)
+        # The synthesis network's own lod is overwritten from G_style's before each run.
+        expected = set(vmap) | {('synthesis', 'lod')}
+        present = {(net, name) for net, vs in files.items() for name in vs}
+        missing = expected - present
+        unknown = present - expected
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append('missing variables: ' + _names(f'{_NET_NAMES[n]}/{v}' for n, v in missing))
+            if unknown:
+                parts.append('unknown variables: ' + _names(f'{_NET_NAMES[n]}/{v}' for n, v in unknown))
+            raise CheckpointError(path, 'StyleGAN1 TensorFlow network: ' + '; '.join(parts))
+        for (net, tf_name), (torch_name, tf_shape, to_torch) in vmap.items():
+            value = files[net][tf_name]
+            label = f'{_NET_NAMES[net]}/{tf_name}'
+            if not isinstance(value, (np.ndarray, np.generic)) or value.dtype.kind not in 'fiu':
+                raise CheckpointError(path, f'variable {label} is not a numeric array ({type(value).__name__})')
+            value = np.asarray(value, dtype=np.float32)
+            if tuple(value.shape) != tf_shape:
+                raise CheckpointError(path, f'variable {label} has shape {tuple(value.shape)}, expected {tf_shape} '
+                                            f'for this configuration')
+            state[torch_name] = torch.from_numpy(np.array(to_torch(value), dtype=np.float32, order='C'))
+
+    G = build_checked('stylegan1', kwargs, verify=verify, path=path, context='StyleGAN1 TensorFlow network: ')
     own = G.state_dict()
     left = sorted(set(own) - set(state))
     assert not left, f'tensors without a TF variable: {left}'

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from explorer.engine.formats.tf_pickle import ConversionError, TFConverter, register
+from explorer.errors import CheckpointError
 
 IGNORED_VARIABLES = {'lod'}  # progressive-growing level of detail; fixed at 0 in StyleGAN2
 
@@ -199,8 +200,23 @@ def _discriminator_source(name: str):
 
 def fill_module(module: torch.nn.Module, variables: dict, source_of, what: str) -> None:
     """Set every parameter/buffer of ``module`` from ``variables``; all variables must be used."""
+    values = module_values(module, variables, source_of, what)
+    own = _own_tensors(module)
+    with torch.no_grad():
+        for name, value in values.items():
+            own[name].copy_(value)
+
+
+def _own_tensors(module) -> dict:
     own = dict(module.named_parameters())
     own.update(dict(module.named_buffers()))
+    return own
+
+
+def module_values(module: torch.nn.Module, variables: dict, source_of, what: str) -> dict:
+    """{our tensor name: tensor} from ``variables``, every shape checked against ``module`` (which
+    may live on the meta device) and every variable used; ConversionError otherwise."""
+    own = _own_tensors(module)
     used = set()
     values = {}
     for name, tensor in own.items():
@@ -222,33 +238,37 @@ def fill_module(module: torch.nn.Module, variables: dict, source_of, what: str) 
     if leftover:
         raise ConversionError(f'{what}: TensorFlow variables with no place in the model: '
                               f'{", ".join(leftover[:5])}' + (' ...' if len(leftover) > 5 else ''))
-    with torch.no_grad():
-        for name, value in values.items():
-            own[name].copy_(value)
+    return values
 
 
 def convert_generator(variables: dict, static_kwargs: dict):
-    from explorer.engine.networks_stylegan2 import Generator
     if any(n.startswith('mapping/LabelConcat') for n in variables):
         raise ConversionError('conditional TensorFlow StyleGAN2 with LabelConcat is not supported')
     kwargs = generator_kwargs(static_kwargs)
-    try:
-        G = Generator(**kwargs)
-    except (TypeError, ValueError, AssertionError) as e:
-        raise ConversionError(f'cannot build StyleGAN2 generator from TensorFlow options: {e}') from None
-    fill_module(G, variables, _generator_source, 'generator')
+    G = _build_filled('stylegan2', kwargs, variables, _generator_source, 'generator')
     return G.eval()
 
 
-def convert_discriminator(variables: dict, static_kwargs: dict):
-    from explorer.engine.discriminator import Discriminator
-    kwargs = discriminator_kwargs(static_kwargs)
+def _build_filled(kind, kwargs, variables, source_of, what):
+    """The network built from TensorFlow options once the options passed ``net_check`` and every
+    variable fits the meta-device build; ConversionError otherwise."""
+    from explorer.engine.net_check import build_checked
+    values = {}
     try:
-        D = Discriminator(**kwargs)
-    except (TypeError, ValueError, AssertionError) as e:
-        raise ConversionError(f'cannot build discriminator from TensorFlow options: {e}') from None
-    fill_module(D, variables, _discriminator_source, 'discriminator')
-    return D.eval()
+        net = build_checked(kind, kwargs, context=f'TensorFlow {what}: ',
+                            verify=lambda meta: values.update(module_values(meta, variables, source_of, what)))
+    except CheckpointError as e:
+        raise ConversionError(e.reason) from None
+    own = _own_tensors(net)
+    with torch.no_grad():
+        for name, value in values.items():
+            own[name].copy_(value)
+    return net
+
+
+def convert_discriminator(variables: dict, static_kwargs: dict):
+    kwargs = discriminator_kwargs(static_kwargs)
+    return _build_filled('discriminator', kwargs, variables, _discriminator_source, 'discriminator').eval()
 
 
 register(TFConverter(family='stylegan2', detect=detect, convert_generator=convert_generator,
