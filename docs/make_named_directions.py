@@ -37,10 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 # Layer ranges tried for every direction (ws indices of the 64 px default model are
 # coarse 0-2, middle 3-6, fine 7-9; the groups come from the network itself).
+# Left out after looking at docs/named_directions.png: the regressor's mean moves, but the images
+# do not do what the name says (see checkpoints/README.md, "Named directions").
+DROPPED_BY_EYE = ('hair length',)
 RANGE_CANDIDATES = ('coarse', 'middle', 'fine', 'coarse+middle', 'middle+fine', 'all')
 MIN_RATIO = 2.0             # a kept direction moves its factor at least this much more than the others
 MAX_MEAN_VIOLATION = 0.05   # a kept direction's mean curve may dip at most this much (normalised units)
-MIN_TARGET_CHANGE = 0.25    # ... and move its own factor by at least this much (mean |change|, normalised units)
+MIN_TARGET_CHANGE = 0.3     # ... and move its own factor by at least this much (mean |change|, normalised units;
+                            # roll, at 0.28, was invisible in docs/named_directions.png)
 
 
 def log(msg):
@@ -221,7 +225,7 @@ def main(argv=None):
         layers = layer_range(G, spec)
         e = measure(G, model, rep_ws, dirs[(variant, n)], stds[(variant, n)], layers, n)
         ok = (e.ratio >= MIN_RATIO and e.mean_violation <= MAX_MEAN_VIOLATION
-              and e.target_change >= MIN_TARGET_CHANGE)
+              and e.target_change >= MIN_TARGET_CHANGE and n not in DROPPED_BY_EYE)
         table.append((n, variant, spec, e, ok))
         if ok:
             kept.append((n, variant, layers))

@@ -19,15 +19,22 @@ SEEDS = list(range(8))
 # Per shipped direction, measured by docs/make_named_directions.py on seeds 0-7 at psi 1,
 # amounts -3..+3 std (see checkpoints/README.md, "Named directions"): the ratio of the mean
 # |change| of the direction's own factor to the mean |change| of the other nine factors the
-# regressor reads, and the share of the 8 images whose prediction never drops by more than 0.05.
-# The thresholds below sit under the measured values with a margin.
-# name: (measured ratio, asserted ratio, measured monotone share, asserted share)
-EXPECTED = {}
+# regressor reads, the share of the 8 images whose prediction never drops by more than 0.05
+# between neighbouring amounts, and the largest drop of the mean prediction (0 = monotone).
+# The thresholds below sit under (or, for the drop, over) the measured values with a margin.
+# name: (measured ratio, asserted ratio, measured monotone share, asserted share, measured drop, allowed drop)
+EXPECTED = {
+    'yaw': (4.53, 3.5, 0.75, 0.5, 0.0, 0.02),
+    'pitch': (4.15, 3.0, 0.75, 0.5, 0.0, 0.02),
+    'glasses': (2.18, 1.7, 1.0, 0.75, 0.0, 0.02),
+    'skin tone': (4.97, 4.0, 1.0, 0.75, 0.0, 0.02),
+    'hair colour': (2.22, 1.8, 0.75, 0.5, 0.0, 0.02),
+    'light': (5.23, 4.0, 1.0, 0.75, 0.0, 0.02),
+}
 
 
 @pytest.fixture(scope='module')
 def G():
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     return explorer.load_generator(None)
 
 
@@ -79,11 +86,12 @@ def test_named_direction_moves_its_factor(G, regressor, shipped, name):
     ws = compute_ws(G, SEEDS, 1.0)
     pred = A.sweep_predictions(G, regressor, ws, shipped.vector(k), float(shipped.std[k]), shipped.layers_of(k))
     e = A.edit_effect(pred, regressor.names, name)
-    _, min_ratio, _, min_monotone = EXPECTED[name]
-    assert e.mean_violation == 0.0, f'{name}: mean prediction not monotone over -3..+3: {e.mean_curve}'
+    _, min_ratio, _, min_monotone, _, max_drop = EXPECTED[name]
+    assert e.mean_violation <= max_drop, f'{name}: mean prediction not monotone over -3..+3: {e.mean_curve}'
+    assert e.mean_curve[-1] - e.mean_curve[0] > 0.8, f'{name}: -3 -> +3 moves its factor little: {e.mean_curve}'
     assert e.monotone_fraction >= min_monotone, f'{name}: {e.monotone_fraction:.2f} of images monotone'
     assert e.ratio >= min_ratio, f'{name}: ratio {e.ratio:.2f} (others {dict(zip(e.names, e.change.round(3)))})'
-    assert e.target_change > 0.3, f'{name}: the edit barely moves its factor ({e.target_change:.3f})'
+    assert e.target_change > 0.15, f'{name}: the edit barely moves its factor ({e.target_change:.3f})'
 
 
 def test_shipped_regressor_reads_held_out_portraits(regressor):
@@ -94,6 +102,7 @@ def test_shipped_regressor_reads_held_out_portraits(regressor):
     assert quality['skin tone']['value'] > 0.8
     assert quality['glasses']['value'] > 0.85
     assert quality['hair length']['value'] > 0.7
+    assert quality['light']['value'] > 0.8
 
 
 def test_portrait_set_and_labels():
