@@ -58,7 +58,7 @@ def layer_range(G, spec: str) -> tuple:
 
 
 def train_or_load(args, path):
-    from explorer.engine import attributes as A
+    from explorer.training import attributes as A
     if path.exists() and not args.retrain:
         log(f'regressor: {path} (use --retrain to train it again)')
         return A.AttributeModel.load(path)
@@ -81,8 +81,8 @@ def train_or_load(args, path):
 
 
 def label_samples(G, model, n, seed):
-    from explorer.engine import attributes as A
     from explorer.engine.directions import sample_w
+    from explorer.training import attributes as A
     w = sample_w(G, n, seed=seed)                                           # [N, w_dim]
     pred = []
     for i in range(0, n, 512):
@@ -104,7 +104,7 @@ def fit_all(w, pred, model):
 
 
 def measure(G, model, ws, direction, step, layers, name):
-    from explorer.engine import attributes as A
+    from explorer.training import attributes as A
     pred = A.sweep_predictions(G, model, ws, direction, step, layers)
     return A.edit_effect(pred, model.names, name)
 
@@ -178,10 +178,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
 
     import explorer
-    from explorer.engine import attributes as A
     from explorer.engine.checkpoint import default_checkpoint_path, sha256_file
     from explorer.engine.directions import DirectionSet, _std_along
     from explorer.engine.latents import compute_ws, parse_seeds
+    from explorer.training import attributes as A
 
     ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path()
     G = explorer.load_generator(ckpt)

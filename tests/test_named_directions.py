@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import explorer
-from explorer.engine import attributes as A
 from explorer.engine import directions as D
 from explorer.engine.checkpoint import default_checkpoint_path, sha256_file
 from explorer.engine.latents import compute_ws
 from explorer.errors import UserError
+from explorer.training import attributes as A
 
 CKPT = default_checkpoint_path()
 SEEDS = list(range(8))
