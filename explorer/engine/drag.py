@@ -92,7 +92,11 @@ def drag_config(G, **overrides) -> DragConfig:
     - r1 = 3 and r2 = 12 image pixels at 512 px, scaled with R (as the reference does),
       but at least 2 and 6 pixels: below that the disk has fewer than ~13 pixels and the
       window spans under three feature pixels of a 64 px model.
-    - The first 6 ws (spatial layout lives there), lr 2e-3, lambda 20.
+    - The first 6 ws (spatial layout lives there), lr 2e-3.
+    - lambda (mask term) 20 at 512 px and up, scaled with R below (10 at 256 px, the
+      reference GUI's default; 2.5 at 64 px): on the 64 px default model lambda 20 or 5
+      held the handle in place (6 px -> 6 px and 4 px after 200 steps, seed 3), 2.5
+      reached the target with pixels outside the mask changing ~6x less than inside.
     """
     R = int(G.img_resolution)
     want = min(PAPER_FEATURE_RES, max(R // 2, 4))
@@ -103,6 +107,7 @@ def drag_config(G, **overrides) -> DragConfig:
         num_ws=min(PAPER_NUM_WS, int(G.num_ws)),
         r1=max(PAPER_R1 * R / PAPER_RESOLUTION, MIN_R1),
         r2=max(int(round(PAPER_R2 * R / PAPER_RESOLUTION)), MIN_R2),
+        lambda_mask=PAPER_LAMBDA * min(R / PAPER_RESOLUTION, 1.0),
     )
     return replace(cfg, **overrides) if overrides else cfg
 
