@@ -85,8 +85,6 @@ def read_mask(path, resolution):
 def run(args):
     from pathlib import Path
 
-    import numpy as np
-
     from explorer.errors import UserError
     if (args.seed is None) == (args.latent is None):
         raise UserError('give --seed S or --latent F.npz')
