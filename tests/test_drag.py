@@ -113,7 +113,9 @@ def test_drag_default_model_and_progress(G64, one_thread):
     assert res.distances[0] <= 1.0 and res.reached and res.steps <= 100         # measured: 63 steps
     assert res.points[0][0] > 36                                               # moved right, not elsewhere
     assert abs(res.points[0][1] - 36) <= 1
-    assert [s.step for s in steps] == list(range(1, len(steps) + 1)) or steps[-1].done
+    # One report per update, then a last one (no update) saying every handle arrived.
+    assert [s.step for s in steps[:-1]] == list(range(1, res.steps + 1)) and steps[-1].step == res.steps
+    assert steps[-1].done and not any(s.done for s in steps[:-1])
     with_img = [s for s in steps if s.image is not None]
     assert with_img and all(s.step % 20 == 0 for s in with_img)
     assert with_img[0].image.shape == (64, 64, 3) and with_img[0].image.dtype == np.uint8
