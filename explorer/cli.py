@@ -26,6 +26,7 @@ COMMANDS = [
     'explorer.commands.bench',
     'explorer.commands.directions',
     'explorer.commands.video',
+    'explorer.commands.drag',
 ]
 
 
