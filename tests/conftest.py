@@ -5,8 +5,10 @@ from pathlib import Path
 os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+TESTS = Path(__file__).resolve().parent     # shared helpers (ui_helpers, nvidia_layout, ...) for every test folder
+for _p in (TESTS, ROOT):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

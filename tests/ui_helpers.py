@@ -90,3 +90,15 @@ class FakeEngine:
 
     def measure_std(self, directions, progress=None):
         return np.full(len(directions), 0.5)
+
+
+def make_window(qtbot, **kw):
+    from explorer.ui.main_window import MainWindow
+    w = MainWindow(**kw)
+    qtbot.addWidget(w)
+    return w
+
+
+def settle(qtbot, win):
+    qtbot.waitUntil(lambda: win.last_request is not None and win._shown_id == win.last_request.request_id,
+                    timeout=15000)

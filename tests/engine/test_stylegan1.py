@@ -23,7 +23,7 @@ from explorer.engine.layers import layer_groups
 from explorer.engine.networks_stylegan1 import Generator, official_fmaps
 from explorer.errors import CheckpointError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------------------- TF-layout builders

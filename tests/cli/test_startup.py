@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-MAIN = Path(__file__).resolve().parents[1] / 'main.py'
+MAIN = Path(__file__).resolve().parents[2] / 'main.py'
 
 
 def _no_display_env(tmp_path):

@@ -19,7 +19,7 @@ from explorer.training import snapshot as snap
 from explorer.training.dataset import open_dataset
 from explorer.training.loop import Trainer, TrainingConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COLOUR = (220, 40, 60)
 
 

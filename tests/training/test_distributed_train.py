@@ -30,7 +30,7 @@ from test_distributed_render import torchrun  # noqa: E402  (same torchrun runne
 from explorer.training import runlog, runs
 from explorer.training import snapshot as snap
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-4
 
 

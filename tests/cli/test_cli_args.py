@@ -1,4 +1,4 @@
-"""Regressions found by hands-on QA of the CLI and the window (one test per bug)."""
+"""Command-line numbers and output paths are checked before any work starts."""
 
 import pytest
 import torch
@@ -60,22 +60,3 @@ def test_output_file_that_is_a_folder_fails_before_the_work(cmd, tmp_path, ckpt,
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err and 'is a folder' in err[-1], err
-
-
-def test_cli_eta_never_negative_after_overshooting_the_target():
-    """The last step overshoots --kimg, so the remaining time is negative: it printed 'ETA -1:58:28'."""
-    from explorer.commands.train import ProgressBar
-    line = ProgressBar(stream=None).line(dict(kimg=0.016, total_kimg=0.01, images_per_sec=2.0, eta_s=-3.0,
-                                              loss_G=0.1, loss_D=0.2))
-    assert 'ETA 00:00:00' in line, line
-
-
-def test_gui_save_error_names_the_file_without_a_python_repr():
-    """Save PNG into a path whose folder is a file showed "NotADirectoryError: [Errno 20] ..."."""
-    from explorer.errors import UserError, error_text
-    msg = error_text(NotADirectoryError(20, 'Not a directory', '/tmp/afile/x.png'))
-    assert msg == '/tmp/afile/x.png: Not a directory'
-    assert error_text(PermissionError(13, 'Permission denied'), '/ro/x.png') == '/ro/x.png: Permission denied'
-    assert error_text(PermissionError(13, 'Permission denied')) == 'Permission denied'
-    assert error_text(UserError('bad seed range')) == 'bad seed range'
-    assert error_text(ValueError('boom')) == 'ValueError: boom'

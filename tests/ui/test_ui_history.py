@@ -1,6 +1,12 @@
 """The undo history (explorer.ui.history): plain Python, a fake clock, no Qt."""
 
+
+import pytest
+
 from explorer.ui.history import MAX_UNDO, UNDO_COALESCE_S, UndoHistory
+
+pytest.importorskip('PyQt6')
+pytest.importorskip('pytestqt')
 
 
 class Clock:
@@ -83,3 +89,12 @@ def test_clear_forgets_steps_and_coalescing():
     assert h.undo_stack == [] and h.redo_stack == []
     h.record(3, key=('psi',))                # not coalesced with the change before clear()
     assert h.undo_stack == [3]
+
+
+def test_slider_drag_is_one_undo_step(win):
+    start = win.recipe
+    for v in range(200, 140, -5):
+        win.truncation_panel.psi.slider.setValue(v)
+    assert win.recipe.psi == pytest.approx(0.45)
+    win.undo()
+    assert win.recipe == start

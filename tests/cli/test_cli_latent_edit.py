@@ -15,7 +15,7 @@ from explorer.engine.png import load_png, read_recipe
 from explorer.engine.recipe import Recipe
 from explorer.engine.rendering import render
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args):

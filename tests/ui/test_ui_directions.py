@@ -20,7 +20,7 @@ from explorer.engine.recipe import Recipe  # noqa: E402
 from explorer.engine.rendering import render  # noqa: E402
 from explorer.engine.stored_latents import Edit  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

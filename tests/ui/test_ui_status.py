@@ -10,8 +10,14 @@ pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
 # The training-worker tests' fixtures: no training thread left running (autouse), 1 torch thread.
+
+import pytest
 from test_training_worker import one_thread  # noqa: E402,F401
 from ui_helpers import FakeEngine  # noqa: E402
+
+pytest.importorskip('PyQt6')
+pytest.importorskip('pytestqt')
+from ui_helpers import FakeEngine, make_window, settle  # noqa: E402
 
 
 @pytest.fixture
@@ -93,3 +99,20 @@ def test_new_run_starts_without_the_old_preview_and_speed_line(qtbot, tmp_path, 
     assert panel.state == 'error' and 'missing' in panel.status.text()
     assert panel.preview.frame is None and panel.stats.text() == ''
     assert '3.50 kimg' not in panel.preview_label.text()
+
+
+def test_render_error_shows_in_status_line(qtbot):
+    engine = FakeEngine()
+    w = make_window(qtbot, engine=engine)
+    try:
+        qtbot.waitUntil(lambda: w.frame is not None, timeout=5000)
+        engine.fail_render = 'out of memory'
+        with qtbot.waitSignal(w.errorShown, timeout=5000):
+            w.latent_panel.seed.setValue(4)
+        assert 'out of memory' in w.status_label.text()
+        engine.fail_render = None
+        w.latent_panel.seed.setValue(5)
+        settle(qtbot, w)
+        assert 'ms' in w.status_label.text()
+    finally:
+        w.shutdown()

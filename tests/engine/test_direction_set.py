@@ -15,7 +15,7 @@ from explorer.engine.recipe import Recipe
 from explorer.engine.stored_latents import Edit
 from explorer.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GROUPS = {'coarse': (0, 1, 2), 'middle': (3, 4, 5, 6), 'fine': (7, 8, 9), 'all': tuple(range(10))}
 
 

@@ -33,3 +33,11 @@ def test_cli_progress_line_uses_it():
     assert 'ETA 01:02:05' in ProgressBar(stream=None).line(dict(p, eta_s=3725.2))
     assert 'ETA 00:00:00' in ProgressBar(stream=None).line(dict(p, eta_s=-7.0))
     assert 'ETA --:--:--' in ProgressBar(stream=None).line(dict(p, eta_s=math.inf))
+
+
+def test_cli_eta_never_negative_after_overshooting_the_target():
+    """The last step overshoots --kimg, so the remaining time is negative: it printed 'ETA -1:58:28'."""
+    from explorer.commands.train import ProgressBar
+    line = ProgressBar(stream=None).line(dict(kimg=0.016, total_kimg=0.01, images_per_sec=2.0, eta_s=-3.0,
+                                              loss_G=0.1, loss_D=0.2))
+    assert 'ETA 00:00:00' in line, line

@@ -13,7 +13,7 @@ from PIL import Image
 
 from explorer.training import distributed
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 150
 
 

@@ -15,7 +15,7 @@ from explorer.engine import networks_stylegan1 as sg1
 from explorer.engine import networks_stylegan3 as sg3
 from explorer.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sefa_reference(G, layers):

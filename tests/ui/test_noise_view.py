@@ -6,6 +6,7 @@ float difference itself (its 99.5th percentile shows white, clamped to 1..1000) 
 view shows the gain it used.
 """
 
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +15,12 @@ from explorer.engine.checkpoint import save_generator
 from explorer.engine.recipe import Recipe
 from explorer.engine.rendering import render
 from explorer.engine.session import Session as RenderEngine
+
+pytest.importorskip('PyQt6')
+pytest.importorskip('pytestqt')
+from ui_helpers import settle  # noqa: E402
+
+from explorer.engine.checkpoint import save_generator  # noqa: E402
 
 
 def levels(img):
@@ -109,3 +116,36 @@ def test_window_shows_the_gain(qtbot, faint_G, tmp_path):
         assert npn.detail_gain.isHidden()
     finally:
         w.shutdown()
+
+
+def test_noise_detail_view(qtbot, win):
+    win.noise_panel.show_detail.setChecked(True)
+    assert win.last_request.option('view') == 'noise'
+    assert win.last_request.recipe == win.recipe      # a view option, not a recipe change
+    settle(qtbot, win)
+    shown = win.view.frame
+    assert not np.array_equal(shown, win.frame)       # the view shows the diff ...
+    assert shown.max() > 0
+    from explorer.engine.checkpoint import load_generator
+    from explorer.engine.export import to_uint8
+    from explorer.engine.rendering import render
+    G = load_generator(win.info.path)
+    assert np.array_equal(win.frame, to_uint8(render(G, win.recipe)))   # ... Save PNG keeps the image
+    win.noise_panel.all_zero.click()
+    settle(qtbot, win)
+    assert win.view.frame.max() == 0                  # no noise, nothing added
+    win.noise_panel.show_detail.setChecked(False)
+    assert win.last_request.option('view') is None
+
+
+def test_learned_noise_strengths_and_zero_warning(qtbot, win, tmp_path):
+    from explorer.engine.networks_stylegan2 import Generator
+    info = win.info
+    assert info.layer_noise_learned[0] == pytest.approx(0.5)      # tiny_G fills 0.5
+    assert info.layer_noise_learned[-1] is None                   # torgb takes no noise
+    assert win.noise_panel.zero_warning.isHidden()
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, mapping_kwargs=dict(num_layers=1),
+                  synthesis_kwargs=dict(channel_base=64, channel_max=8)).eval()   # fresh init: strengths 0
+    with qtbot.waitSignal(win.modelLoaded, timeout=15000):
+        win.open_checkpoint(str(save_generator(G, tmp_path / 'untrained.pt')))
+    assert not win.noise_panel.zero_warning.isHidden()
