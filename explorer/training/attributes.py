@@ -114,7 +114,8 @@ class AttributeRegressor(nn.Module):
                                   nn.Linear(self.hidden, self.num_outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        assert x.ndim == 4 and x.shape[1:] == (3, RESOLUTION, RESOLUTION), f'expected [N, 3, 64, 64], got {list(x.shape)}'
+        assert x.ndim == 4 and x.shape[1:] == (3, RESOLUTION, RESOLUTION), \
+            f'expected [N, 3, {RESOLUTION}, {RESOLUTION}], got {list(x.shape)}'
         return self.head(self.features(x))
 
 
@@ -159,7 +160,8 @@ class AttributeModel:
         path = Path(path)
         record = {
             'format': FORMAT_NAME, 'version': FORMAT_VERSION,
-            'config': {'num_outputs': self.net.num_outputs, 'channels': list(self.net.channels), 'hidden': self.net.hidden},
+            'config': {'num_outputs': self.net.num_outputs, 'channels': list(self.net.channels),
+                       'hidden': self.net.hidden},
             'names': list(self.names), 'kinds': list(self.kinds),
             'mean': torch.tensor(self.mean, dtype=torch.float64), 'std': torch.tensor(self.std, dtype=torch.float64),
             'state': {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},

@@ -507,7 +507,10 @@ def _is_number(v) -> bool:
 
 
 def _short_repr(v, n=40) -> str:
-    text = repr(v) if not isinstance(v, int) or abs(v) < 10 ** 30 else f'{"-" if v < 0 else ""}1e{len(str(abs(v))) - 1}+'
+    if isinstance(v, int) and abs(v) >= 10 ** 30:      # a huge int: its size, not its digits
+        text = f'{"-" if v < 0 else ""}1e{len(str(abs(v))) - 1}+'
+    else:
+        text = repr(v)
     return text if len(text) <= n else text[:n] + '...'
 
 

@@ -130,7 +130,8 @@ class TrainingPanel(QWidget):
         self.kimg.setRange(0.01, 100000)
         self.kimg.setDecimals(2)
         self.kimg.setSuffix(' kimg')
-        self.kimg.setToolTip('Run length in thousands of training images; follows the Network choice until you change it')
+        self.kimg.setToolTip('Run length in thousands of training images; follows the Network choice until you '
+                             'change it')
         form.addRow('Length', self.kimg)
         self.network = QComboBox()
         self.network.addItems(list(NETWORK_PRESETS))
@@ -290,7 +291,8 @@ class TrainingPanel(QWidget):
         ok = bool(self.latest_snapshot) or bool(folder and list_snapshots(folder))
         self.explore_btn.setEnabled(ok)
         self.explore_btn.setToolTip('Open the newest snapshot of this run in the Explore tab' if ok else
-                                    'No snapshot yet: a run writes one every few kimg, at its end and when you press Stop')
+                                    'No snapshot yet: a run writes one every few kimg, at its end and when you '
+                                    'press Stop')
 
     def _finetune_toggled(self, on):
         self.resolution.setEnabled(not on)
@@ -510,7 +512,8 @@ class TrainingPanel(QWidget):
         if state != 'error':
             self.status.setStyleSheet('')
             self.status.setText({'idle': 'Idle', 'starting': 'Preparing the dataset and networks…',
-                                 'running': 'Training', 'paused': 'Paused', 'stopping': 'Stopping (writing a snapshot)…',
+                                 'running': 'Training', 'paused': 'Paused',
+                                 'stopping': 'Stopping (writing a snapshot)…',
                                  'finished': 'Finished', 'stopped': 'Stopped'}.get(state, state))
         self.stateChanged.emit(state)
 
@@ -523,7 +526,8 @@ class TrainingPanel(QWidget):
         # The closing report of a stop covers no minibatches (NaN losses, 0 img/s): keep the
         # last real numbers on screen and out of the plots.
         for key, value in info.items():
-            if isinstance(value, (int, float)) and math.isfinite(value) and not (key == 'images_per_sec' and value == 0):
+            idle_rate = key == 'images_per_sec' and value == 0
+            if isinstance(value, (int, float)) and math.isfinite(value) and not idle_rate:
                 self._latest[key] = float(value)
         eta = info.get('eta_s') if not info.get('stopped') else None
         self.progress.setFormat(f'{kimg:.2f} / {total:g} kimg  ·  ETA {format_eta(eta)}')

@@ -28,7 +28,8 @@ def test_no_display_says_what_to_do_and_exits_2(tmp_path, argv):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert 'no display' in lines[0] and 'xvfb-run python main.py' in lines[0] and 'QT_QPA_PLATFORM=offscreen' in lines[0]
+    assert 'no display' in lines[0] and 'xvfb-run python main.py' in lines[0]
+    assert 'QT_QPA_PLATFORM=offscreen' in lines[0]
     assert 'libxcb' not in proc.stderr and 'Traceback' not in proc.stderr
 
 

@@ -134,7 +134,8 @@ def _rich_keyframes(G):
     return [
         Recipe(seeds=(1,), psi=0.7, noise_strength=0.5),
         Recipe(seeds=(lat.ref,), latents=(lat,), edits=(edit,), noise_strength=1.0),
-        Recipe(seeds=(2, 3), seed_weights=(0.5, 0.5), mix_seeds=(4,), layer_source=(-1,) * (L // 2) + (0,) * (L - L // 2),
+        Recipe(seeds=(2, 3), seed_weights=(0.5, 0.5), mix_seeds=(4,),
+               layer_source=(-1,) * (L // 2) + (0,) * (L - L // 2),
                layer_noise=(0.0,) * L),
     ]
 

@@ -72,6 +72,7 @@ def test_model_card_opens_the_shipped_readme(qtbot, win):
     from explorer.ui.help import MODEL_CARD
     assert MODEL_CARD.is_file()
     help_action(win, 'Model card').trigger()
-    first = next(line for line in MODEL_CARD.read_text().splitlines() if line.strip()).lstrip('# ').replace('`', '').strip()
+    first = next(line for line in MODEL_CARD.read_text().splitlines() if line.strip())
+    first = first.lstrip('# ').replace('`', '').strip()
     assert first in win.help_dialog.browser.toPlainText()
     win.help_dialog.close()

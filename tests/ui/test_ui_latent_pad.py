@@ -57,7 +57,8 @@ def test_drawn_grid_and_drag_use_one_scale(pad):
         assert labels[seed].point == (i, j)
         p = pad.to_screen(i, j)
         rect = labels[seed].rect                        # next to its dot: right of it, below (or above)
-        assert p.x() < rect.left() < p.x() + 10 and (p.y() < rect.top() < p.y() + 10 or p.y() - 10 < rect.bottom() < p.y())
+        assert p.x() < rect.left() < p.x() + 10
+        assert p.y() < rect.top() < p.y() + 10 or p.y() - 10 < rect.bottom() < p.y()
 
 
 def test_the_grid_under_the_pointer_moves_with_the_pointer(qtbot, pad):

@@ -79,8 +79,10 @@ def test_live_weights_show_the_run_while_another_model_is_open(qtbot, win, folde
         pass
     assert worker.final_state == 'finished', panel.log.toPlainText()
     final = worker.trainer.G_ema.state_dict()
-    qtbot.waitUntil(lambda: win.info.live and all(torch.equal(v, final[k]) for k, v in win.engine.G.state_dict().items()),
-                    timeout=15000)
+
+    def shows_final():
+        return win.info.live and all(torch.equal(v, final[k]) for k, v in win.engine.G.state_dict().items())
+    qtbot.waitUntil(shows_final, timeout=15000)
     assert errors == [] and 'Live weights' not in panel.log.toPlainText()
     assert panel.live.isChecked()
     assert 'live G_ema of run' in win.windowTitle()

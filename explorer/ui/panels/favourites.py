@@ -2,8 +2,9 @@
 
 Thumbnails come from the exact render of the starred recipe (the pixels a PNG export
 writes). A favourite knows its checkpoint: the recipe carries the file's name and SHA-256 and
-the entry its path, so the window can reopen that checkpoint before restoring it. ``entries``/``load_entries`` turn the list into plain JSON-able data (recipe dict
-plus a base64 PNG thumbnail) so the window can keep it in its settings across sessions.
+the entry its path, so the window can reopen that checkpoint before restoring it.
+``entries``/``load_entries`` turn the list into plain JSON-able data (recipe dict plus a base64
+PNG thumbnail) so the window can keep it in its settings across sessions.
 """
 
 from __future__ import annotations

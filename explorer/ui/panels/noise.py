@@ -72,9 +72,10 @@ class NoisePanel(QWidget):
         self.zero_warning.setVisible(False)
         lay.addWidget(self.zero_warning)
         self.show_detail = QCheckBox('Show only what the noise adds (|image − image without noise|, auto-contrast)')
-        self.show_detail.setToolTip('The main view shows where stochastic detail lives; drag the sliders to see it move. '
-                                    'The difference is often a fraction of a grey level, so it is amplified per frame: '
-                                    'the brightest 0.5% of it shows white (the gain is shown below and in the status line)')
+        self.show_detail.setToolTip('The main view shows where stochastic detail lives; drag the sliders to see it '
+                                    'move. The difference is often a fraction of a grey level, so it is amplified per '
+                                    'frame: the brightest 0.5% of it shows white (the gain is shown below and in the '
+                                    'status line)')
         lay.addWidget(self.show_detail)
         self.detail_gain = QLabel()
         self.detail_gain.setWordWrap(True)
