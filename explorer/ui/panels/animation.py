@@ -110,8 +110,9 @@ class AnimationPanel(QWidget):
         self.list.setMovement(QListView.Movement.Static)
         self.list.setSpacing(4)
         self.list.setMinimumHeight(THUMB + 60)
+        self.list.setMaximumHeight(2 * (THUMB + 60))     # two rows show; more scroll
         self.list.setToolTip('The timeline, left to right. Double-click a keyframe to show it.')
-        lay.addWidget(self.list, 1)
+        lay.addWidget(self.list)
 
         order = QHBoxLayout()
         self.left_btn = QPushButton('◀ Earlier')
@@ -186,6 +187,7 @@ class AnimationPanel(QWidget):
         prog.addWidget(self.eta)
         prog.addWidget(self.cancel_btn)
         lay.addLayout(prog)
+        lay.addStretch(1)
         for w in (self.progress, self.eta, self.cancel_btn):
             w.setVisible(False)
 
