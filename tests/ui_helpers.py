@@ -31,6 +31,8 @@ class FakeEngine:
         self.fail_load = None               # message to raise from load()
         self.fail_render = None
         self.fail_directions = None         # message to raise from compute_directions()
+        self.frame_delay = 0.0              # seconds animation_frame() sleeps (a slow engine)
+        self.animation_frames = []          # frame indices animation_frame() rendered, in order
 
     def load(self, path, progress=None, sha256=None):
         if self.fail_load:
@@ -91,6 +93,30 @@ class FakeEngine:
     def measure_std(self, directions, progress=None):
         return np.full(len(directions), 0.5)
 
+    def animation_frame(self, anim, i, path='auto'):
+        """Frame ``i`` of ``anim``: first pixel = i % 256, after ``frame_delay`` seconds."""
+        import time
+        time.sleep(self.frame_delay)
+        self.animation_frames.append(int(i))
+        img = np.zeros((8, 8, 3), np.uint8)
+        img[0, 0, 0] = int(i) % 256
+        return img, {'total_ms': self.frame_delay * 1e3, 'path': 'exact', 'frame': int(i)}
+
+    def export_animation(self, anim, out, scale=1, resample='lanczos', quality=None, path='exact',
+                         progress=None, cancel=None):
+        """Write ``anim.num_frames`` fake frames through the real writers (temp file, then rename)."""
+        from explorer.engine import video_writers as vw
+        from explorer.engine.progress import Cancelled
+        writer = vw.open_writer(out, anim.fps, scale=scale, metadata=anim.to_json())
+        n = anim.num_frames
+        with writer:
+            for i in range(n):
+                if cancel is not None and cancel():
+                    raise Cancelled()
+                writer.write(self.animation_frame(anim, i)[0])
+                if progress is not None:
+                    progress(i + 1, n, '')
+        return writer.path
 
 def make_window(qtbot, **kw):
     from explorer.ui.main_window import MainWindow

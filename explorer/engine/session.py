@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from explorer.engine import latents
+from explorer.engine.animation_spec import Animation
 from explorer.engine.capabilities import dtype_supported
 from explorer.engine.checkpoint import (
     default_checkpoint_path,
@@ -156,6 +157,17 @@ class RenderSession(Protocol):
     def measure_std(self, directions: np.ndarray, progress: Callable | None = None) -> np.ndarray:
         """[K] standard deviation of w along each row of ``directions`` [K, w_dim] (slider unit)."""
 
+    def animation_frame(self, anim: Animation, i: int, path: str = 'auto') -> tuple[np.ndarray, dict]:
+        """Frame ``i`` of ``anim`` (Play in the Animation tab): -> (uint8 [H, W, C], timings).
+        path 'exact': bit-equal to rendering ``AnimationPlan.frame_recipe(i)``; 'auto': the
+        view's fast path where the model has one."""
+
+    def export_animation(self, anim: Animation, out, scale: int = 1, resample: str = 'lanczos',
+                         quality: int | None = None, path: str = 'exact', progress: Callable | None = None,
+                         cancel: Callable[[], bool] | None = None) -> Path:
+        """Render ``anim`` to ``out`` (.mp4 / .gif / .webp / a PNG folder) with its JSON beside it;
+        ``progress`` may raise ``Cancelled`` (nothing is left under ``out``). -> the written path."""
+
 
 class Session:
     """Loads a generator and renders recipes to uint8 HWC frames (implements ``RenderSession``).
@@ -190,6 +202,7 @@ class Session:
         self._ms: dict = {}                         # (path label, resolution) -> EMA synthesis ms
         self._macs: dict = {}                       # resolution -> synthesis MACs up to it (this model)
         self._live_key = None                       # architecture of the live training model loaded, if any
+        self._anim_plan = None                      # (animation, path, AnimationPlan) of the animation playing
 
     # ------------------------------------------------------------------ loading
     def load(self, path_or_url, progress=None, sha256=None) -> ModelInfo:
@@ -233,6 +246,7 @@ class Session:
         self._fast = {}
         self._ms = {}
         self._macs = {}
+        self._anim_plan = None
 
     def _fast_dtypes(self, G) -> tuple:
         """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
@@ -410,6 +424,7 @@ class Session:
             load_state_strict(self.G, record['state_dict'], '<training>')
             self.cache = MappingCache()
             self._ms = {}       # the FastRenderers rebuild their plans from the new weights themselves
+            self._anim_plan = None
             return self.info, False
         G = generator_from_record(record, '<training>').eval().requires_grad_(False).to(self.device)
         run = Path(str(record.get('run') or 'training run')).name
@@ -446,3 +461,35 @@ class Session:
         if dirs.ndim != 2 or dirs.shape[1] != self.G.w_dim:
             raise ValueError(f'directions must be [K, {self.G.w_dim}], got {list(dirs.shape)}')
         return directions.std_along(self.G, dirs, progress=progress)
+
+    # ------------------------------------------------------------------ animation
+    def _animation_plan(self, anim: Animation, path: str):
+        """The AnimationPlan of ``anim`` on this model (kept while the same animation plays:
+        the keyframe ws are computed once)."""
+        from explorer.engine.animation import AnimationPlan
+        self._require()
+        anim.check_checkpoint(self.info.sha256, self.info.name)
+        want = 'fast' if path == 'auto' and self.info.fast_dtypes else 'exact'
+        key = (anim, want)
+        if self._anim_plan is None or self._anim_plan[0] != key:
+            self._anim_plan = (key, AnimationPlan(self.G, anim, device=self.device, path=want))
+        return self._anim_plan[1]
+
+    def animation_frame(self, anim: Animation, i: int, path: str = 'auto'):
+        """Frame ``i`` of ``anim`` -> (uint8 [H, W, C], timings: 'total_ms', 'path', 'frame')."""
+        t0 = time.perf_counter()
+        plan = self._animation_plan(anim, path)
+        frame = plan.render(int(i))
+        R = int(self.G.img_resolution)
+        return frame, {'total_ms': (time.perf_counter() - t0) * 1e3, 'path': plan.path, 'frame': int(i),
+                       'resolution': R, 'full_resolution': R, 'preview': False}
+
+    def export_animation(self, anim: Animation, out, scale=1, resample='lanczos', quality=None, path='exact',
+                         progress=None, cancel=None) -> Path:
+        """Render ``anim`` and write it (explorer.engine.animation.export_animation); keyframes made
+        on another checkpoint are refused. -> the written path."""
+        from explorer.engine.animation import export_animation
+        self._require()
+        anim.check_checkpoint(self.info.sha256, self.info.name)
+        return Path(export_animation(self.G, anim, out, device=self.device, path=path, scale=int(scale),
+                                     resample=resample, quality=quality, progress=progress, cancel=cancel))

@@ -134,6 +134,12 @@ class MainWindow(QMainWindow):
         self.panels.append(self.directions_panel)
         self.directions_panel.changed.connect(self.apply_changes)
         self.modelLoaded.connect(self.directions.model_loaded)
+        # Animation tab (issue #18): keyframe timeline, Play in the view, video export, animation JSON.
+        from explorer.ui.animation_controller import AnimationController
+        self.animation = AnimationController(self)
+        self.animation_panel = self.animation.panel
+        self.controls.addTab(self.animation_panel, 'Animation')
+        self.panels.append(self.animation_panel)    # set_recipe: a control changed -> stop playing
         self.favourites_panel.starRequested.connect(self.exporter.star_current)
         self.favourites_panel.restore.connect(self.opener.restore_favourite)
         build_menus(self)

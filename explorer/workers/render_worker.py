@@ -109,6 +109,8 @@ class RenderWorker(QThread):
     directionsReady = pyqtSignal(object, str)   # DirectionSet (None unless ok), error ('' ok, 'cancelled')
     sweepThumb = pyqtSignal(int, int, object)   # sweep_id, index, uint8 image
     sweepFinished = pyqtSignal(int, str)        # sweep_id, error ('' = every thumbnail sent)
+    animReady = pyqtSignal(int, str, object, str)   # tag, kind ('thumb' | 'frame'), result (None on error), error
+    animExported = pyqtSignal(str, str)         # written path, error ('' ok, 'cancelled')
 
     def __init__(self, engine: RenderSession, parent=None):
         super().__init__(parent)
@@ -121,6 +123,7 @@ class RenderWorker(QThread):
         self._stop = False
         self._cancel_batch = threading.Event()
         self._cancel_directions = threading.Event()
+        self._cancel_anim = threading.Event()
         self._sweep = None                              # [sweep_id, recipes, next index] being rendered
         self._last_key = None
         self.rendered_ids: list[int] = []               # for tests and the bench
@@ -204,6 +207,24 @@ class RenderWorker(QThread):
     def cancel_directions(self) -> None:
         self._cancel_directions.set()
 
+    def animation_job(self, tag: int, kind: str, *args) -> None:
+        """Animation tab work; emits animReady(tag, kind, result, error). kind 'thumb' (recipe)
+        -> the exact uint8 image of a keyframe; 'frame' (animation, i, path) -> (uint8 image,
+        timings) of frame i (Session.animation_frame)."""
+        if kind not in ('thumb', 'frame'):
+            raise ValueError(f'unknown animation job {kind!r}')
+        self._push(('anim', (int(tag), kind, args)))
+
+    def export_animation(self, anim, out, **options) -> None:
+        """Render ``anim`` to ``out`` (Session.export_animation ``options``: scale, resample, quality,
+        path); progress('animation', ...) after each frame, then animExported. Renders submitted
+        meanwhile are done between frames, so the view stays live."""
+        self._cancel_anim.clear()
+        self._push(('anim-export', (anim, str(out), dict(options))))
+
+    def cancel_animation_export(self) -> None:
+        self._cancel_anim.set()
+
     def render_sweep(self, sweep_id: int, recipes) -> None:
         """Render ``recipes`` (a direction sweep) on the exact path, one sweepThumb each, then
         sweepFinished; replaces any sweep not finished yet."""
@@ -220,6 +241,7 @@ class RenderWorker(QThread):
             self._stop = True
             self._cancel_batch.set()
             self._cancel_directions.set()
+            self._cancel_anim.set()
             self._cond.notify()
         if self.isRunning():
             self.wait(timeout_ms)
@@ -391,6 +413,20 @@ class RenderWorker(QThread):
             self.latentReady.emit(tag, what, result, '')
         elif kind == 'directions':
             self._directions_job(*arg)
+        elif kind == 'anim':
+            tag, what, args = arg
+            try:
+                if what == 'thumb':
+                    result, _ = self.engine.render(args[0], path='exact')
+                else:
+                    result = self.engine.animation_frame(*args)
+            except Exception as e:
+                log.exception('animation %s job failed', what)
+                self.animReady.emit(tag, what, None, error_text(e))
+                return
+            self.animReady.emit(tag, what, result, '')
+        elif kind == 'anim-export':
+            self._export_animation(*arg)
         elif kind == 'sweep-step':
             self._sweep_step(arg)
         elif kind == 'state':
@@ -428,6 +464,28 @@ class RenderWorker(QThread):
             self.directionsReady.emit(None, error_text(e))
             return
         self.directionsReady.emit(dset, '')
+
+    def _export_animation(self, anim, out, options) -> None:
+        def progress(done, total=None, text=''):
+            self.progress.emit('animation', int(done), int(total or 0), str(text))
+            if self._cancel_anim.is_set():
+                raise Cancelled()
+            with self._cond:            # keep the view live: a render submitted meanwhile runs now
+                request, self._pending = self._pending, None
+            if request is not None:
+                self._render(request)
+        self.progress.emit('animation', 0, int(anim.num_frames), '')
+        try:
+            written = self.engine.export_animation(anim, out, progress=progress,
+                                                   cancel=self._cancel_anim.is_set, **options)
+        except Cancelled:
+            self.animExported.emit(out, 'cancelled')
+            return
+        except Exception as e:
+            log.exception('animation export to %s failed', out)
+            self.animExported.emit(out, error_text(e))
+            return
+        self.animExported.emit(str(written), '')
 
     def _sweep_step(self, sweep) -> None:
         """Render the next thumbnail of ``sweep``; a render or job that comes in meanwhile
