@@ -1,7 +1,7 @@
 """Regenerate the README screenshots: main view, per-layer panel, noise panel, mixing grid,
 directions (sliders and a sweep strip).
 
-    xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--checkpoint P] [--only NAME ...]
+    xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--checkpoint P] [--size WxH] [--only NAME ...]
 
 (works with QT_QPA_PLATFORM=offscreen too; QWidget.grab renders the window itself).
 """
@@ -20,26 +20,31 @@ sys.path.insert(0, str(ROOT))
 SHOTS = ('main', 'layers', 'noise', 'grid', 'directions')
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--checkpoint', default=None)
-    ap.add_argument('--outdir', default=str(ROOT / 'docs'))
-    ap.add_argument('--only', nargs='+', choices=SHOTS, default=SHOTS, help='make only these screenshots')
-    args = ap.parse_args(argv)
+def open_window(checkpoint=None, size=(1500, 940)):
+    """Make the app and a shown MainWindow with fresh preferences (no saved bf16 choice,
+    favourites or geometry, none written back); returns (app, win)."""
     import os
     import tempfile
 
     from explorer.paths import CONFIG_ENV
-    # Fresh preferences (no saved bf16 choice, favourites or geometry), and none written back.
     os.environ[CONFIG_ENV] = tempfile.mkdtemp(prefix='explorer-screenshots-')
     from explorer.ui.app import make_app
     app = make_app()
     from explorer.ui.main_window import MainWindow
-    win = MainWindow(checkpoint=args.checkpoint, cpu_threads='auto')
-    win.resize(1500, 940)
+    win = MainWindow(checkpoint=checkpoint, cpu_threads='auto')
+    win.resize(*size)
     win.show()
-    out = Path(args.outdir)
+    return app, win
 
+
+def pump(app, n=20):
+    for _ in range(n):
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def waiter(app):
+    """wait(cond, timeout): process events until cond() holds; exits on a timeout."""
     def wait(cond, timeout=120):
         end = time.time() + timeout
         while not cond():
@@ -47,12 +52,29 @@ def main(argv=None):
             time.sleep(0.01)
             if time.time() > end:
                 raise SystemExit('timed out')
+    return wait
 
+
+def settler(app, win, wait):
+    """settle(): wait until the newest request's frame is on screen, then let it paint."""
     def settle():
         wait(lambda: win.last_request is not None and win._shown_id >= win.last_request.request_id)
-        for _ in range(20):
-            app.processEvents()
-            time.sleep(0.01)
+        pump(app)
+    return settle
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--checkpoint', default=None)
+    ap.add_argument('--outdir', default=str(ROOT / 'docs'))
+    ap.add_argument('--size', default='1400x900', help='window size WxH (default 1400x900)')
+    ap.add_argument('--only', nargs='+', choices=SHOTS, default=SHOTS, help='make only these screenshots')
+    args = ap.parse_args(argv)
+    w, h = (int(v) for v in args.size.lower().split('x'))
+    app, win = open_window(args.checkpoint, (w, h))
+    out = Path(args.outdir)
+    wait = waiter(app)
+    settle = settler(app, win, wait)
 
     wait(lambda: win.frame is not None)
     if 'directions' in args.only:
