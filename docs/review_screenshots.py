@@ -63,6 +63,18 @@ def shoot(checkpoint, name: str, size, out: Path) -> list[Path]:
         win.controls.setCurrentIndex(i)
         settle()
         save(f'explore {win.controls.tabText(i)}')
+    # Directions again with a computed set: a row per direction, the sweep strip filled.
+    panel = win.directions_panel
+    win.controls.setCurrentWidget(panel)
+    if panel.dset is None:
+        panel.count.setValue(8)
+        win.directions.compute('sefa', None, 8, 0)
+        wait(lambda: panel.dset is not None and not panel.busy, timeout=300)
+    wait(lambda: panel.rows and panel.rows[0].value.isEnabled())
+    panel.choose_layers(min(1, len(panel.rows) - 1), 'coarse')
+    wait(lambda: panel.sweep.complete(), timeout=300)
+    settle()
+    save('explore directions computed')
     win.controls.setCurrentIndex(0)
     for i in range(1, win.tabs.count()):
         win.tabs.setCurrentIndex(i)
