@@ -18,8 +18,12 @@ from PyQt6.QtWidgets import (  # noqa: E402
     QLabel,
     QScrollArea,
     QSlider,
+    QStyle,
+    QStyleOptionComboBox,
 )
 from ui_helpers import FakeEngine, fake_info  # noqa: E402
+
+from explorer.engine.recipe import Recipe  # noqa: E402
 
 
 def stylegan2_labels(num_ws):
@@ -69,6 +73,14 @@ def misfits(area: QScrollArea) -> list[str]:
                 need = c.fontMetrics().horizontalAdvance(text)
                 if need > c.contentsRect().width():
                     out.append(f'label {text!r} clipped ({need} px text in {c.contentsRect().width()} px)')
+            if isinstance(c, QComboBox) and c.currentText():
+                opt = QStyleOptionComboBox()
+                c.initStyleOption(opt)
+                field = c.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                                 QStyle.SubControl.SC_ComboBoxEditField, c)
+                need = c.fontMetrics().horizontalAdvance(c.currentText())
+                if need > field.width():
+                    out.append(f'combo text {c.currentText()!r} clipped ({need} px text in {field.width()} px)')
     return out
 
 
@@ -88,16 +100,28 @@ def test_controls_column_fits(qtbot, num_ws, size):
             f'controls tabs need {bar.sizeHint().width()} px, the column has {win.controls.width()}'
         for i in range(win.controls.count()):
             assert bar.rect().contains(bar.tabRect(i)), f'tab {win.controls.tabText(i)!r} is off the tab bar'
-        problems = {}
-        for i in range(win.controls.count()):
-            win.controls.setCurrentIndex(i)
-            qtbot.wait(30)
-            area = win.controls.currentWidget()
-            if isinstance(area, QScrollArea):
-                found = misfits(area)
-                if found:
-                    problems[win.controls.tabText(i)] = found
+        problems = check_tabs(win, qtbot)
         assert not problems
+        # With two mix sources with long seeds: the rows' source combos and the source rows.
+        big = 2 ** 31 - 1
+        win.restore_recipe(Recipe(seeds=(1,), mix_seeds=(big, big - 1), layer_source=(1,) * num_ws,
+                                  layer_blend=(0.5,) * num_ws))
+        qtbot.wait(50)
+        assert not check_tabs(win, qtbot)
+        assert win.layers_panel.source_combos[0].toolTip() == f'source 2 (seed {big - 1})'
         assert len(win.noise_panel.rows) == num_ws
     finally:
         win.shutdown()
+
+
+def check_tabs(win, qtbot) -> dict:
+    problems = {}
+    for i in range(win.controls.count()):
+        win.controls.setCurrentIndex(i)
+        qtbot.wait(30)
+        area = win.controls.currentWidget()
+        if isinstance(area, QScrollArea):
+            found = misfits(area)
+            if found:
+                problems[win.controls.tabText(i)] = found
+    return problems
