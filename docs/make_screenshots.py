@@ -63,6 +63,21 @@ def settler(app, win, wait):
     return settle
 
 
+def save_small(widget, path, limit=300_000) -> None:
+    """Save ``widget.grab()`` as a PNG; over ``limit`` bytes, with a palette of 256 colours, then
+    fewer (the noise-detail view is mostly per-pixel noise and compresses badly)."""
+    from PIL import Image
+    widget.grab().save(str(path))
+    if Path(path).stat().st_size <= limit:
+        return
+    rgb = Image.open(path).convert('RGB')
+    for colours, method in ((256, Image.Quantize.MEDIANCUT), (128, Image.Quantize.FASTOCTREE),
+                            (64, Image.Quantize.FASTOCTREE)):
+        rgb.quantize(colours, method=method, dither=Image.Dither.NONE).save(path, optimize=True)
+        if Path(path).stat().st_size <= limit:
+            return
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument('--checkpoint', default=None)
@@ -83,17 +98,18 @@ def main(argv=None):
         win.shutdown()
         win.close()
         return 0
+    win.controls.setCurrentIndex(0)     # (the directions shot leaves its own tab showing)
     win.latent_panel.seed.setValue(1207)
     win.latent_panel.pad.drag_by(-0.35, -0.2)
     win.truncation_panel.preset_07.click()
     settle()
-    win.grab().save(str(out / 'screenshot_main.png'))
+    save_small(win, out / 'screenshot_main.png')
 
     win.controls.setCurrentIndex(1)
     win.layers_panel.preset_buttons['coarse'].click()
     win.layers_panel.blend_sliders[2].setValue(0.6)
     settle()
-    win.grab().save(str(out / 'screenshot_layers.png'))
+    save_small(win, out / 'screenshot_layers.png')
 
     win.controls.setCurrentIndex(2)
     for i, s in enumerate(win.noise_panel.rows):
@@ -104,7 +120,7 @@ def main(argv=None):
     learned = [v for v in (win.info.layer_noise_learned or ()) if v]
     win.noise_panel.show_detail.setChecked(bool(learned))
     settle()
-    win.grab().save(str(out / 'screenshot_noise.png'))
+    save_small(win, out / 'screenshot_noise.png')
 
     win.noise_panel.show_detail.setChecked(False)
     win.tabs.setCurrentWidget(win.grid_panel)
@@ -112,7 +128,7 @@ def main(argv=None):
     wait(lambda: len(g.tiles) == len(g.rows) + len(g.cols) + len(g.rows) * len(g.cols), timeout=300)
     for _ in range(20):
         app.processEvents()
-    win.grab().save(str(out / 'screenshot_grid.png'))
+    save_small(win, out / 'screenshot_grid.png')
     win.shutdown()
     win.close()
     print('wrote', ', '.join(sorted(p.name for p in out.glob('screenshot_*.png'))))
@@ -136,7 +152,7 @@ def directions(win, wait, settle, out):
     panel.rows[k].value.setValue(1.5)
     wait(lambda: panel.sweep.complete())
     settle()
-    win.grab().save(str(out / 'screenshot_directions.png'))
+    save_small(win, out / 'screenshot_directions.png')
     win.directions_panel.reset_all.click()
     settle()
 
