@@ -13,7 +13,7 @@ blend sliders may shrink (``MIN_PANEL_WIDTH`` is the narrowest it lays out).
 
 from __future__ import annotations
 
-from PyQt6.QtCore import QSignalBlocker, pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -30,7 +30,7 @@ from explorer.engine.stored_latents import first_seed, is_ref, source_label
 from explorer.ui.widgets import FloatSlider, SeedBox
 
 PRESETS = ('coarse', 'middle', 'fine', 'all')
-COMBO_CHARS = 12        # source combos show this many characters and elide the rest
+COMBO_CHARS = 12        # source combos are this many characters wide ('source 10'; full names in tooltips)
 
 
 def _narrow_combo() -> QComboBox:
@@ -154,9 +154,13 @@ class LayersPanel(QWidget):
         for i, (combo, slider) in enumerate(zip(self.source_combos, self.blend_sliders)):
             with QSignalBlocker(combo):
                 combo.clear()
-                for n in names:
-                    combo.addItem(n)
+                # The rows say 'source k' (the seeds are in the source rows above; a combo clips
+                # rather than elides 'source 1 (seed 1208)'); the full name is the item's tooltip.
+                for k, n in enumerate(names):
+                    combo.addItem(n if k == 0 else f'source {k}')
+                    combo.setItemData(k, n, Qt.ItemDataRole.ToolTipRole)
                 combo.setCurrentIndex(src[i] + 1)
+                combo.setToolTip(names[src[i] + 1])
             slider.set_silently(blend[i])
             slider.setEnabled(src[i] >= 0)
 

@@ -71,10 +71,11 @@ class NoisePanel(QWidget):
         self.zero_warning.setStyleSheet('color: #b35c00;')
         self.zero_warning.setVisible(False)
         lay.addWidget(self.zero_warning)
-        self.show_detail = QCheckBox('Show only what the noise adds (|image − image without noise|, auto-contrast)')
-        self.show_detail.setToolTip('The main view shows where stochastic detail lives; drag the sliders to see it '
-                                    'move. The difference is often a fraction of a grey level, so it is amplified per '
-                                    'frame: the brightest 0.5% of it shows white (the gain is shown below and in the '
+        self.show_detail = QCheckBox('Show only what the noise adds (auto-contrast)')
+        self.show_detail.setToolTip('The main view shows |image − image without noise|, where stochastic detail '
+                                    'lives; drag the sliders to see it move. The difference is often a fraction of a '
+                                    'grey level, so it is amplified per frame: the brightest 0.5% of it shows white '
+                                    '(the gain is shown below and in the '
                                     'status line)')
         lay.addWidget(self.show_detail)
         self.detail_gain = QLabel()
@@ -118,8 +119,11 @@ class NoisePanel(QWidget):
         self._has_noise = info.layer_has_noise
         learned = [v for v in (info.layer_noise_learned or ()) if v is not None]
         self.zero_warning.setVisible(bool(learned) and all(v == 0 for v in learned))
-        for i, label in enumerate(info.layer_labels):
-            s = FloatSlider(0.0, 2.0, 1.0, step=0.01, label=f'{i:2d}  {label}', label_width=110)
+        names = [f'{i:2d}  {label}' for i, label in enumerate(info.layer_labels)]
+        # One label column as wide as the longest name ('17  1024x1024 torgb'), so none is clipped.
+        label_width = max((self.fontMetrics().horizontalAdvance(n) for n in names), default=0) + 8
+        for i, name in enumerate(names):
+            s = FloatSlider(0.0, 2.0, 1.0, step=0.01, label=name, label_width=label_width)
             has = info.layer_has_noise[i]
             s.setEnabled(has)
             learned = (info.layer_noise_learned or [None] * info.num_ws)[i] if has else None
