@@ -209,7 +209,7 @@ class LatentsController(QObject):
         recipe, k = with_mix_source(self.window.recipe, lat, info.num_ws)
         self.window.restore_recipe(recipe)
         self.window._status(f'{lat.name or "The latent"} is style source {k + 1}: choose its layers in '
-                            f'Per-layer styles')
+                            f'the Styles tab')
 
     # ------------------------------------------------------------------ worker
     def _start(self, kind, asked, *args) -> None:
