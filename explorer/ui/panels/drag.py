@@ -41,6 +41,7 @@ class DragPanel(QWidget):
         g = QGridLayout(box)
         self.mode = QPushButton('Drag mode')
         self.mode.setCheckable(True)
+        self.mode.setStyleSheet('QPushButton:checked { background: #2f6fd6; color: white; font-weight: bold; }')
         self.mode.setToolTip('Click the image to add a handle (red), click again for its target (blue). '
                              'Drag a point to move it, right-click a point to remove its pair.')
         self.brush = QCheckBox('Paint mask (region that may move)')
