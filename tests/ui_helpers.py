@@ -128,3 +128,30 @@ def make_window(qtbot, **kw):
 def settle(qtbot, win):
     qtbot.waitUntil(lambda: win.last_request is not None and win._shown_id == win.last_request.request_id,
                     timeout=15000)
+    def drag(self, recipe, handles, targets, mask=None, steps=200, on_step=None, cancel=None, image_every=0):
+        """Each step moves every handle one pixel toward its target (no optimisation); records its
+        arguments in ``self.drags``; the ws encode the step count."""
+        from explorer.engine.drag import DragResult, DragStep
+        self.drags = getattr(self, 'drags', []) + [dict(recipe=recipe, handles=list(handles), targets=list(targets),
+                                                        mask=mask, steps=steps)]
+        pts = np.asarray(handles, np.float64)
+        tgt = np.asarray(targets, np.float64)
+        start = list(np.linalg.norm(tgt - pts, axis=1))
+        done = cancelled = False
+        k = 0
+        while k < steps and not done:
+            if cancel is not None and cancel():
+                cancelled = True
+                break
+            step = tgt - pts
+            norm = np.maximum(np.linalg.norm(step, axis=1, keepdims=True), 1e-9)
+            pts = np.where(norm > 1, np.round(pts + step / norm), tgt)
+            k += 1
+            dist = list(np.linalg.norm(tgt - pts, axis=1))
+            done = max(dist) <= 1
+            img = np.zeros((8, 8, 3), np.uint8) if image_every and k % image_every == 0 else None
+            if on_step is not None:
+                on_step(DragStep(k, [tuple(p) for p in pts], dist, 0.0, img, done))
+        dist = list(np.linalg.norm(tgt - pts, axis=1))
+        return DragResult(ws=np.full((6, 4), 0.01 * k, np.float32), points=[tuple(p) for p in pts], distances=dist,
+                          start_distances=start, steps=k, reached=max(dist) <= 1, cancelled=cancelled)

@@ -149,6 +149,11 @@ class RenderSession(Protocol):
 
     def export_latent(self, path, recipe: Recipe) -> Path:
         """Write the final ws of ``recipe`` as .npz in NVIDIA's layout (key ``w``, [1, num_ws, w_dim])."""
+    def drag(self, recipe: Recipe, handles, targets, mask=None, steps: int = 200, on_step: Callable | None = None,
+             cancel: Callable[[], bool] | None = None, image_every: int = 0):
+        """Point dragging (explorer.engine.drag) from the final ws of ``recipe``: up to ``steps``
+        updates, ``on_step(DragStep)`` after each, ``cancel()`` true stops within a step. -> DragResult."""
+
     def compute_directions(self, method: str, layers: tuple | None = None, num: int = 10, samples: int = 20_000,
                            progress: Callable | None = None) -> DirectionSet:
         """Semantic directions of the loaded model ('sefa' | 'pca'), with ``std`` measured;
@@ -401,6 +406,24 @@ class Session:
     def export_latent(self, path, recipe: Recipe) -> Path:
         """The final ws of ``recipe`` as NVIDIA's ``projected_w.npz`` (key ``w``, [1, num_ws, w_dim])."""
         return write_latent_npz(path, self._final_ws(recipe))
+
+    # ------------------------------------------------------------------ point dragging
+    def dragger(self, recipe: Recipe, handles, targets, mask=None):
+        """A ``Dragger`` on the loaded model starting from the final ws of ``recipe`` (blend,
+        mixing, edits), on this session's device, with the recipe's noise mode."""
+        from explorer.engine.drag import Dragger
+        self._require()
+        with torch.no_grad():
+            ws = recipe_ws(self.G, recipe, self.device, self.cache)
+        return Dragger(self.G, ws.detach(), handles, targets, mask=mask, device=self.device,
+                       noise_mode=recipe.noise_mode)
+
+    def drag(self, recipe: Recipe, handles, targets, mask=None, steps: int = 200, on_step=None, cancel=None,
+             image_every: int = 0):
+        """Drag ``handles`` toward ``targets`` on the image of ``recipe`` (see ``dragger``);
+        -> DragResult (its ``ws`` [num_ws, w_dim] is the dragged W+). Runs on the render thread."""
+        return self.dragger(recipe, handles, targets, mask=mask).run(steps, on_step=on_step, cancel=cancel,
+                                                                     image_every=image_every)
 
     # ------------------------------------------------------------------ live training weights
     def load_state(self, record: dict) -> tuple[ModelInfo, bool]:

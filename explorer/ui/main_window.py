@@ -140,6 +140,11 @@ class MainWindow(QMainWindow):
         self.animation_panel = self.animation.panel
         self.controls.addTab(self.animation_panel, 'Animation')
         self.panels.append(self.animation_panel)    # set_recipe: a control changed -> stop playing
+        # Drag tab (issue #19): DragGAN-style point dragging on the main view. The controller owns the
+        # points, the mask, the view's overlay and pointer in Drag mode, and the drag jobs in the worker.
+        from explorer.ui.drag_controller import DragController
+        self.drag = DragController(self)
+        self.controls.addTab(_scrolled(self.drag.panel), 'Drag')
         self.favourites_panel.starRequested.connect(self.exporter.star_current)
         self.favourites_panel.restore.connect(self.opener.restore_favourite)
         build_menus(self)

@@ -25,6 +25,11 @@
   older one. A direction sweep (a strip of thumbnails of one edit at several amounts) does
   the same after any grid: one thumbnail at a time, each interrupted between layers when a
   render or a job waits (it is rendered again afterwards); a newer sweep replaces an older one.
+- A point drag (``drag``, explorer.engine.drag) runs here too, so it never shares the generator
+  with a render: ``dragStep`` after every step (the tracked handles, their distances and, every
+  ``image_every`` steps, the image), then ``dragFinished``. ``cancel_drag`` stops it within a
+  step (between layers); the latent of the last full step is the result. Renders submitted
+  meanwhile wait; the newest is rendered when the drag ends.
 """
 
 from __future__ import annotations
@@ -111,6 +116,8 @@ class RenderWorker(QThread):
     sweepFinished = pyqtSignal(int, str)        # sweep_id, error ('' = every thumbnail sent)
     animReady = pyqtSignal(int, str, object, str)   # tag, kind ('thumb' | 'frame'), result (None on error), error
     animExported = pyqtSignal(str, str)         # written path, error ('' ok, 'cancelled')
+    dragStep = pyqtSignal(int, object, object, object)  # step, [(x, y)] handles, [px] distances, uint8 image or None
+    dragFinished = pyqtSignal(object, str)      # DragResult (None on error; .cancelled when stopped), error
 
     def __init__(self, engine: RenderSession, parent=None):
         super().__init__(parent)
@@ -124,6 +131,7 @@ class RenderWorker(QThread):
         self._cancel_batch = threading.Event()
         self._cancel_directions = threading.Event()
         self._cancel_anim = threading.Event()
+        self._cancel_drag = threading.Event()
         self._sweep = None                              # [sweep_id, recipes, next index] being rendered
         self._last_key = None
         self.rendered_ids: list[int] = []               # for tests and the bench
@@ -224,6 +232,15 @@ class RenderWorker(QThread):
 
     def cancel_animation_export(self) -> None:
         self._cancel_anim.set()
+    def drag(self, recipe, handles, targets, mask=None, steps: int = 200, image_every: int = 2) -> None:
+        """Drag ``handles`` toward ``targets`` ([(x, y)] image pixels) on the image of ``recipe``;
+        ``mask``: None or a bool [H, W] array (True = may move). dragStep per step, then dragFinished."""
+        self._cancel_drag.clear()
+        self._push(('drag', (recipe, [tuple(p) for p in handles], [tuple(p) for p in targets], mask, int(steps),
+                             int(image_every))))
+
+    def cancel_drag(self) -> None:
+        self._cancel_drag.set()
 
     def render_sweep(self, sweep_id: int, recipes) -> None:
         """Render ``recipes`` (a direction sweep) on the exact path, one sweepThumb each, then
@@ -242,6 +259,7 @@ class RenderWorker(QThread):
             self._cancel_batch.set()
             self._cancel_directions.set()
             self._cancel_anim.set()
+            self._cancel_drag.set()
             self._cond.notify()
         if self.isRunning():
             self.wait(timeout_ms)
@@ -427,6 +445,8 @@ class RenderWorker(QThread):
             self.animReady.emit(tag, what, result, '')
         elif kind == 'anim-export':
             self._export_animation(*arg)
+        elif kind == 'drag':
+            self._drag_job(*arg)
         elif kind == 'sweep-step':
             self._sweep_step(arg)
         elif kind == 'state':
@@ -486,6 +506,22 @@ class RenderWorker(QThread):
             self.animExported.emit(out, error_text(e))
             return
         self.animExported.emit(str(written), '')
+    def _drag_job(self, recipe, handles, targets, mask, steps, image_every) -> None:
+        def on_step(st):
+            self.dragStep.emit(int(st.step), list(st.points), list(st.distances), st.image)
+
+        def cancel():
+            return self._stop or self._cancel_drag.is_set()
+        try:
+            result = self.engine.drag(recipe, handles, targets, mask=mask, steps=steps, on_step=on_step,
+                                      cancel=cancel, image_every=image_every)
+        except Exception as e:
+            log.exception('dragging failed: %r', recipe)
+            self.dragFinished.emit(None, error_text(e))
+            return
+        with self._cond:
+            self._last_key = None       # the view showed the drag's own images meanwhile
+        self.dragFinished.emit(result, '')
 
     def _sweep_step(self, sweep) -> None:
         """Render the next thumbnail of ``sweep``; a render or job that comes in meanwhile
