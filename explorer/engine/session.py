@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from explorer.engine import latents
+from explorer.engine.activation_view import Inspection, InspectOptions, LayerInfo, inspect_array
 from explorer.engine.capabilities import dtype_supported
 from explorer.engine.checkpoint import (
     default_checkpoint_path,
@@ -32,13 +33,20 @@ from explorer.engine.export import to_uint8
 from explorer.engine.families import has_input_transform
 from explorer.engine.fast_render import FastRenderer
 from explorer.engine.grid_spec import GridSpec
+from explorer.engine.inspect import capture, synthesis_layers
 from explorer.engine.interrupt import interruptible
 from explorer.engine.latent_io import read_stored_latent, write_latent_npz
 from explorer.engine.mixing import iter_grid
 from explorer.engine.png import save_png
 from explorer.engine.recipe import Recipe
 from explorer.engine.render_batch import render_seeds_to_dir
-from explorer.engine.rendering import MappingCache, recipe_ws, synthesis_kwargs, synthesize
+from explorer.engine.rendering import (
+    MappingCache,
+    apply_input_transform,
+    recipe_ws,
+    synthesis_kwargs,
+    synthesize,
+)
 from explorer.engine.rendering import render as render_reference
 from explorer.engine.state import load_state_strict
 from explorer.engine.stored_latents import StoredLatent
@@ -156,6 +164,12 @@ class RenderSession(Protocol):
     def measure_std(self, directions: np.ndarray, progress: Callable | None = None) -> np.ndarray:
         """[K] standard deviation of w along each row of ``directions`` [K, w_dim] (slider unit)."""
 
+    def inspect_layers(self) -> list[LayerInfo]:
+        """Every synthesis layer of the loaded model the inspector can show, in forward order."""
+
+    def inspect(self, recipe: Recipe, layer: str, options: InspectOptions) -> Inspection:
+        """Layer ``layer``'s output for ``recipe`` (exact path), shown as ``options`` say."""
+
 
 class Session:
     """Loads a generator and renders recipes to uint8 HWC frames (implements ``RenderSession``).
@@ -190,6 +204,7 @@ class Session:
         self._ms: dict = {}                         # (path label, resolution) -> EMA synthesis ms
         self._macs: dict = {}                       # resolution -> synthesis MACs up to it (this model)
         self._live_key = None                       # architecture of the live training model loaded, if any
+        self._capture = None                        # (recipe, layer name, [C, H, W]) last inspected
 
     # ------------------------------------------------------------------ loading
     def load(self, path_or_url, progress=None, sha256=None) -> ModelInfo:
@@ -233,6 +248,7 @@ class Session:
         self._fast = {}
         self._ms = {}
         self._macs = {}
+        self._capture = None
 
     def _fast_dtypes(self, G) -> tuple:
         """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
@@ -409,6 +425,7 @@ class Session:
         if key is not None and key == self._live_key and self.G is not None:
             load_state_strict(self.G, record['state_dict'], '<training>')
             self.cache = MappingCache()
+            self._capture = None
             self._ms = {}       # the FastRenderers rebuild their plans from the new weights themselves
             return self.info, False
         G = generator_from_record(record, '<training>').eval().requires_grad_(False).to(self.device)
@@ -446,3 +463,30 @@ class Session:
         if dirs.ndim != 2 or dirs.shape[1] != self.G.w_dim:
             raise ValueError(f'directions must be [K, {self.G.w_dim}], got {list(dirs.shape)}')
         return directions.std_along(self.G, dirs, progress=progress)
+
+    # ------------------------------------------------------------------ layer inspector
+    def inspect_layers(self) -> list[LayerInfo]:
+        """Every synthesis layer of the loaded model the inspector can show (engine.inspect)."""
+        self._require()
+        return synthesis_layers(self.G)
+
+    @torch.no_grad()
+    def inspect(self, recipe: Recipe, layer: str, options: InspectOptions) -> Inspection:
+        """Layer ``layer``'s output for ``recipe`` on the exact path, captured with a forward hook
+        that is removed at once (the synthesis stops at that layer), then shown as ``options``
+        say (engine.activation_view). The last capture is kept, so another view of the same
+        layer (a channel, PCA, the spectrum) costs no synthesis. timings: 'capture_ms' (0 when
+        reused), 'view_ms'."""
+        self._require()
+        info = next((x for x in synthesis_layers(self.G) if x.name == layer), None)
+        if info is None:
+            raise ValueError(f'no layer {layer!r} in this network')
+        t0 = time.perf_counter()
+        if self._capture is None or self._capture[:2] != (recipe, layer):
+            ws = recipe_ws(self.G, recipe, self.device, self.cache)
+            apply_input_transform(self.G, recipe)
+            self._capture = (recipe, layer, capture(self.G, ws, layer, **synthesis_kwargs(self.G, recipe)))
+        t1 = time.perf_counter()
+        result = inspect_array(self._capture[2], info, options, recipe=recipe)
+        result.timings = {'capture_ms': (t1 - t0) * 1e3, 'view_ms': (time.perf_counter() - t1) * 1e3}
+        return result
