@@ -31,6 +31,7 @@ class FakeEngine:
         self.fail_load = None               # message to raise from load()
         self.fail_render = None
         self.fail_directions = None         # message to raise from compute_directions()
+        self.inspected = []                 # (recipe, layer, options) per inspect(), in order
 
     def load(self, path, progress=None, sha256=None):
         if self.fail_load:
@@ -90,3 +91,20 @@ class FakeEngine:
 
     def measure_std(self, directions, progress=None):
         return np.full(len(directions), 0.5)
+
+    # layer inspector: three layers; the capture is a deterministic function of the seed
+    FAKE_LAYERS = (('b4.conv1', 'conv', 4, 8), ('b8.conv1', 'conv', 8, 8), ('b8.torgb', 'torgb', 8, 3))
+
+    def inspect_layers(self):
+        from explorer.engine.activation_view import LayerInfo
+        return [LayerInfo(n, k, r, r, c) for n, k, r, c in self.FAKE_LAYERS]
+
+    def inspect(self, recipe, layer, options):
+        from explorer.engine.activation_view import inspect_array
+        info = next(x for x in self.inspect_layers() if x.name == layer)
+        self.started.set()
+        with self.gate:
+            self.inspected.append((recipe, layer, options))
+            rng = np.random.RandomState(recipe.seeds[0] % 1000)
+            x = rng.randn(info.channels, info.height, info.width).astype(np.float32)
+            return inspect_array(x, info, options, recipe=recipe, timings={'capture_ms': 1.0})

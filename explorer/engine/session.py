@@ -116,6 +116,17 @@ def synthesis_macs_upto(G, res) -> int:
     return max(total, 1)
 
 
+def peak_memory_mb(device) -> float:
+    """Peak memory so far: allocated on a CUDA device, else the process's peak resident size."""
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    try:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KiB on Linux
+    except (ImportError, OSError):
+        return float('nan')
+
+
 def _ema(old, new):
     return new if old is None else 0.7 * old + 0.3 * new
 
@@ -337,7 +348,8 @@ class Session:
         t2 = time.perf_counter()
         self._ms[(label, res)] = _ema(self._ms.get((label, res)), (t2 - t1) * 1e3)
         return frame, {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3,
-                       'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R}
+                       'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R,
+                       'peak_mem_mb': peak_memory_mb(self.device)}
 
     def render_exact(self, recipe: Recipe):
         """The reference pixels (explorer.engine.rendering.render): what PNG export writes."""
