@@ -1,6 +1,7 @@
 """An image view with zoom, pan and a pixel readout (the inspector's and the Compare tab's view).
 
-- Zoom: ``set_zoom(None)`` fits the widget (the default), ``set_zoom(k)`` shows k screen
+- Zoom: ``set_zoom(None)`` fits the widget (the default; the largest whole zoom that fits,
+  so a small feature map shows crisp pixels), ``set_zoom(k)`` shows k screen
   pixels per image pixel (1:1, 2:1 ... 8:1); the wheel zooms by steps of 1.25x about the
   pointer. Integer zooms are drawn nearest-neighbour (every pixel a crisp square), others
   smoothly.
@@ -66,7 +67,8 @@ class ZoomView(QWidget):
         if self.zoom is not None:
             return self.zoom
         h, w = self.image.shape[:2]
-        return max(min(self.width() / w, self.height() / h), 1e-6)
+        s = min(self.width() / w, self.height() / h)
+        return float(math.floor(s)) if s >= 1 else max(s, 1e-6)     # fit: the largest whole zoom
 
     def _placement(self) -> tuple[QPointF, float]:
         s = self.scale()
