@@ -33,6 +33,7 @@ class FakeEngine:
         self.fail_directions = None         # message to raise from compute_directions()
         self.frame_delay = 0.0              # seconds animation_frame() sleeps (a slow engine)
         self.animation_frames = []          # frame indices animation_frame() rendered, in order
+        self.inspected = []                 # (recipe, layer, options) per inspect(), in order
 
     def load(self, path, progress=None, sha256=None):
         if self.fail_load:
@@ -118,16 +119,6 @@ class FakeEngine:
                     progress(i + 1, n, '')
         return writer.path
 
-def make_window(qtbot, **kw):
-    from explorer.ui.main_window import MainWindow
-    w = MainWindow(**kw)
-    qtbot.addWidget(w)
-    return w
-
-
-def settle(qtbot, win):
-    qtbot.waitUntil(lambda: win.last_request is not None and win._shown_id == win.last_request.request_id,
-                    timeout=15000)
     def drag(self, recipe, handles, targets, mask=None, steps=200, on_step=None, cancel=None, image_every=0):
         """Each step moves every handle one pixel toward its target (no optimisation); records its
         arguments in ``self.drags``; the ws encode the step count."""
@@ -155,3 +146,31 @@ def settle(qtbot, win):
         dist = list(np.linalg.norm(tgt - pts, axis=1))
         return DragResult(ws=np.full((6, 4), 0.01 * k, np.float32), points=[tuple(p) for p in pts], distances=dist,
                           start_distances=start, steps=k, reached=max(dist) <= 1, cancelled=cancelled)
+    # layer inspector: three layers; the capture is a deterministic function of the seed
+    FAKE_LAYERS = (('b4.conv1', 'conv', 4, 8), ('b8.conv1', 'conv', 8, 8), ('b8.torgb', 'torgb', 8, 3))
+
+    def inspect_layers(self):
+        from explorer.engine.activation_view import LayerInfo
+        return [LayerInfo(n, k, r, r, c) for n, k, r, c in self.FAKE_LAYERS]
+
+    def inspect(self, recipe, layer, options):
+        from explorer.engine.activation_view import inspect_array
+        info = next(x for x in self.inspect_layers() if x.name == layer)
+        self.started.set()
+        with self.gate:
+            self.inspected.append((recipe, layer, options))
+            rng = np.random.RandomState(recipe.seeds[0] % 1000)
+            x = rng.randn(info.channels, info.height, info.width).astype(np.float32)
+            return inspect_array(x, info, options, recipe=recipe, timings={'capture_ms': 1.0})
+
+
+def make_window(qtbot, **kw):
+    from explorer.ui.main_window import MainWindow
+    w = MainWindow(**kw)
+    qtbot.addWidget(w)
+    return w
+
+
+def settle(qtbot, win):
+    qtbot.waitUntil(lambda: win.last_request is not None and win._shown_id == win.last_request.request_id,
+                    timeout=15000)

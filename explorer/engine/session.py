@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from explorer.engine import latents
+from explorer.engine.activation_view import Inspection, InspectOptions, LayerInfo, inspect_array
 from explorer.engine.animation_spec import Animation
 from explorer.engine.capabilities import dtype_supported
 from explorer.engine.checkpoint import (
@@ -33,13 +34,20 @@ from explorer.engine.export import to_uint8
 from explorer.engine.families import has_input_transform
 from explorer.engine.fast_render import FastRenderer
 from explorer.engine.grid_spec import GridSpec
+from explorer.engine.inspect import capture, synthesis_layers
 from explorer.engine.interrupt import interruptible
 from explorer.engine.latent_io import read_stored_latent, write_latent_npz
 from explorer.engine.mixing import iter_grid
 from explorer.engine.png import save_png
 from explorer.engine.recipe import Recipe
 from explorer.engine.render_batch import render_seeds_to_dir
-from explorer.engine.rendering import MappingCache, recipe_ws, synthesis_kwargs, synthesize
+from explorer.engine.rendering import (
+    MappingCache,
+    apply_input_transform,
+    recipe_ws,
+    synthesis_kwargs,
+    synthesize,
+)
 from explorer.engine.rendering import render as render_reference
 from explorer.engine.state import load_state_strict
 from explorer.engine.stored_latents import StoredLatent
@@ -109,6 +117,17 @@ def synthesis_macs_upto(G, res) -> int:
     return max(total, 1)
 
 
+def peak_memory_mb(device) -> float:
+    """Peak memory so far: allocated on a CUDA device, else the process's peak resident size."""
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    try:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KiB on Linux
+    except (ImportError, OSError):
+        return float('nan')
+
+
 def _ema(old, new):
     return new if old is None else 0.7 * old + 0.3 * new
 
@@ -172,6 +191,11 @@ class RenderSession(Protocol):
                          cancel: Callable[[], bool] | None = None) -> Path:
         """Render ``anim`` to ``out`` (.mp4 / .gif / .webp / a PNG folder) with its JSON beside it;
         ``progress`` may raise ``Cancelled`` (nothing is left under ``out``). -> the written path."""
+    def inspect_layers(self) -> list[LayerInfo]:
+        """Every synthesis layer of the loaded model the inspector can show, in forward order."""
+
+    def inspect(self, recipe: Recipe, layer: str, options: InspectOptions) -> Inspection:
+        """Layer ``layer``'s output for ``recipe`` (exact path), shown as ``options`` say."""
 
 
 class Session:
@@ -208,6 +232,7 @@ class Session:
         self._macs: dict = {}                       # resolution -> synthesis MACs up to it (this model)
         self._live_key = None                       # architecture of the live training model loaded, if any
         self._anim_plan = None                      # (animation, path, AnimationPlan) of the animation playing
+        self._capture = None                        # (recipe, layer name, [C, H, W]) last inspected
 
     # ------------------------------------------------------------------ loading
     def load(self, path_or_url, progress=None, sha256=None) -> ModelInfo:
@@ -252,6 +277,7 @@ class Session:
         self._ms = {}
         self._macs = {}
         self._anim_plan = None
+        self._capture = None
 
     def _fast_dtypes(self, G) -> tuple:
         """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
@@ -340,7 +366,8 @@ class Session:
         t2 = time.perf_counter()
         self._ms[(label, res)] = _ema(self._ms.get((label, res)), (t2 - t1) * 1e3)
         return frame, {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3,
-                       'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R}
+                       'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R,
+                       'peak_mem_mb': peak_memory_mb(self.device)}
 
     def render_exact(self, recipe: Recipe):
         """The reference pixels (explorer.engine.rendering.render): what PNG export writes."""
@@ -446,6 +473,7 @@ class Session:
         if key is not None and key == self._live_key and self.G is not None:
             load_state_strict(self.G, record['state_dict'], '<training>')
             self.cache = MappingCache()
+            self._capture = None
             self._ms = {}       # the FastRenderers rebuild their plans from the new weights themselves
             self._anim_plan = None
             return self.info, False
@@ -516,3 +544,29 @@ class Session:
         anim.check_checkpoint(self.info.sha256, self.info.name)
         return Path(export_animation(self.G, anim, out, device=self.device, path=path, scale=int(scale),
                                      resample=resample, quality=quality, progress=progress, cancel=cancel))
+    # ------------------------------------------------------------------ layer inspector
+    def inspect_layers(self) -> list[LayerInfo]:
+        """Every synthesis layer of the loaded model the inspector can show (engine.inspect)."""
+        self._require()
+        return synthesis_layers(self.G)
+
+    @torch.no_grad()
+    def inspect(self, recipe: Recipe, layer: str, options: InspectOptions) -> Inspection:
+        """Layer ``layer``'s output for ``recipe`` on the exact path, captured with a forward hook
+        that is removed at once (the synthesis stops at that layer), then shown as ``options``
+        say (engine.activation_view). The last capture is kept, so another view of the same
+        layer (a channel, PCA, the spectrum) costs no synthesis. timings: 'capture_ms' (0 when
+        reused), 'view_ms'."""
+        self._require()
+        info = next((x for x in synthesis_layers(self.G) if x.name == layer), None)
+        if info is None:
+            raise ValueError(f'no layer {layer!r} in this network')
+        t0 = time.perf_counter()
+        if self._capture is None or self._capture[:2] != (recipe, layer):
+            ws = recipe_ws(self.G, recipe, self.device, self.cache)
+            apply_input_transform(self.G, recipe)
+            self._capture = (recipe, layer, capture(self.G, ws, layer, **synthesis_kwargs(self.G, recipe)))
+        t1 = time.perf_counter()
+        result = inspect_array(self._capture[2], info, options, recipe=recipe)
+        result.timings = {'capture_ms': (t1 - t0) * 1e3, 'view_ms': (time.perf_counter() - t1) * 1e3}
+        return result

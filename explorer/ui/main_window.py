@@ -145,6 +145,11 @@ class MainWindow(QMainWindow):
         from explorer.ui.drag_controller import DragController
         self.drag = DragController(self)
         self.controls.addTab(_scrolled(self.drag.panel), 'Drag')
+        # Look inside (issue #20): Inspect (one synthesis layer: channels, PCA, spectrum, statistics),
+        # Compare (pin A against the live frame) and Performance tabs; their controllers live in
+        # explorer.ui.inspector_controller. The inspector asks the worker only while its tab is visible.
+        from explorer.ui.inspector_controller import attach_look_inside
+        self.look_inside = attach_look_inside(self)
         self.favourites_panel.starRequested.connect(self.exporter.star_current)
         self.favourites_panel.restore.connect(self.opener.restore_favourite)
         build_menus(self)

@@ -30,12 +30,17 @@
   ``image_every`` steps, the image), then ``dragFinished``. ``cancel_drag`` stops it within a
   step (between layers); the latent of the last full step is the result. Renders submitted
   meanwhile wait; the newest is rendered when the drag ends.
+- The layer inspector (``inspect``) has its own one-slot mailbox, served after the pending
+  render: the newest (recipe, layer, view options) wins and one equal to the last is skipped.
+  Its forward hook lives only inside that job (engine.inspect), so with the inspector closed
+  nothing is asked and renders cost what they did.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from PyQt6.QtCore import QThread, pyqtSignal
@@ -118,6 +123,8 @@ class RenderWorker(QThread):
     animExported = pyqtSignal(str, str)         # written path, error ('' ok, 'cancelled')
     dragStep = pyqtSignal(int, object, object, object)  # step, [(x, y)] handles, [px] distances, uint8 image or None
     dragFinished = pyqtSignal(object, str)      # DragResult (None on error; .cancelled when stopped), error
+    layersReady = pyqtSignal(object, str)       # [LayerInfo] of the loaded model (None on error), error
+    inspectReady = pyqtSignal(int, object, str) # inspect id, Inspection (None on error), error ('' = ok)
 
     def __init__(self, engine: RenderSession, parent=None):
         super().__init__(parent)
@@ -134,9 +141,14 @@ class RenderWorker(QThread):
         self._cancel_drag = threading.Event()
         self._sweep = None                              # [sweep_id, recipes, next index] being rendered
         self._last_key = None
+        self._inspect_pending = None                    # (inspect id, recipe, layer, options)
+        self._inspect_last = None                       # (recipe, layer, options) last inspected
+        self.inspected_ids: list[int] = []              # for tests
         self.rendered_ids: list[int] = []               # for tests and the bench
         self.interrupted_ids: list[int] = []            # renders stopped for a newer request
         self.preview_ms = 50.0                          # interactive requests: budget per frame
+        self.min_frame_s = 0.0                          # FPS cap: at least this long between renders
+        self._frame_end = 0.0                           # perf_counter when the last render ended
         LIVE_WORKERS.add(self)
 
     # ------------------------------------------------------------------ UI-thread API
@@ -249,6 +261,17 @@ class RenderWorker(QThread):
             self._sweep = [int(sweep_id), list(recipes), 0]
             self._cond.notify()
 
+    def inspect_layers(self) -> None:
+        """List the loaded model's synthesis layers; emits layersReady."""
+        self._push(('layers', None))
+
+    def inspect(self, inspect_id: int, recipe, layer: str, options) -> None:
+        """Capture ``layer``'s output for ``recipe`` and show it as ``options`` (InspectOptions)
+        say; emits inspectReady. Replaces any inspection not started yet (latest wins)."""
+        with self._cond:
+            self._inspect_pending = (int(inspect_id), recipe, str(layer), options)
+            self._cond.notify()
+
     def cancel_sweep(self) -> None:
         with self._cond:
             self._sweep = None
@@ -279,7 +302,8 @@ class RenderWorker(QThread):
         while True:
             with self._cond:
                 while not (self._stop or self._jobs or self._pending is not None or self._grid is not None
-                           or self._grid_pending is not None or self._sweep is not None):
+                           or self._grid_pending is not None or self._sweep is not None
+                           or self._inspect_pending is not None):
                     self._cond.wait()
                 if self._stop:
                     # PNGs of pixels already rendered are still written (Save, then quit at once).
@@ -290,7 +314,14 @@ class RenderWorker(QThread):
                 if self._jobs:
                     job = self._jobs.pop(0)
                 elif self._pending is not None:
+                    wait = self._frame_end + self.min_frame_s - time.perf_counter()
+                    if wait > 0:        # FPS cap: newer requests keep replacing this one meanwhile
+                        self._cond.wait(wait)
+                        continue
                     request, self._pending = self._pending, None
+                elif self._inspect_pending is not None:
+                    job = ('inspect', self._inspect_pending)
+                    self._inspect_pending = None
                 elif self._grid_pending is not None:
                     grid_id, spec = self._grid_pending
                     self._grid_pending = None
@@ -301,6 +332,7 @@ class RenderWorker(QThread):
                     job = ('sweep-step', self._sweep)
             if request is not None:
                 self._render(request)
+                self._frame_end = time.perf_counter()
             else:
                 self._run_job(*job)
         for job in writes:
@@ -354,6 +386,7 @@ class RenderWorker(QThread):
                 return
             with self._cond:
                 self._last_key = None
+                self._inspect_last = None
                 self._grid = None
             self.loaded.emit(info)
         elif kind == 'grid-start':
@@ -449,6 +482,16 @@ class RenderWorker(QThread):
             self._drag_job(*arg)
         elif kind == 'sweep-step':
             self._sweep_step(arg)
+        elif kind == 'layers':
+            try:
+                layers = list(self.engine.inspect_layers())
+            except Exception as e:
+                log.exception('listing the layers failed')
+                self.layersReady.emit(None, error_text(e))
+                return
+            self.layersReady.emit(layers, '')
+        elif kind == 'inspect':
+            self._inspect(*arg)
         elif kind == 'state':
             try:
                 info, switched = self.engine.load_state(arg)
@@ -458,11 +501,28 @@ class RenderWorker(QThread):
                 return
             with self._cond:
                 self._last_key = None
+                self._inspect_last = None
                 if switched:
                     self._grid = None
             if switched:        # another network now: the window takes it as a newly loaded model
                 self.loaded.emit(info)
             self.weightsSwapped.emit(info)
+
+    def _inspect(self, inspect_id, recipe, layer, options) -> None:
+        key = (recipe, layer, options)
+        if key == self._inspect_last:
+            return      # already shown
+        self.inspected_ids.append(inspect_id)
+        try:
+            result = self.engine.inspect(recipe, layer, options)
+        except Exception as e:
+            log.exception('inspecting %s failed', layer)
+            self._inspect_last = None
+            self.inspectReady.emit(inspect_id, None, error_text(e))
+            return
+        self._inspect_last = key
+        result.request_id = inspect_id
+        self.inspectReady.emit(inspect_id, result, '')
 
     def _directions_job(self, what, arg) -> None:
         def progress(done, total=None, text=''):
