@@ -22,6 +22,7 @@ COMMANDS = [
     'explorer.commands.metrics',
     'explorer.commands.bench',
     'explorer.commands.directions',
+    'explorer.commands.project',
 ]
 
 
