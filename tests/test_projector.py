@@ -246,6 +246,21 @@ def test_pivotal_tuning_improves_the_fit_on_a_copy(default_G):
     assert len(hist) == 30
 
 
+def test_discriminator_feature_loss(tiny_G):
+    from explorer.engine.discriminator import Discriminator
+    from explorer.engine.projector import DiscriminatorFeatures
+    torch.manual_seed(1)
+    D = Discriminator(c_dim=0, img_resolution=16, img_channels=3, channel_base=128, channel_max=16).eval()
+    target = _model_target(tiny_G)
+    t = torch.from_numpy(target).permute(2, 0, 1)[None].float() / 127.5 - 1
+    feats = DiscriminatorFeatures(D, t)
+    assert float(feats(t)) == 0.0
+    assert float(feats(t.flip(3))) > 0.01
+    r = project(tiny_G, target, ProjectionConfig(steps=6, d_feature_weight=1.0, w_avg_samples=200), D=D)
+    assert all(h['d_feature'] > 0 for h in r.history)
+    assert all(p.grad is None for p in D.parameters())
+
+
 def test_target_must_match_the_model(tiny_G):
     with pytest.raises(UserError, match='16x16'):
         project(tiny_G, np.zeros((32, 32, 3), np.uint8), ProjectionConfig(steps=1))
@@ -352,6 +367,9 @@ def test_cli_bad_targets_exit_2_with_one_line(tmp_path, capsys):
     assert 'does not fit' in capsys.readouterr().err
     assert main(['project', '--target', str(ok), '--out', str(tmp_path / 'o.txt')]) == 2
     assert '.npz' in capsys.readouterr().err
+    assert main(['project', '--target', str(ok), '--out', str(tmp_path / 'ok.npz')]) == 2
+    assert 'overwrite the target' in capsys.readouterr().err
+    assert ok.stat().st_size > 0
 
 
 # ----------------------------------------------------------------------------- CLI end to end

@@ -61,6 +61,7 @@ def run(args):
     if out.suffix.lower() != '.npz':
         raise UserError(f'{out}: --out must end in .npz (NVIDIA projected_w layout)')
     crop = parse_crop(args.crop) if args.crop else None
+    _check_outputs(args, out)
     image = open_image(args.target)            # bad files fail here, before the model loads
     config = ProjectionConfig(space=args.space, steps=args.steps, seed=args.seed, lr=args.lr,
                               optimize_noise=args.noise, msssim_weight=args.msssim_weight,
@@ -87,6 +88,24 @@ def run(args):
     if args.pti:
         _pivotal_tuning(args, G, path, result, target, out, device)
     return 0
+
+
+def _outputs(args, out) -> list[Path]:
+    names = [out, out.with_suffix('.png')]
+    if args.save_target:
+        names.append(out.with_name(out.stem + '.target.png'))
+    if args.pti:
+        names += [out.with_name(out.stem + '.pti.pt'), out.with_name(out.stem + '.pti.png')]
+    return names
+
+
+def _check_outputs(args, out):
+    """Never write over the target image (``--target me.png --out me.npz`` would)."""
+    from explorer.errors import UserError
+    target = Path(args.target).resolve()
+    for name in _outputs(args, out):
+        if name.resolve() == target:
+            raise UserError(f'{name} would overwrite the target image; choose another --out name')
 
 
 def _discriminator(path, device):

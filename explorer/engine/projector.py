@@ -350,17 +350,17 @@ def w_stats(G, samples: int = 10000, seed: int = 0, device=None) -> tuple[torch.
 
 
 def _working_copy(G, optimize_noise: bool):
-    """G itself when nothing is trained and no parameter needs gradients; else a copy, so
-    the caller's model (maybe shared with a renderer) is never changed."""
-    if not optimize_noise and not any(p.requires_grad for p in G.parameters()):
-        return G, []
+    """(copy of G without gradients, its noise buffers set to require gradients if asked,
+    their original values). The caller's G (maybe shared with a render thread) is only read
+    once, here."""
     Gp = copy.deepcopy(G).eval().requires_grad_(False)
-    noises = []
+    noises, originals = [], []
     if optimize_noise:
         for name, buf in Gp.synthesis.named_buffers():
             if name.endswith('noise_const'):
+                originals.append(buf.detach().clone())
                 noises.append(buf.requires_grad_(True))
-    return Gp, noises
+    return Gp, noises, originals
 
 
 def project(G, target, config: ProjectionConfig = ProjectionConfig(), progress=None,
@@ -371,12 +371,14 @@ def project(G, target, config: ProjectionConfig = ProjectionConfig(), progress=N
     progress: ``progress(ProjectionStep) -> bool | None``; True stops early (the result so
     far is returned), raising ``explorer.engine.progress.Cancelled`` aborts.
     D: the checkpoint's discriminator, used when ``config.d_feature_weight > 0``.
-    Runs on G's device."""
+    Runs on G's device, on a copy of G: the caller's G is read once at the start and never
+    changed, so a render thread may keep using it."""
     t0 = time.monotonic()
     device = _device_of(G)
     target_t = target_tensor(target, G, device)
     target_u8 = to_uint8(target_t)
-    Gp, noises = _working_copy(G, config.optimize_noise)
+    Gp, noises, original_noises = _working_copy(G, config.optimize_noise)
+    del G
     gen = torch.Generator(device='cpu').manual_seed(int(config.seed))
 
     w_avg, w_std = w_stats(Gp, config.w_avg_samples, config.seed, device)
@@ -453,14 +455,17 @@ def project(G, target, config: ProjectionConfig = ProjectionConfig(), progress=N
     if ws_final.shape[1] != Gp.num_ws:
         ws_final = ws_final.expand(1, Gp.num_ws, -1)
     ws_final = ws_final.to(torch.float32).contiguous()
+    found_noise = [v.detach().cpu().numpy().copy() for v in noises] if noises else None
     with torch.no_grad():
-        # The render the user gets: the caller's G with its own constant noise.
-        image = to_uint8(G.synthesis(ws_final, noise_mode='const'))
+        # The render the user gets: the model's own constant noise, as a recipe renders it.
+        for v, orig in zip(noises, original_noises):
+            v.requires_grad_(False).copy_(orig)
+        image = to_uint8(Gp.synthesis(ws_final, noise_mode='const'))
     return ProjectionResult(
         ws=ws_final[0].cpu().numpy().copy(), space=space, image=image, target=target_u8,
         psnr=psnr_uint8(image, target_u8), ssim=ssim_uint8(image, target_u8), steps_done=step,
         stopped_early=stopped, seconds=time.monotonic() - t0, history=history,
-        noise=[v.detach().cpu().numpy().copy() for v in noises] if noises else None)
+        noise=found_noise)
 
 
 # ----------------------------------------------------------------------------- pivotal tuning
