@@ -165,11 +165,11 @@ def test_projection_recovers_a_model_made_target(default_G):
     target = _model_target(default_G)
     start = to_uint8(default_G.synthesis(default_G.mapping.w_avg[None, None].repeat(1, default_G.num_ws, 1),
                                          noise_mode='const'))
-    r = project(default_G, target, ProjectionConfig(space='w+', steps=150))
+    r = project(default_G, target, ProjectionConfig(space='w+', steps=100))
     assert r.ws.shape == (default_G.num_ws, default_G.w_dim) and r.ws.dtype == np.float32
-    assert r.image.shape == target.shape and r.steps_done == 150 and not r.stopped_early
+    assert r.image.shape == target.shape and r.steps_done == 100 and not r.stopped_early
     assert psnr_uint8(start, target) < 20
-    assert r.psnr > 30, r.psnr        # measured 35.6 dB with these settings (README: bench/RESULTS.md)
+    assert r.psnr > 33, r.psnr        # measured 37.6 dB (150 steps: 42.0; the default 300: see bench/RESULTS.md)
     with torch.no_grad():
         again = to_uint8(default_G.synthesis(torch.from_numpy(r.ws)[None], noise_mode='const'))
     assert np.array_equal(again, r.image)

@@ -47,7 +47,13 @@ def add_arguments(p):
     p.add_argument('--pti-steps', type=C.positive_int, default=PivotalTuningConfig().steps,
                    help=f'pivotal tuning steps (default {PivotalTuningConfig().steps})')
     p.add_argument('--save-target', action='store_true', help='also write the prepared target as F.target.png')
+    p.add_argument('--threads', type=C.positive_int, default=None,
+                   help='CPU threads for torch (default: 1 for models up to 128 px, whose small convolutions '
+                        'gain little from more and slow down badly on a busy machine; else torch\'s default)')
     C.add_device_arg(p)
+
+
+SMALL_MODEL_RESOLUTION = 128
 
 
 def run(args):
@@ -68,6 +74,7 @@ def run(args):
                               d_feature_weight=args.d_features)
     device = C.pick_device(args.device)
     G, path = C.load_for_cli(args.checkpoint, device)
+    _set_threads(args.threads, G, device)
     target = prepare_image(image, G.img_resolution, G.img_channels, crop=crop, background=args.background)
     D = _discriminator(path, device) if args.d_features > 0 else None
 
@@ -88,6 +95,14 @@ def run(args):
     if args.pti:
         _pivotal_tuning(args, G, path, result, target, out, device)
     return 0
+
+
+def _set_threads(threads, G, device):
+    import torch
+    if threads is None and device.type == 'cpu' and G.img_resolution <= SMALL_MODEL_RESOLUTION:
+        threads = 1
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def _outputs(args, out) -> list[Path]:
