@@ -73,30 +73,35 @@ def quality(args):
     import explorer
     from explorer.engine.projector import ProjectionConfig, project
     G = explorer.load_generator(args.checkpoint)
-    cfg = ProjectionConfig(space=args.space, steps=args.steps, seed=0, **_parse_overrides(args.set_config))
+    steps = args.steps or ProjectionConfig().steps
+    cfg = ProjectionConfig(space=args.space, steps=steps, seed=0, **_parse_overrides(args.set_config))
     sets = {'model': model_targets, 'unseen': unseen_targets}
     names = list(sets) if args.set == 'both' else [args.set]
     rows = []
     for name in names:
         for i, target in enumerate(sets[name](G, args.n)):
+            c0 = time.process_time()
             r = project(G, target, cfg)
-            rows.append({'set': name, 'index': i, 'psnr': r.psnr, 'ssim': r.ssim, 'seconds': r.seconds})
-            print(f'{name:7s} {i:2d}  PSNR {r.psnr:6.2f} dB  SSIM {r.ssim:.4f}  {r.seconds:5.1f} s', flush=True)
+            cpu = time.process_time() - c0
+            rows.append({'set': name, 'index': i, 'psnr': r.psnr, 'ssim': r.ssim, 'seconds': r.seconds, 'cpu_s': cpu})
+            print(f'{name:7s} {i:2d}  PSNR {r.psnr:6.2f} dB  SSIM {r.ssim:.4f}  wall {r.seconds:5.1f} s  '
+                  f'CPU {cpu:5.1f} s', flush=True)
             if args.save_dir:
                 from PIL import Image
                 os.makedirs(args.save_dir, exist_ok=True)
                 Image.fromarray(np.concatenate([target, r.image], axis=1)).save(
                     os.path.join(args.save_dir, f'{name}{i}.png'))
     print(f'\nconfig: {cfg}\nthreads: {torch.get_num_threads()}')
-    print('| targets | n | PSNR mean (min) dB | SSIM mean (min) | wall s mean (max) |')
-    print('|---|---|---|---|---|')
+    print('| targets | n | PSNR mean (min) dB | SSIM mean (min) | wall s mean (max) | CPU s mean (max) |')
+    print('|---|---|---|---|---|---|')
     for name in names:
         rs = [r for r in rows if r['set'] == name]
         p = [r['psnr'] for r in rs]
         s = [r['ssim'] for r in rs]
         t = [r['seconds'] for r in rs]
+        c = [r['cpu_s'] for r in rs]
         print(f'| {name} | {len(rs)} | {np.mean(p):.2f} ({min(p):.2f}) | {np.mean(s):.4f} ({min(s):.4f}) | '
-              f'{np.mean(t):.1f} ({max(t):.1f}) |')
+              f'{np.mean(t):.1f} ({max(t):.1f}) | {np.mean(c):.1f} ({max(c):.1f}) |')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'config': str(cfg), 'threads': torch.get_num_threads(), 'rows': rows}, f, indent=1)
@@ -128,7 +133,7 @@ def main():
     p.add_argument('--n', type=int, default=4, help='targets per set')
     p.add_argument('--set', choices=['model', 'unseen', 'both'], default='both')
     p.add_argument('--space', choices=['w', 'w+'], default='w+')
-    p.add_argument('--steps', type=int, default=1000)
+    p.add_argument('--steps', type=int, default=None, help='default: ProjectionConfig().steps')
     p.add_argument('--set-config', action='append', metavar='KEY=VALUE', help='ProjectionConfig field override')
     p.add_argument('--save-dir', default=None, help='write target|result pairs here')
     p.add_argument('--json', default=None)

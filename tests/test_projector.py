@@ -112,6 +112,17 @@ def test_psnr_and_ssim_uint8():
     assert ssim_uint8(a, a) == pytest.approx(1.0)
 
 
+def test_multiscale_mse():
+    from explorer.engine.projector import multiscale_mse
+    torch.manual_seed(0)
+    x, y = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    mse = torch.nn.functional.mse_loss
+    pool = torch.nn.functional.avg_pool2d
+    assert float(multiscale_mse(x, y, 1)) == pytest.approx(float(mse(x, y)))
+    assert float(multiscale_mse(x, y, 2)) == pytest.approx(float((mse(x, y) + mse(pool(x, 2), pool(y, 2))) / 2))
+    assert float(multiscale_mse(x, y, 9)) == pytest.approx(float(multiscale_mse(x, y, 3)))   # 32, 16, 8
+
+
 def test_lr_schedule_ramps():
     assert lr_schedule(0.0, 0.05, 0.25) == 0.0
     assert lr_schedule(0.025, 0.05, 0.25) == pytest.approx(0.5)
