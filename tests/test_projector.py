@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, str(ROOT / 'main.py'), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(ROOT / 'main.py'), *args], check=False, capture_output=True, text=True,
                           timeout=300)
 
 
