@@ -49,9 +49,9 @@ def model_targets(G, n: int, seed0: int = 1000) -> list[np.ndarray]:
     return out
 
 
-def unseen_targets(G, n: int) -> list[np.ndarray]:
+def unseen_targets(G, n: int, seed: int = UNSEEN_SEED) -> list[np.ndarray]:
     from explorer.training.synthetic import SyntheticPortraits
-    ds = SyntheticPortraits(resolution=G.img_resolution, seed=UNSEEN_SEED)
+    ds = SyntheticPortraits(resolution=G.img_resolution, seed=seed)
     return [ds.image(1000 + i) for i in range(n)]
 
 
@@ -75,7 +75,8 @@ def quality(args):
     G = explorer.load_generator(args.checkpoint)
     steps = args.steps or ProjectionConfig().steps
     cfg = ProjectionConfig(space=args.space, steps=steps, seed=0, **_parse_overrides(args.set_config))
-    sets = {'model': model_targets, 'unseen': unseen_targets}
+    sets = {'model': lambda G, n: model_targets(G, n, args.model_seed),
+            'unseen': lambda G, n: unseen_targets(G, n, args.unseen_seed)}
     names = list(sets) if args.set == 'both' else [args.set]
     rows = []
     for name in names:
@@ -132,6 +133,8 @@ def main():
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--n', type=int, default=4, help='targets per set')
     p.add_argument('--set', choices=['model', 'unseen', 'both'], default='both')
+    p.add_argument('--unseen-seed', type=int, default=UNSEEN_SEED, help='SyntheticPortraits seed (not 0)')
+    p.add_argument('--model-seed', type=int, default=1000, help='first seed of the model-made targets')
     p.add_argument('--space', choices=['w', 'w+'], default='w+')
     p.add_argument('--steps', type=int, default=None, help='default: ProjectionConfig().steps')
     p.add_argument('--set-config', action='append', metavar='KEY=VALUE', help='ProjectionConfig field override')
