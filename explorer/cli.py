@@ -27,6 +27,7 @@ COMMANDS = [
     'explorer.commands.directions',
     'explorer.commands.video',
     'explorer.commands.drag',
+    'explorer.commands.project',
 ]
 
 
