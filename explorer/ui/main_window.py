@@ -47,11 +47,12 @@ from explorer.engine.recipe import Recipe
 from explorer.engine.view import format_gain
 from explorer.errors import ExplorerError
 from explorer.ui.batch import BatchExport
-from explorer.ui.directions_controller import DirectionsController
+from explorer.ui.editing import attach_editing_tabs
 from explorer.ui.exporter import Exporter
 from explorer.ui.grid_controller import GridController
 from explorer.ui.history import UndoHistory
 from explorer.ui.image_view import ImageView
+from explorer.ui.inspector_controller import attach_look_inside
 from explorer.ui.keys import keeps_key
 from explorer.ui.latents_controller import LatentsController, model_fixes
 from explorer.ui.menus import build_menus, build_shortcuts
@@ -126,30 +127,8 @@ class MainWindow(QMainWindow):
         self.batch = BatchExport(self)                      # File > Batch export
         self.opener = Opener(self)                          # checkpoints, recipe PNGs, favourites
         self.latents = LatentsController(self, self.latents_panel)     # import / keep / export latents
-        # Directions tab: semantic edit sliders writing Recipe.edits through apply_changes; the
-        # controller computes directions and sweep strips in the worker.
-        self.directions = DirectionsController(self, self.worker)
-        self.directions_panel = self.directions.panel
-        self.controls.addTab(self.directions_panel, 'Directions')
-        self.panels.append(self.directions_panel)
-        self.directions_panel.changed.connect(self.apply_changes)
-        self.modelLoaded.connect(self.directions.model_loaded)
-        # Animation tab (issue #18): keyframe timeline, Play in the view, video export, animation JSON.
-        from explorer.ui.animation_controller import AnimationController
-        self.animation = AnimationController(self)
-        self.animation_panel = self.animation.panel
-        self.controls.addTab(self.animation_panel, 'Animation')
-        self.panels.append(self.animation_panel)    # set_recipe: a control changed -> stop playing
-        # Drag tab (issue #19): DragGAN-style point dragging on the main view. The controller owns the
-        # points, the mask, the view's overlay and pointer in Drag mode, and the drag jobs in the worker.
-        from explorer.ui.drag_controller import DragController
-        self.drag = DragController(self)
-        self.controls.addTab(_scrolled(self.drag.panel), 'Drag')
-        # Look inside (issue #20): Inspect (one synthesis layer: channels, PCA, spectrum, statistics),
-        # Compare (pin A against the live frame) and Performance tabs; their controllers live in
-        # explorer.ui.inspector_controller. The inspector asks the worker only while its tab is visible.
-        from explorer.ui.inspector_controller import attach_look_inside
-        self.look_inside = attach_look_inside(self)
+        attach_editing_tabs(self, _scrolled)                # Directions, Animation and Drag tabs
+        self.look_inside = attach_look_inside(self)         # Inspect, Compare and Performance tabs
         self.favourites_panel.starRequested.connect(self.exporter.star_current)
         self.favourites_panel.restore.connect(self.opener.restore_favourite)
         build_menus(self)
