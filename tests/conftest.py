@@ -6,9 +6,10 @@ os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent     # shared helpers (ui_helpers, nvidia_layout, ...) for every test folder
-for _p in (TESTS, ROOT):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+if str(TESTS) not in sys.path:      # after the project: tests/kernels must never shadow the kernels package
+    sys.path.append(str(TESTS))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -213,5 +214,5 @@ def test_importing_kernels_and_networks_does_not_import_triton():
             'explorer.engine.fast_render\n'
             'sys.exit(1 if "triton" in sys.modules else 0)')
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120,
-                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                       cwd=str(Path(__file__).resolve().parents[2]))      # the repository root
     assert r.returncode == 0, r.stdout + r.stderr
