@@ -128,25 +128,40 @@ def read_export_info(path) -> dict:
     return dict(info) if isinstance(info, dict) else {}
 
 
-def _read_embedded(path) -> dict:
+def open_image_info(path) -> tuple[dict, list]:
+    """(Pillow's info with the PNG text chunks merged in, JPEG APP segments) of an image file, its
+    pixels not decoded past what that needs; UserError for a file that is not a readable image."""
     path = Path(path)
     try:
         with open_regular(path) as f, Image.open(f) as im:  # a FIFO or device is refused, never read
-            im.load()
-            text = dict(getattr(im, 'text', {}) or {})
+            if im.format == 'PNG':
+                im.load()                                   # text chunks may follow the pixels
+            info = dict(im.info)
+            info.update(getattr(im, 'text', {}) or {})
+            return info, list(getattr(im, 'applist', []) or [])
     except FileNotFoundError:
         raise UserError(f'{path}: no such file') from None
     except NotRegularFile as e:
         raise UserError(f'{path}: {e.strerror}') from None
-    except (OSError, SyntaxError) as e:
+    except (OSError, SyntaxError, ValueError) as e:
         raise UserError(f'{path}: not a readable image ({e})') from None
+
+
+def _read_embedded(path) -> dict:
+    path = Path(path)
+    text, _ = open_image_info(path)
+    if RECIPE_KEY not in text and LEGACY_GRID_KEY not in text:
+        # JPEG/WebP/TIFF keep the recipe in their XMP
+        from explorer.engine.image_export import read_metadata
+        meta = read_metadata(path) if (text.get('xmp') or text.get('XML:com.adobe.xmp')) else {}
+        if isinstance(meta.get('recipe'), dict):
+            return meta['recipe']
+        raise UserError(f'{path}: this image holds no StyleGAN Explorer recipe')
     if RECIPE_KEY not in text and LEGACY_GRID_KEY in text:
         try:
             return {'grid': dict(ast.literal_eval(text[LEGACY_GRID_KEY]))}
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise UserError(f'{path}: the grid settings in this PNG are damaged') from None
-    if RECIPE_KEY not in text:
-        raise UserError(f'{path}: this PNG holds no StyleGAN Explorer recipe')
     try:
         d = json.loads(text[RECIPE_KEY])
     except json.JSONDecodeError as e:
