@@ -71,14 +71,21 @@ def upscale_image(array: np.ndarray, factor: int) -> np.ndarray:
 
 
 def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: dict | None = None,
-             upscale: int = 1, export: dict | None = None) -> Path:
+             upscale: int = 1, export: dict | None = None, options=None) -> Path:
     """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk. ``path``: a file name
     (written atomically: the file is complete or untouched, and no temp file is left on any
     error, a full disk included) or a binary file open for writing (``atomic_write`` hands one).
 
     ``upscale``: write the image ``upscale`` times larger (Lanczos); the recipe stays the
     native one and the factor is recorded under ``recipe['export']`` together with ``export``
-    (what a caller did to the pixels itself, e.g. grid labels)."""
+    (what a caller did to the pixels itself, e.g. grid labels).
+
+    ``options`` (an ``image_export.ExportOptions``, ``path`` a file name): write the file as it
+    says instead (any format, with the sRGB profile and XMP metadata), ``upscale`` times larger."""
+    if options is not None:
+        from explorer.engine.image_export import save_image
+        return save_image(path, array, recipe, options.replace(upscale=upscale) if upscale != 1 else options,
+                          export=export)
     path = Path(path) if isinstance(path, (str, os.PathLike)) else path
     upscale = check_upscale(upscale)
     native = array.shape[1], array.shape[0]
