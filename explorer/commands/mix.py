@@ -47,7 +47,7 @@ def run(args):
     if fmt is None or (args.format and args.format != fmt):
         raise UserError(f'--out {args.out}: give a file name ending in .png, .jpg, .webp or .tif'
                         + (f' (--format {args.format})' if args.format else ''))
-    if args.bits != 8:
+    if args.bits not in (None, 8):
         raise UserError('--bits 16 is for single images (render); the grid is composed from 8-bit tiles')
     args.format = fmt
     options = C.export_options(args).replace(upscale=1)     # render_grid upscales before the labels

@@ -109,7 +109,7 @@ def _base_recipe(args, G, path):
 def _run_recipe(args):
     """--recipe IMG.png: the PNG's own recipe, rendered again (the same pixels with the same checkpoint)."""
     from explorer.engine import latents
-    from explorer.engine.image_export import format_of
+    from explorer.engine.image_export import bit_depth, format_of
     from explorer.engine.png import read_recipe
     from explorer.engine.recipe import Recipe
     from explorer.engine.render_batch import render_recipe_png, render_seeds_to_dir
@@ -123,7 +123,9 @@ def _run_recipe(args):
     if recipe is None:
         raise UserError(f'{src}: the embedded recipe is not valid (not a JSON object)')
     seeds = latents.parse_seeds(args.seeds) if args.seeds is not None else None
-    options = C.export_options(args, default_format=format_of(src) or 'png')
+    same = args.format is None or args.format == format_of(src)         # keep the source's depth too
+    options = C.export_options(args, default_format=format_of(src) or 'png',
+                               default_bits=bit_depth(src) if same else 8)
     outdir = C.writable_dir(args.outdir)
     out = outdir / (src.stem + options.extension if format_of(src) != options.format else src.name)
     if seeds is None and out.resolve() == src.resolve():

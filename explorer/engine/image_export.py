@@ -24,6 +24,7 @@ import errno
 import functools
 import io
 import os
+import struct
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -288,10 +289,13 @@ def _png16(f, array, meta, options) -> None:
 def _jpeg(f, array, meta, options) -> None:
     main, ext = X.jpeg_segments(meta)
     im = pil_image(np.ascontiguousarray(array))
-    kw = {'extra': ext} if ext else {}
+    if ext:     # the standard packet first, then its extension (Pillow would put ``xmp`` after ``extra``)
+        seg = X.JPEG_XMP_ID + main
+        kw = {'extra': b'\xff\xe1' + struct.pack('>H', len(seg) + 2) + seg + ext}
+    else:
+        kw = {'xmp': main}
     exif = _exif(meta)
-    im.save(f, format='JPEG', quality=options.quality, xmp=main, **kw, **_icc(options),
-            **({'exif': exif} if exif else {}))
+    im.save(f, format='JPEG', quality=options.quality, **kw, **_icc(options), **({'exif': exif} if exif else {}))
 
 
 def _webp(f, array, meta, options) -> None:
@@ -339,6 +343,22 @@ _ENCODERS = {('png', 8): _png8, ('png', 16): _png16, ('jpeg', 8): _jpeg, ('webp'
 
 
 # ---------------------------------------------------------------------------- reading
+def bit_depth(path) -> int:
+    """Bits per channel of a PNG or TIFF we wrote (16 or 8); 8 for anything else or unreadable."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(26)
+            if head[:8] == b'\x89PNG\r\n\x1a\n' and head[12:16] == b'IHDR':
+                return 16 if head[24] == 16 else 8
+        if format_of(path) == 'tiff':
+            with Image.open(path) as im:
+                bits = im.tag_v2.get(258)
+                return 16 if bits and max(bits if isinstance(bits, tuple) else (bits,)) == 16 else 8
+    except (OSError, SyntaxError, ValueError, IndexError):
+        pass
+    return 8
+
+
 def read_metadata(path) -> dict:
     """The XMP fields of an exported image (``xmp.parse_xmp``), the JPEG extended packet's recipe
     included; {} for an image without XMP. UserError for a file that is not a readable image."""
