@@ -314,3 +314,13 @@ def test_gui_preferences_drive_save_batch_and_open(qtbot, win, tmp_path):
     # Open recipe restores the settings from a JPEG/WebP/TIFF
     win.latent_panel.seed.setValue(77)
     assert win.opener.open_recipe(out) and win.recipe.seeds == Recipe.from_dict(read_recipe(out)).seeds
+
+
+def test_cli_mix_grid_as_jpeg_keeps_grid_recipe_and_label(ckpt, tmp_path):
+    from explorer.cli import main
+    out = tmp_path / 'grid.jpg'
+    assert main(['mix', '--checkpoint', ckpt, '--device', 'cpu', '--rows', '1,2', '--cols', '3', '--labels',
+                 '--out', str(out)]) == 0
+    assert read_recipe(out)['grid']['rows'] == [1, 2]
+    assert _xmp_from_bytes(out).find(f'.//{IPTC_EXT}').text == DST
+    assert 'style-mixing grid' in read_metadata(out)['description']
