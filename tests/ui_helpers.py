@@ -63,13 +63,15 @@ class FakeEngine:
     def render_grid_iter(self, spec):
         return iter(())
 
-    def batch_export(self, seeds, outdir, recipe, progress=None, upscale=1):
+    def batch_export(self, seeds, outdir, recipe, progress=None, upscale=1, options=None):
         return []
 
-    def export_png(self, path, recipe, recipe_dict=None, upscale=1):
+    def export_png(self, path, recipe, recipe_dict=None, upscale=1, options=None):
         from explorer.engine.png import save_png
         image, _ = self.render(recipe, path='exact')
-        return save_png(path, image, recipe_dict, upscale=upscale)
+        if options is not None and options.bits == 16:
+            image = image.astype(np.uint16) * 257
+        return save_png(path, image, recipe_dict, upscale=upscale, options=options)
 
     def load_state(self, record):
         from explorer.errors import CheckpointError

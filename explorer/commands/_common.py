@@ -149,3 +149,34 @@ def load_for_cli(checkpoint, device):
 
 def info(msg):
     sys.stderr.write(msg + '\n')
+
+
+def add_export_args(p, default_format_help='png'):
+    """--format, --quality, --lossless, --bits, --strip, --watermark, --watermark-corner (image files)."""
+    from explorer.engine.image_export import CORNERS, FORMATS, METADATA_FIELDS
+    p.add_argument('--format', choices=FORMATS, default=None,
+                   help=f'image format (default {default_format_help}); every format embeds an sRGB profile, '
+                        'the AI label (IPTC trainedAlgorithmicMedia) and the recipe')
+    p.add_argument('--quality', type=int, default=92, help='JPEG / lossy WebP quality 1-100 (default 92)')
+    p.add_argument('--lossless', action='store_true', help='WebP: lossless')
+    p.add_argument('--bits', type=int, choices=(8, 16), default=None,
+                   help="bits per channel; 16 for PNG and TIFF, from the float render (default 8; with "
+                        "--recipe the source image's)")
+    p.add_argument('--strip', default='', metavar='FIELDS',
+                   help=f"metadata to leave out, comma-separated: {','.join(METADATA_FIELDS)} "
+                        "(ai_label only when you must; without recipe the file cannot be re-rendered)")
+    p.add_argument('--watermark', default='', metavar='TEXT', help='visible text drawn on the image')
+    p.add_argument('--watermark-corner', choices=CORNERS, default='bottom-right', help='where the watermark goes')
+
+
+def export_options(args, default_format='png', default_bits=8):
+    """The ExportOptions the export flags ask for (UserError for a bad combination)."""
+    from explorer.engine.image_export import METADATA_FIELDS, ExportOptions
+    strip = [s.strip() for s in (args.strip or '').split(',') if s.strip()]
+    bad = [s for s in strip if s not in METADATA_FIELDS]
+    if bad:
+        raise UserError(f'--strip: unknown field(s) {", ".join(bad)} (choose from {", ".join(METADATA_FIELDS)})')
+    return ExportOptions(format=args.format or default_format, quality=args.quality, lossless=args.lossless,
+                         bits=args.bits or default_bits, upscale=getattr(args, 'upscale', 1) or 1,
+                         watermark=args.watermark, watermark_corner=args.watermark_corner,
+                         **{f: False for f in strip})

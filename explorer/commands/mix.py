@@ -20,10 +20,11 @@ def add_arguments(p):
     p.add_argument('--cutoff', type=C.nonneg_int, default=None, help='truncate only the first N style layers')
     p.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const', help='noise inputs')
     p.add_argument('--class', dest='class_idx', type=C.nonneg_int, default=None, help='class for conditional models')
-    p.add_argument('--out', default='grid.png', help='output PNG (default grid.png)')
+    p.add_argument('--out', default='grid.png', help='output image, .png/.jpg/.webp/.tif (default grid.png)')
     p.add_argument('--upscale', type=int, choices=(1, 2, 4, 8), default=1,
                    help='write the grid N times larger (Lanczos); the embedded grid recipe stays native')
     p.add_argument('--labels', action='store_true', help='seed numbers above the columns and left of the rows')
+    C.add_export_args(p, default_format_help="the --out file's suffix")
     C.add_device_arg(p)
 
 
@@ -33,8 +34,8 @@ def run(args):
     from explorer.engine import latents
     from explorer.engine.checkpoint import sha256_file
     from explorer.engine.grid_spec import GridSpec, grid_recipe
+    from explorer.engine.image_export import format_of, save_image
     from explorer.engine.mixing import render_grid
-    from explorer.engine.png import save_png
     from explorer.errors import UserError
     rows = latents.parse_seeds(args.rows)
     cols = latents.parse_seeds(args.cols)
@@ -42,8 +43,14 @@ def run(args):
         raise UserError(f'{len(rows)} x {len(cols)} cells is too large for one grid (at most {MAX_CELLS}); '
                         f'use render for many single images')
     out = C.writable_file(args.out)
-    if out.suffix.lower() != '.png':
-        raise UserError(f'--out {args.out}: the grid is written as PNG; give a file name ending in .png')
+    fmt = format_of(out)
+    if fmt is None or (args.format and args.format != fmt):
+        raise UserError(f'--out {args.out}: give a file name ending in .png, .jpg, .webp or .tif'
+                        + (f' (--format {args.format})' if args.format else ''))
+    if args.bits not in (None, 8):
+        raise UserError('--bits 16 is for single images (render); the grid is composed from 8-bit tiles')
+    args.format = fmt
+    options = C.export_options(args).replace(upscale=1)     # render_grid upscales before the labels
     device = C.pick_device(args.device)
     G, path = C.load_for_cli(args.checkpoint, device)
     layers = latents.parse_layers(args.styles, G)
@@ -54,6 +61,6 @@ def run(args):
         grid = render_grid(G, spec, device=device, progress=bar, upscale=args.upscale, labels=args.labels,
                            export=export)
     meta = grid_recipe(spec, args.styles, Path(path).name, sha256_file(path))
-    save_png(out, grid, meta, export=export)
+    save_image(out, grid, meta, options, export=export)
     C.info(f'wrote {out} ({len(rows)}x{len(cols)} grid, layers {list(layers)})')
     return 0

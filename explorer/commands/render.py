@@ -1,4 +1,5 @@
-"""python main.py render: one PNG per seed, recipe embedded.
+"""python main.py render: one image per seed (PNG by default; JPEG, WebP, TIFF with --format), recipe
+and AI label (IPTC DigitalSourceType trainedAlgorithmicMedia) embedded.
 
 Under torchrun (``torchrun --nproc_per_node=N main.py render --seeds 0-99999 --outdir DIR``)
 each process renders its own share of the seeds (``seeds[rank::N]``: no duplicates, no
@@ -13,7 +14,7 @@ from pathlib import Path
 from explorer.commands import _common as C
 
 NAME = 'render'
-HELP = 'render one PNG per seed (recipe embedded in each PNG)'
+HELP = 'render one image per seed (PNG/JPEG/WebP/TIFF; recipe and AI label embedded)'
 
 
 def add_arguments(p):
@@ -42,6 +43,7 @@ def add_arguments(p):
     C.add_device_arg(p)
     p.add_argument('--upscale', type=int, choices=(1, 2, 4, 8), default=1,
                    help='write each PNG N times larger (Lanczos); the embedded recipe stays native')
+    C.add_export_args(p, default_format_help="png; with --recipe the source image's format")
 
 
 def run(args):
@@ -55,12 +57,13 @@ def run(args):
     if (args.seeds is None) == (args.latent is None):
         raise UserError('give --seeds (e.g. 0-7), --latent F.npz or --recipe IMG.png')
     seeds = latents.parse_seeds(args.seeds) if args.seeds is not None else []
+    options = C.export_options(args)
     outdir = C.writable_dir(args.outdir)
     from explorer.training import distributed
     if distributed.launched_by_torchrun():
         if args.latent or args.edit:
             raise UserError('--latent and --edit are not supported under torchrun')
-        return _run_distributed(args, seeds, outdir)
+        return _run_distributed(args, seeds, outdir, options)
     device = C.pick_device(args.device)
     lat = None
     if args.latent:
@@ -73,14 +76,18 @@ def run(args):
 
         from explorer.engine.render_batch import render_recipe_png
         recipe = base.with_latent(lat).replace(seeds=(lat.ref,), seed_weights=(1.0,))
-        out = render_recipe_png(G, path, recipe, outdir / (Path(args.latent).stem + '.png'), device=device,
-                                upscale=args.upscale)
+        out = render_recipe_png(G, path, recipe, outdir / (Path(args.latent).stem + options.extension),
+                                device=device, upscale=args.upscale, options=options)
         C.info(f'wrote {out}')
         return 0
     written = render_seeds_to_dir(G, path, seeds, outdir, device=device, base_recipe=base,
-                                  skip_existing=args.skip_existing, upscale=args.upscale)
-    C.info(f'wrote {len(written)} PNG(s) to {outdir}')
+                                  skip_existing=args.skip_existing, upscale=args.upscale, options=options)
+    C.info(f'wrote {len(written)} {_kind(options)} to {outdir}')
     return 0
+
+
+def _kind(options) -> str:
+    return f'{options.format.upper()}(s)'
 
 
 def _base_recipe(args, G, path):
@@ -102,6 +109,7 @@ def _base_recipe(args, G, path):
 def _run_recipe(args):
     """--recipe IMG.png: the PNG's own recipe, rendered again (the same pixels with the same checkpoint)."""
     from explorer.engine import latents
+    from explorer.engine.image_export import bit_depth, format_of
     from explorer.engine.png import read_recipe
     from explorer.engine.recipe import Recipe
     from explorer.engine.render_batch import render_recipe_png, render_seeds_to_dir
@@ -115,8 +123,11 @@ def _run_recipe(args):
     if recipe is None:
         raise UserError(f'{src}: the embedded recipe is not valid (not a JSON object)')
     seeds = latents.parse_seeds(args.seeds) if args.seeds is not None else None
+    same = args.format is None or args.format == format_of(src)         # keep the source's depth too
+    options = C.export_options(args, default_format=format_of(src) or 'png',
+                               default_bits=bit_depth(src) if same else 8)
     outdir = C.writable_dir(args.outdir)
-    out = outdir / src.name
+    out = outdir / (src.stem + options.extension if format_of(src) != options.format else src.name)
     if seeds is None and out.resolve() == src.resolve():
         raise UserError(f'{out} is the PNG being re-rendered; choose another --outdir')
     device = C.pick_device(args.device)
@@ -127,15 +138,15 @@ def _run_recipe(args):
                'the pixels will differ (pass --checkpoint)')
     if seeds is not None:
         written = render_seeds_to_dir(G, path, seeds, outdir, device=device, base_recipe=recipe,
-                                      skip_existing=args.skip_existing, upscale=args.upscale)
-        C.info(f'wrote {len(written)} PNG(s) to {outdir}')
+                                      skip_existing=args.skip_existing, upscale=args.upscale, options=options)
+        C.info(f'wrote {len(written)} {_kind(options)} to {outdir}')
     else:
-        render_recipe_png(G, path, recipe, out, device=device, upscale=args.upscale)
+        render_recipe_png(G, path, recipe, out, device=device, upscale=args.upscale, options=options)
         C.info(f'wrote {out}')
     return 0
 
 
-def _run_distributed(args, seeds, outdir):
+def _run_distributed(args, seeds, outdir, options=None):
     """One process of a torchrun job: render this rank's share of ``seeds``."""
     import torch
 
@@ -153,7 +164,7 @@ def _run_distributed(args, seeds, outdir):
                                       noise_mode=args.noise_mode, noise_seed=args.noise_seed,
                                       noise_strength=args.noise_strength, class_idx=args.class_idx,
                                       device=ctx.device, skip_existing=True,
-                                      upscale=args.upscale)
+                                      upscale=args.upscale, options=options)
         counts = torch.tensor([len(written), len(mine) - len(written)], dtype=torch.float64, device=ctx.device)
         distributed.all_reduce_(counts, 'sum')
         if ctx.is_main:

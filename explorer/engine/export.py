@@ -23,6 +23,16 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
     return float_to_uint8(img).permute(1, 2, 0).cpu().numpy()
 
 
+def to_uint16(img: torch.Tensor) -> np.ndarray:
+    """[C, H, W] or [1, C, H, W] float in ~[-1, 1] -> [H, W, C] uint16 (16-bit PNG/TIFF export):
+    the same mapping as ``float_to_uint8`` at 257 times the resolution (level v*257 is 8-bit v)."""
+    if img.ndim == 4:
+        assert img.shape[0] == 1, 'to_uint16 takes one image'
+        img = img[0]
+    x = (img.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255) * 257.0
+    return x.round().to(torch.int32).permute(1, 2, 0).cpu().numpy().astype(np.uint16)
+
+
 def batch_to_uint8(imgs: torch.Tensor) -> np.ndarray:
     """[N, C, H, W] -> [N, H, W, C] uint8."""
     return float_to_uint8(imgs).permute(0, 2, 3, 1).cpu().numpy()

@@ -76,14 +76,21 @@ def upscale_image(array: np.ndarray, factor: int) -> np.ndarray:
 
 
 def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: dict | None = None,
-             upscale: int = 1, export: dict | None = None) -> Path:
+             upscale: int = 1, export: dict | None = None, options=None) -> Path:
     """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk. ``path``: a file name
     (written atomically: the file is complete or untouched, and no temp file is left on any
     error, a full disk included) or a binary file open for writing (``atomic_write`` hands one).
 
     ``upscale``: write the image ``upscale`` times larger (Lanczos); the recipe stays the
     native one and the factor is recorded under ``recipe['export']`` together with ``export``
-    (what a caller did to the pixels itself, e.g. grid labels)."""
+    (what a caller did to the pixels itself, e.g. grid labels).
+
+    ``options`` (an ``image_export.ExportOptions``, ``path`` a file name): write the file as it
+    says instead (any format, with the sRGB profile and XMP metadata), ``upscale`` times larger."""
+    if options is not None:
+        from explorer.engine.image_export import save_image
+        return save_image(path, array, recipe, options.replace(upscale=upscale) if upscale != 1 else options,
+                          export=export)
     path = Path(path) if isinstance(path, (str, os.PathLike)) else path
     upscale = check_upscale(upscale)
     native = array.shape[1], array.shape[0]
@@ -133,7 +140,10 @@ def read_export_info(path) -> dict:
     return dict(info) if isinstance(info, dict) else {}
 
 
-def _read_embedded(path) -> dict:
+def open_image_info(path) -> tuple[dict, list]:
+    """(Pillow's info with the PNG text chunks merged in, JPEG APP segments) of an image file, its
+    pixels decoded only when a PNG's recipe chunk follows them (and never for a huge image);
+    UserError for a file that is not a readable image or claims a decompression bomb."""
     path = Path(path)
     try:
         with warnings.catch_warnings():
@@ -141,13 +151,15 @@ def _read_embedded(path) -> dict:
             # pixels of a large PNG are only decoded when its recipe is not before them.
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)
             with open_regular(path) as f, Image.open(f) as im:  # a FIFO or device is refused, never read
-                text = {k: v for k, v in im.info.items() if k in (RECIPE_KEY, LEGACY_GRID_KEY)}
-                if not text:    # text chunks after the pixel data are only read by decoding the pixels
+                info = dict(im.info)
+                if im.format == 'PNG' and RECIPE_KEY not in info and LEGACY_GRID_KEY not in info:
+                    # text chunks after the pixel data are only read by decoding the pixels
                     if im.width * im.height > MAX_SCAN_PIXELS:
                         raise UserError(f'{path}: this PNG holds no StyleGAN Explorer recipe before its pixels '
                                         f'and is too large ({im.width}x{im.height}) to decode for one')
                     im.load()
-                    text = dict(getattr(im, 'text', {}) or {})
+                    info.update(getattr(im, 'text', {}) or {})
+                return info, list(getattr(im, 'applist', []) or [])
     except FileNotFoundError:
         raise UserError(f'{path}: no such file') from None
     except NotRegularFile as e:
@@ -157,6 +169,22 @@ def _read_embedded(path) -> dict:
                         f'(a possible decompression bomb)') from None
     except (OSError, SyntaxError, ValueError, MemoryError) as e:
         raise UserError(f'{path}: not a readable image ({type(e).__name__}: {_first_line(e)})') from None
+
+
+def _read_embedded(path) -> dict:
+    path = Path(path)
+    text, _ = open_image_info(path)
+    if RECIPE_KEY not in text and LEGACY_GRID_KEY not in text:
+        # JPEG/WebP/TIFF keep the recipe in their XMP (size-capped by the reader)
+        from explorer.engine.image_export import read_metadata
+        meta = read_metadata(path) if (text.get('xmp') or text.get('XML:com.adobe.xmp')) else {}
+        if isinstance(meta.get('recipe'), dict):
+            try:
+                check_nesting(meta['recipe'], 'the embedded recipe', MAX_RECIPE_DEPTH)
+            except NestingError as e:
+                raise UserError(f'{path}: {e}') from None
+            return meta['recipe']
+        raise UserError(f'{path}: this image holds no StyleGAN Explorer recipe')
     if RECIPE_KEY not in text and LEGACY_GRID_KEY in text:
         legacy = text[LEGACY_GRID_KEY]
         try:
@@ -165,10 +193,8 @@ def _read_embedded(path) -> dict:
             grid = ast.literal_eval(legacy)
             check_nesting(grid, 'grid settings', MAX_RECIPE_DEPTH)
             return {'grid': dict(grid)}
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, NestingError):
             raise UserError(f'{path}: the grid settings in this PNG are damaged') from None
-    if RECIPE_KEY not in text:
-        raise UserError(f'{path}: this PNG holds no StyleGAN Explorer recipe')
     raw = text[RECIPE_KEY]
     if not isinstance(raw, str) or len(raw) > MAX_RECIPE_TEXT:
         raise UserError(f'{path}: the embedded recipe is larger than {MAX_RECIPE_TEXT // (1 << 20)} MB')

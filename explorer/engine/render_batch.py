@@ -1,4 +1,5 @@
-"""Render many seeds to PNG files (CLI render, GUI batch export)."""
+"""Render many seeds to image files (CLI render, GUI batch export): PNG with the recipe embedded,
+or any format ``explorer.engine.image_export.ExportOptions`` describes (JPEG, WebP, TIFF, 16-bit)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,27 @@ from pathlib import Path
 import torch
 
 from explorer.engine.checkpoint import sha256_file
-from explorer.engine.export import to_uint8
+from explorer.engine.export import to_uint8, to_uint16
+from explorer.engine.image_export import ExportOptions, save_image
 from explorer.engine.png import save_png
 from explorer.engine.recipe import Recipe, validate
 from explorer.engine.rendering import render
 
 
-def seed_filename(seed: int) -> str:
-    return f'seed{seed:04d}.png'
+def seed_filename(seed: int, extension: str = '.png') -> str:
+    return f'seed{seed:04d}{extension}'
+
+
+def write_render(out, img: torch.Tensor, recipe_dict: dict, upscale: int = 1,
+                 options: ExportOptions | None = None) -> Path:
+    """A rendered float image [1, C, H, W] to ``out``, atomically: today's PNG when ``options`` is
+    None, else as ``options`` asks (16 bits from the float pixels where it asks for them)."""
+    if options is None:
+        return save_png(out, to_uint8(img), recipe_dict, upscale=upscale)
+    if upscale != 1:
+        options = options.replace(upscale=upscale)
+    frame = to_uint16(img) if options.bits == 16 else to_uint8(img)
+    return save_image(out, frame, recipe_dict, options)
 
 
 def remove_stale_temp_files(outdir, names) -> int:
@@ -22,7 +36,7 @@ def remove_stale_temp_files(outdir, names) -> int:
     the PNGs in ``names``."""
     names = set(names)
     n = 0
-    for tmp in Path(outdir).glob('.seed*.png.*.tmp'):
+    for tmp in Path(outdir).glob('.seed*.*.tmp'):
         parts = tmp.name[1:].rsplit('.', 2)  # ['seed0001.png', random tag, 'tmp']
         if len(parts) == 3 and parts[0] in names:
             try:
@@ -34,15 +48,15 @@ def remove_stale_temp_files(outdir, names) -> int:
 
 
 @torch.no_grad()
-def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None, upscale: int = 1) -> Path:
-    """One recipe (seeds or stored latents, mixing, edits) to one PNG, written atomically,
-    with the checkpoint's name and SHA-256 in its embedded recipe."""
+def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None, upscale: int = 1,
+                      options: ExportOptions | None = None) -> Path:
+    """One recipe (seeds or stored latents, mixing, edits) to one PNG (or the format ``options``
+    asks for), written atomically, with the checkpoint's name and SHA-256 in its embedded recipe."""
     out = Path(out)
     if checkpoint_path:
         recipe = recipe.replace(checkpoint=Path(checkpoint_path).name, checkpoint_sha256=sha256_file(checkpoint_path))
     validate(recipe, G)
-    frame = to_uint8(render(G, recipe, device=device))
-    save_png(out, frame, recipe.to_dict(), upscale=upscale)     # atomic: complete or absent
+    write_render(out, render(G, recipe, device=device), recipe.to_dict(), upscale, options)   # atomic
     return out
 
 
@@ -50,8 +64,11 @@ def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None, upsc
 def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None, noise_mode='const',
                         noise_seed=0, noise_strength=1.0, class_idx=None, device=None,
                         progress=None, base_recipe: Recipe | None = None, skip_existing=False,
-                        upscale: int = 1) -> list[Path]:
+                        upscale: int = 1, options: ExportOptions | None = None) -> list[Path]:
     """One PNG per seed, written atomically (temp name, then rename). Returns written paths.
+
+    ``options``: write each image as it says (format, quality, bit depth, metadata, watermark)
+    and name it ``seed0001.jpg`` etc.; None: today's PNG.
 
     ``upscale``: write each PNG that many times larger (Lanczos, recorded in the PNG; the
     embedded recipe stays the native one).
@@ -69,15 +86,15 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
     validate(base_recipe, G)
     written = []
     seeds = list(seeds)
+    ext = options.extension if options is not None else '.png'
     if skip_existing:
-        remove_stale_temp_files(outdir, [seed_filename(s) for s in seeds])
+        remove_stale_temp_files(outdir, [seed_filename(s, ext) for s in seeds])
     for i, seed in enumerate(seeds):
-        out = outdir / seed_filename(seed)
+        out = outdir / seed_filename(seed, ext)
         if skip_existing and out.exists():
             continue
         recipe = base_recipe.replace(seeds=(int(seed),), seed_weights=(1.0,)).pruned()  # no unused base latent
-        img = render(G, recipe, device=device)
-        save_png(out, to_uint8(img), recipe.to_dict(), upscale=upscale)     # atomic: complete or absent
+        write_render(out, render(G, recipe, device=device), recipe.to_dict(), upscale, options)   # atomic
         written.append(out)
         if progress is not None:
             progress(i + 1, len(seeds), out.name)

@@ -34,13 +34,14 @@ from explorer.engine.export import to_uint8
 from explorer.engine.families import has_input_transform
 from explorer.engine.fast_render import FastRenderer
 from explorer.engine.grid_spec import GridSpec
+from explorer.engine.image_export import save_image
 from explorer.engine.inspect import capture, synthesis_layers
 from explorer.engine.interrupt import interruptible
 from explorer.engine.latent_io import read_stored_latent, write_latent_npz
 from explorer.engine.mixing import iter_grid
 from explorer.engine.png import save_png
 from explorer.engine.recipe import Recipe
-from explorer.engine.render_batch import render_seeds_to_dir
+from explorer.engine.render_batch import render_seeds_to_dir, write_render
 from explorer.engine.rendering import (
     MappingCache,
     apply_input_transform,
@@ -151,11 +152,12 @@ class RenderSession(Protocol):
         """Yield (kind, r, c, uint8 tile) one at a time."""
 
     def batch_export(self, seeds, outdir, recipe: Recipe, progress: Callable | None = None,
-                     upscale: int = 1) -> list:
-        """One PNG per seed; ``progress`` may raise ``Cancelled``. -> written paths."""
+                     upscale: int = 1, options=None) -> list:
+        """One PNG per seed (``options``: an ExportOptions format); ``progress`` may raise ``Cancelled``.
+        -> written paths. Callers pass ``options`` only when it is not None."""
 
-    def export_png(self, path, recipe: Recipe, recipe_dict: dict | None = None, upscale: int = 1):
-        """Render on the exact path and write a PNG with the recipe embedded."""
+    def export_png(self, path, recipe: Recipe, recipe_dict: dict | None = None, upscale: int = 1, options=None):
+        """Render on the exact path and write a PNG (or ``options``' format) with the recipe embedded."""
 
     def load_state(self, record: dict) -> tuple[ModelInfo, bool]:
         """Show the training run's G_ema weights: -> (info, switched to a new live model)."""
@@ -373,10 +375,18 @@ class Session:
         """The reference pixels (explorer.engine.rendering.render): what PNG export writes."""
         return self.render(recipe, path='exact')
 
-    def export_png(self, path, recipe: Recipe, recipe_dict=None, upscale: int = 1):
+    def export_png(self, path, recipe: Recipe, recipe_dict=None, upscale: int = 1, options=None):
         """Render ``recipe`` on the exact path and write it as a PNG with ``recipe_dict`` embedded
-        (``upscale``: that many times larger, Lanczos)."""
+        (``upscale``: that many times larger, Lanczos); ``options`` (ExportOptions): in that
+        format instead, 16-bit ones from the float pixels."""
+        if options is not None and options.bits == 16:
+            self._require()
+            with torch.no_grad():
+                img = render_reference(self.G, recipe, self.device, self.cache)
+            return write_render(path, img, recipe_dict, upscale, options)
         frame, _ = self.render_exact(recipe)
+        if options is not None:
+            return save_image(path, frame, recipe_dict, options if upscale == 1 else options.replace(upscale=upscale))
         return save_png(path, frame, recipe_dict, upscale=upscale)
 
     @torch.no_grad()
@@ -406,12 +416,13 @@ class Session:
             self.G.set_input_transform(translate=(0.0, 0.0), rotate_deg=0.0)
         yield from iter_grid(self.G, spec, device=self.device, cache=self.cache)
 
-    def batch_export(self, seeds, outdir, recipe: Recipe, progress=None, upscale: int = 1):
-        """One PNG per seed with the current settings; progress may raise Cancelled."""
+    def batch_export(self, seeds, outdir, recipe: Recipe, progress=None, upscale: int = 1, options=None):
+        """One PNG per seed (or ``options``' format) with the current settings; progress may raise Cancelled."""
         self._require()
         os.makedirs(outdir, exist_ok=True)
         return render_seeds_to_dir(self.G, self.info.path if self.info else None, seeds, outdir,
-                                   device=self.device, progress=progress, base_recipe=recipe, upscale=upscale)
+                                   device=self.device, progress=progress, base_recipe=recipe, upscale=upscale,
+                                   options=options)
 
     # ------------------------------------------------------------------ stored latents
     def read_latent(self, path) -> StoredLatent:

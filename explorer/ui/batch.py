@@ -1,4 +1,5 @@
-"""Batch export: PNGs of many seeds with the current settings, in the render worker.
+"""Batch export: images of many seeds with the current settings, in the render worker (the format,
+metadata and watermark of File > Export preferences).
 
 ``BatchDialog`` asks for the seeds (N from the current one, or a range) and the folder;
 ``BatchExport`` runs the export with the status bar's progress bar and Cancel button.
@@ -42,10 +43,8 @@ class BatchExport:
         win.progress_bar.setValue(0)
         win.progress_bar.setVisible(True)
         win.cancel_btn.setVisible(True)
-        if upscale == 1:
-            win.worker.batch_export(seeds, outdir, win.recipe)
-        else:
-            win.worker.batch_export(seeds, outdir, win.recipe, upscale=upscale)
+        options = win.exporter.export_options().replace(upscale=1)   # format, metadata, watermark; upscale below
+        win.worker.batch_export(seeds, outdir, win.recipe, upscale=upscale, options=options)
 
     def cancel(self) -> None:
         self.win.worker.cancel_batch()
@@ -67,7 +66,7 @@ class BatchExport:
         elif error:
             win.show_error('Batch export failed', error)
         else:
-            win._status(f'Batch export: wrote {len(paths)} PNGs' + (f' to {Path(paths[0]).parent}' if paths else ''))
+            win._status(f'Batch export: wrote {len(paths)} images' + (f' to {Path(paths[0]).parent}' if paths else ''))
 
 
 class BatchDialog(QDialog):
@@ -99,7 +98,7 @@ class BatchDialog(QDialog):
             self.size.addItem('Native resolution' if f == 1 else f'×{f} (Lanczos)', f)
         self.size.setCurrentIndex(max(0, self.size.findData(int(upscale))))
         lay.addRow('Size', self.size)
-        lay.addRow(QLabel('Each PNG embeds its recipe and uses the current settings.'))
+        lay.addRow(QLabel('Each image uses the current settings and the export preferences (format, metadata).'))
         self.error = QLabel('')
         self.error.setStyleSheet('color: #d33;')
         self.error.setWordWrap(True)

@@ -1,11 +1,14 @@
-"""Save PNG, copy to the clipboard and star, always with the exact pixels of the recipe on screen.
+"""Save image (PNG, JPEG, WebP, TIFF; File > Export preferences), copy to the clipboard and star,
+always with the exact pixels of the recipe on screen.
 
 The view may show the fast path (or bf16, or a reduced-resolution preview); every PNG
 written, the clipboard copy and favourite thumbnails use the exact reference path, so they
 equal ``python main.py render``'s pixels. When the view already holds the exact full frame
 it is used as it is; otherwise the render worker renders it exactly first. Writing (and
 upscaling) a PNG always happens in the worker, never on the UI thread; ``pngSaved`` on the
-window follows each write.
+window follows each write. Every file carries the sRGB profile and the metadata the export
+preferences keep (``explorer.ui.export_prefs``; the AI label by default); a 16-bit file is always
+rendered again from the float pixels.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from pathlib import Path
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QApplication, QFileDialog
 
+from explorer.engine.image_export import EXTENSIONS, ExportOptions, format_of, options_for_path
 from explorer.engine.png import UPSCALES
 from explorer.engine.recipe import Recipe
 from explorer.engine.stored_latents import first_seed
 from explorer.errors import ExplorerError, error_text
+from explorer.ui.export_prefs import ExportPrefsDialog, file_filter, load_export_options, store_export_options
 from explorer.ui.qimage import to_qimage
 
 
@@ -61,7 +66,19 @@ class Exporter:
             a.setChecked(f == factor)
         self.win.settings.setValue('export/upscale', int(factor))
 
-    # ---------------------------------------------------------------- PNG
+    # ---------------------------------------------------------------- image files
+    def export_options(self, path=None) -> ExportOptions:
+        """The export preferences with File > Export size, in the format ``path``'s suffix asks for."""
+        options = load_export_options(self.win.settings).replace(upscale=self.upscale)
+        return options_for_path(path, options) if path is not None else options
+
+    def preferences_dialog(self) -> None:
+        """File > Export preferences: format, quality, depth, metadata fields, watermark."""
+        dlg = ExportPrefsDialog(self.win, self.export_options())
+        if dlg.exec() == ExportPrefsDialog.DialogCode.Accepted:
+            store_export_options(self.win.settings, dlg.options())
+        dlg.deleteLater()
+
     def recipe_dict(self, recipe: Recipe) -> dict:
         """What a PNG embeds: the recipe with the open checkpoint's name and SHA-256."""
         info = self.win.info
@@ -80,12 +97,13 @@ class Exporter:
         recipe = win._shown_request.recipe
         path = Path(path)
         upscale = self.upscale if upscale is None else int(upscale)
-        if self._exact_frame_of(recipe):
+        options = self.export_options(path).replace(upscale=1)      # upscale travels on its own
+        if self._exact_frame_of(recipe) and options.bits == 8:
             win._status(f'Saving {path}…')
-            win.worker.write_png(path, win.frame, self.recipe_dict(recipe), upscale=upscale)
+            win.worker.write_png(path, win.frame, self.recipe_dict(recipe), upscale=upscale, options=options)
         else:
             win._status(f'Saving {path} (exact render)…')
-            win.worker.export_png(path, recipe, self.recipe_dict(recipe), upscale=upscale)
+            win.worker.export_png(path, recipe, self.recipe_dict(recipe), upscale=upscale, options=options)
         return path
 
     def on_png_saved(self, path, error) -> None:
@@ -101,9 +119,13 @@ class Exporter:
         win = self.win
         if win.frame is None:
             return
-        name = self.in_save_dir(f'seed{first_seed(win.frame_recipe.seeds, win.latent_panel.seed.value()):04d}.png')
-        path, _ = QFileDialog.getSaveFileName(win, 'Save PNG', name, 'PNG images (*.png)')
+        fmt = self.export_options().format
+        seed = first_seed(win.frame_recipe.seeds, win.latent_panel.seed.value())
+        name = self.in_save_dir(f'seed{seed:04d}{EXTENSIONS[fmt]}')
+        path, _ = QFileDialog.getSaveFileName(win, 'Save image', name, file_filter(fmt))
         if path:
+            if format_of(path) is None:
+                path += EXTENSIONS[fmt]
             win.settings.setValue('paths/save_dir', str(Path(path).parent))
             try:
                 self.save_png(path)

@@ -15,7 +15,9 @@ from pathlib import Path
 from PyQt6.QtWidgets import QFileDialog
 
 from explorer.engine.grid_spec import GridSpec, cell_recipe, compose_grid, grid_recipe
+from explorer.engine.image_export import EXTENSIONS, format_of
 from explorer.errors import ExplorerError
+from explorer.ui.export_prefs import file_filter
 
 
 class GridController:
@@ -128,7 +130,8 @@ class GridController:
         return compose_grid(spec, tiles, next(iter(tiles.values())).shape)
 
     def save(self, path, labels=None, upscale=None) -> Path:
-        """Write the grid as one PNG with its spec embedded (File > Open recipe restores it);
+        """Write the grid as one image (export preferences; the format from ``path``'s suffix) with
+        its spec embedded (File > Open recipe restores it);
         ``labels``: seed numbers around it (default: the panel's Labels box); ``upscale``:
         default File > Export size. The worker writes it; the window's pngSaved follows."""
         self.image()       # raises while there is nothing complete to save
@@ -140,7 +143,8 @@ class GridController:
         win._status(f'Saving {path}…')
         win.worker.write_grid_png(path, self.spec, self.panel.tiles,
                                   grid_recipe(self.spec, self.panel.styles_text(), name, sha),
-                                  upscale=upscale, labels=labels)
+                                  upscale=upscale, labels=labels,
+                                  options=win.exporter.export_options(path).replace(upscale=1, bits=8))
         return path
 
     def save_dialog(self, labels=None) -> None:
@@ -150,9 +154,12 @@ class GridController:
         except ExplorerError as e:
             win.show_error('Save grid PNG', str(e))
             return
-        path, _ = QFileDialog.getSaveFileName(win, 'Save grid PNG' + (' with labels' if labels else ''),
-                                              win.exporter.in_save_dir('grid.png'), 'PNG images (*.png)')
+        fmt = win.exporter.export_options().format
+        path, _ = QFileDialog.getSaveFileName(win, 'Save grid image' + (' with labels' if labels else ''),
+                                              win.exporter.in_save_dir('grid' + EXTENSIONS[fmt]), file_filter(fmt))
         if path:
+            if format_of(path) is None:
+                path += EXTENSIONS[fmt]
             win.settings.setValue('paths/save_dir', str(Path(path).parent))
             try:
                 self.save(path, labels=labels)

@@ -17,15 +17,16 @@ def build_menus(win) -> None:
     win.opener.build_recent_menu(f.addMenu('Recent checkpoints'))
     _action(win, f, 'Checkpoint info', win.opener.show_checkpoint_info)
     f.addSeparator()
-    _action(win, f, 'Open recipe (PNG)…', win.opener.open_recipe_dialog, QKeySequence('Ctrl+Shift+O'))
-    _action(win, f, 'Save PNG…', win.exporter.save_png_dialog, QKeySequence('Ctrl+S'))
-    _action(win, f, 'Save grid PNG…', win.grid.save_dialog)
-    _action(win, f, 'Save grid PNG with labels…', lambda: win.grid.save_dialog(labels=True))
+    _action(win, f, 'Open recipe (image)…', win.opener.open_recipe_dialog, QKeySequence('Ctrl+Shift+O'))
+    _action(win, f, 'Save image…', win.exporter.save_png_dialog, QKeySequence('Ctrl+S'))
+    _action(win, f, 'Save grid image…', win.grid.save_dialog)
+    _action(win, f, 'Save grid image with labels…', lambda: win.grid.save_dialog(labels=True))
     _action(win, f, 'Copy image to clipboard', win.exporter.copy_to_clipboard, QKeySequence('Ctrl+C'))
     _action(win, f, 'Batch export…', win.batch.dialog, QKeySequence('Ctrl+B'))
     _action(win, f, 'Import latent…', win.latents.import_dialog, QKeySequence('Ctrl+I'))
     _action(win, f, 'Export latent…', win.latents.export_dialog)
     win.exporter.build_size_menu(f.addMenu('Export size'))
+    _action(win, f, 'Export preferences…', win.exporter.preferences_dialog)
     f.addSeparator()
     _action(win, f, 'Quit', win.close, QKeySequence('Ctrl+Q'))
     e = mb.addMenu('&Edit')
@@ -67,7 +68,7 @@ def build_shortcuts(win) -> None:
     keys = {'Left': lambda: step(-1), 'Down': lambda: step(-1), 'Right': lambda: step(+1), 'Up': lambda: step(+1),
             'R': win.latent_panel.random_seed, 'S': win.exporter.save_png_dialog, 'Escape': win.view.setFocus}
     words = {'Left': 'Previous seed', 'Down': 'Previous seed', 'Right': 'Next seed', 'Up': 'Next seed',
-             'R': 'Random seed', 'S': 'Save PNG…', 'Escape': 'Give the arrow keys back to the seed'}
+             'R': 'Random seed', 'S': 'Save image…', 'Escape': 'Give the arrow keys back to the seed'}
     win.shortcuts = {}
     for key, slot in keys.items():
         sc = QShortcut(QKeySequence(key), win)

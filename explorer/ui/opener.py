@@ -15,6 +15,7 @@ from pathlib import Path
 from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from explorer.engine.grid_spec import GridSpec
+from explorer.engine.image_export import format_of
 from explorer.engine.png import read_recipe
 from explorer.engine.recipe import Recipe
 from explorer.errors import ExplorerError, error_text
@@ -120,9 +121,9 @@ class Opener:
 
     # ---------------------------------------------------------------- recipes and favourites
     def open_path(self, path) -> None:
-        """A dropped file: PNG -> restore its recipe, a latent file -> the base latent, anything
-        else -> checkpoint."""
-        if str(path).lower().endswith('.png'):
+        """A dropped file: an image (PNG, JPEG, WebP, TIFF) -> restore its recipe, a latent file ->
+        the base latent, anything else -> checkpoint."""
+        if format_of(path) is not None:
             self.open_recipe(path)
         elif is_latent_file(path) and self.win.info is not None:   # .pt/.pth: a latent, or else a checkpoint
             self.win.latents.import_latent(path, or_else=self.open_checkpoint)
@@ -130,7 +131,8 @@ class Opener:
             self.open_checkpoint(path)
 
     def open_recipe(self, path) -> bool:
-        """Restore what a PNG was made with: a single image's recipe, or a grid (Mixing grid tab)."""
+        """Restore what an exported image was made with (PNG iTXt or JPEG/WebP/TIFF XMP): a single
+        image's recipe, or a grid (Mixing grid tab)."""
         win = self.win
         grid = None
         try:
@@ -157,7 +159,8 @@ class Opener:
         return True
 
     def open_recipe_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.win, 'Open recipe', '', 'PNG images (*.png)')
+        path, _ = QFileDialog.getOpenFileName(self.win, 'Open recipe', '',
+                                              'Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff);;All files (*)')
         if path:
             self.open_recipe(path)
 

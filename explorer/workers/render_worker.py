@@ -171,9 +171,10 @@ class RenderWorker(QThread):
             self._grid_pending = None
             self._grid = None
 
-    def batch_export(self, seeds, outdir, recipe, upscale: int = 1) -> None:
+    def batch_export(self, seeds, outdir, recipe, upscale: int = 1, options=None) -> None:
+        """``options``: an ExportOptions (format, metadata, watermark); None: PNG."""
         self._cancel_batch.clear()
-        self._push(('batch', (list(seeds), str(outdir), recipe, int(upscale))))
+        self._push(('batch', (list(seeds), str(outdir), recipe, int(upscale), options)))
 
     def load_state(self, record) -> None:
         """Swap in G_ema weights from the training worker (a CPU copy); the newest replaces any pending."""
@@ -182,20 +183,22 @@ class RenderWorker(QThread):
             self._jobs.append(('state', record))
             self._cond.notify()
 
-    def export_png(self, path, recipe, recipe_dict, upscale: int = 1) -> None:
-        """Render ``recipe`` on the exact path and write it to ``path`` (``upscale`` times larger);
-        emits pngSaved."""
-        self._push(('png', (str(path), recipe, recipe_dict, int(upscale))))
+    def export_png(self, path, recipe, recipe_dict, upscale: int = 1, options=None) -> None:
+        """Render ``recipe`` on the exact path and write it to ``path`` (``upscale`` times larger;
+        ``options``: an ExportOptions format, 16-bit included); emits pngSaved."""
+        self._push(('png', (str(path), recipe, recipe_dict, int(upscale), options)))
 
-    def write_png(self, path, image, recipe_dict, upscale: int = 1) -> None:
+    def write_png(self, path, image, recipe_dict, upscale: int = 1, options=None) -> None:
         """Write ``image`` (uint8 [H, W, C], e.g. the exact frame on screen) with ``recipe_dict``
-        embedded, ``upscale`` times larger; emits pngSaved."""
-        self._push(('write', (str(path), image, recipe_dict, int(upscale))))
+        embedded, ``upscale`` times larger (``options``: an 8-bit ExportOptions format); emits pngSaved."""
+        self._push(('write', (str(path), image, recipe_dict, int(upscale), options)))
 
-    def write_grid_png(self, path, spec, tiles: dict, recipe_dict, upscale: int = 1, labels: bool = False) -> None:
+    def write_grid_png(self, path, spec, tiles: dict, recipe_dict, upscale: int = 1, labels: bool = False,
+                       options=None) -> None:
         """Compose the mixing grid ``spec`` from ``tiles`` ({(kind, r, c): uint8 image}), upscale
-        and label it, and write it with ``recipe_dict`` (its grid recipe) embedded; emits pngSaved."""
-        self._push(('write-grid', (str(path), spec, dict(tiles), recipe_dict, int(upscale), bool(labels))))
+        and label it, and write it with ``recipe_dict`` (its grid recipe) embedded (``options``:
+        an ExportOptions format, always 8-bit: the tiles are); emits pngSaved."""
+        self._push(('write-grid', (str(path), spec, dict(tiles), recipe_dict, int(upscale), bool(labels), options)))
 
     def render_exact(self, tag: int, recipe) -> None:
         """Render ``recipe`` on the exact path (what export writes); emits exactReady(tag, ...)."""
@@ -411,7 +414,8 @@ class RenderWorker(QThread):
                 return
             self.gridTile.emit(grid_id, kind_, r, c, img)
         elif kind == 'batch':
-            seeds, outdir, recipe, upscale = arg
+            seeds, outdir, recipe, upscale, options = arg
+            kw = {} if options is None else {'options': options}
 
             def progress(done, total=None, text=''):
                 self.progress.emit('batch', int(done), int(total or 0), str(text))
@@ -419,7 +423,7 @@ class RenderWorker(QThread):
                     raise Cancelled()
             self.progress.emit('batch', 0, len(seeds), '')
             try:
-                paths = self.engine.batch_export(seeds, outdir, recipe, progress=progress, upscale=upscale)
+                paths = self.engine.batch_export(seeds, outdir, recipe, progress=progress, upscale=upscale, **kw)
             except Cancelled:
                 self.batchFinished.emit([], 'cancelled')
                 return
@@ -429,18 +433,21 @@ class RenderWorker(QThread):
                 return
             self.batchFinished.emit(list(paths), '')
         elif kind == 'png':
-            path, recipe, recipe_dict, upscale = arg
-            self._write(path, lambda: self.engine.export_png(path, recipe, recipe_dict, upscale=upscale))
+            path, recipe, recipe_dict, upscale, options = arg
+            kw = {} if options is None else {'options': options}
+            self._write(path, lambda: self.engine.export_png(path, recipe, recipe_dict, upscale=upscale, **kw))
         elif kind == 'write':
-            path, image, recipe_dict, upscale = arg
-            self._write(path, lambda: save_png(path, image, recipe_dict, upscale=upscale))
+            path, image, recipe_dict, upscale, options = arg
+            opts = options.replace(bits=8) if options is not None else None     # the frame is 8-bit
+            self._write(path, lambda: save_png(path, image, recipe_dict, upscale=upscale, options=opts))
         elif kind == 'write-grid':
-            path, spec, tiles, recipe_dict, upscale, labels = arg
+            path, spec, tiles, recipe_dict, upscale, labels, options = arg
 
             def write_grid():
                 image, export = grid_export_image(spec, tiles, next(iter(tiles.values())).shape, upscale=upscale,
                                                   labels=labels)
-                save_png(path, image, recipe_dict, export=export)
+                opts = options.replace(upscale=1, bits=8) if options is not None else None     # upscaled above
+                save_png(path, image, recipe_dict, export=export, options=opts)
             self._write(path, write_grid)
         elif kind == 'exact':
             tag, recipe = arg

@@ -75,7 +75,7 @@ def test_info(ckpt):
     ['render', '--seeds', '1', '--outdir', '/proc/not-writable'],
     ['mix', '--rows', '1', '--cols', '2', '--styles', 'elbows'],
     ['mix', '--rows', '1', '--cols', 'x'],
-    ['mix', '--rows', '1', '--cols', '2', '--out', 'grid.jpg'],
+    ['mix', '--rows', '1', '--cols', '2', '--out', 'grid.bmp'],    # .png .jpg .webp .tif are written
     ['mix', '--rows', '0-99', '--cols', '0-99'],
     ['render', '--seeds', '1', '--noise-mode', 'loud'],
     ['info', '/definitely/missing.pt'],
