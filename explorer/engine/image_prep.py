@@ -64,8 +64,8 @@ def open_image(path) -> Image.Image:
     except UnidentifiedImageError:
         raise UserError(f'{path}: not an image file Pillow can read') from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise UserError(f'{path}: cannot read the image ({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})'
-                        ) from None
+        why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise UserError(f'{path}: cannot read the image ({why})') from None
     if min(im.size) < MIN_SIDE:
         raise UserError(f'{path}: image is {im.size[0]}x{im.size[1]} pixels; need at least {MIN_SIDE}x{MIN_SIDE}')
     return im

@@ -144,6 +144,9 @@ class MainWindow(QMainWindow):
         # points, the mask, the view's overlay and pointer in Drag mode, and the drag jobs in the worker.
         from explorer.ui.drag_controller import DragController
         self.drag = DragController(self)
+        # Project a photo (issue #17): File > Project a photo…, dropped photos; its own window and thread.
+        from explorer.ui.projection_controller import ProjectionController
+        self.projection = ProjectionController(self)
         self.controls.addTab(_scrolled(self.drag.panel), 'Drag')
         # Look inside (issue #20): Inspect (one synthesis layer: channels, PCA, spectrum, statistics),
         # Compare (pin A against the live frame) and Performance tabs; their controllers live in
@@ -460,6 +463,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================== shutdown
     def shutdown(self):
+        self.projection.shutdown()
         self.latent_panel.animate.setChecked(False)
         self.refiner.stop()
         self.worker.stop()
