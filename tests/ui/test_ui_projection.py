@@ -211,7 +211,8 @@ def drop(win, path):
 def test_dropped_png_without_recipe_opens_the_projection_window(qtbot, win, tmp_path):
     plain = photo(tmp_path, 40, 50, name='plain.png')
     assert not has_recipe(plain)
-    recipe_png = save_png(tmp_path / 'made.png', np.zeros((R, R, 3), np.uint8), win.recipe.replace(seeds=(77,)).to_dict())
+    made = win.recipe.replace(seeds=(77,)).to_dict()
+    recipe_png = save_png(tmp_path / 'made.png', np.zeros((R, R, 3), np.uint8), made)
     assert has_recipe(recipe_png)
     drop(win, plain)
     d = win.projection.dialog
@@ -231,3 +232,31 @@ def test_projection_worker_reports_errors(qtbot):
         job.start()
     job.wait()
     assert blocker.args == [None, 'RuntimeError: out of memory']
+
+
+def test_noise_option_reaches_the_engine_and_the_w_plus_result_is_listed(qtbot, tmp_path):
+    """With the fake session (8 px, 6 style inputs): the chosen options and the crop at the
+    model's size reach ``projection``; its W+ result is listed and becomes the base."""
+    from ui_helpers import FakeEngine, make_window
+    engine = FakeEngine()
+    w = make_window(qtbot, engine=engine, checkpoint='fake.pt')
+    try:
+        qtbot.waitUntil(lambda: w.info is not None, timeout=5000)
+        ctl = w.projection
+        assert ctl.open_path(photo(tmp_path, 30, 20, name='small.bmp'))
+        ctl.dialog.space.setCurrentIndex(2)         # W+ and noise maps
+        ctl.dialog.seed.setValue(9)
+        ctl.dialog.steps.setValue(12)
+        with qtbot.waitSignal(ctl.finished, timeout=10000) as blocker:
+            ctl.start()
+        result, error = blocker.args
+        assert error == ''
+        target, options = engine.projections[0]
+        assert target.shape == (8, 8, 3)
+        assert np.array_equal(target, prepare_image(Image.open(tmp_path / 'small.bmp'), 8, 3, crop=(5, 0, 20)))
+        assert options == dict(space='w+', optimize_noise=True, steps=12, seed=9, preview_every=1)
+        lat = ctl.latent
+        assert lat.space == 'w+' and lat.shape == (6, 4) and w.latents_panel.selected() is lat
+        assert ctl.use_in_explore() and w.recipe.seeds == (lat.ref,)
+    finally:
+        w.shutdown()
