@@ -80,7 +80,6 @@ def main(argv=None):
     if error:
         raise SystemExit(error)
     print(f'projected: PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.3f}, {result.seconds:.1f} s')
-    d.grab().save(str(Path(args.outdir) / 'screenshot_projection_done.png'))
     ctl.use_in_explore()
     d.close()
     settle()
