@@ -148,6 +148,26 @@ class FakeEngine:
         dist = list(np.linalg.norm(tgt - pts, axis=1))
         return DragResult(ws=np.full((6, 4), 0.01 * k, np.float32), points=[tuple(p) for p in pts], distances=dist,
                           start_distances=start, steps=k, reached=max(dist) <= 1, cancelled=cancelled)
+    def projection(self, target, options):
+        """A stand-in projection: records (target, options) in ``self.projections``; each step
+        moves a grey image one level toward the target; the ws encode the step count."""
+        from explorer.engine.projector import ProjectionResult, ProjectionStep
+        self.projections = getattr(self, 'projections', []) + [(target.copy(), dict(options))]
+        steps = int(options['steps'])
+
+        def run(progress=None):
+            img = np.full_like(target, 128)
+            for k in range(1, steps + 1):
+                img = (img.astype(np.int16) + np.sign(target.astype(np.int16) - img)).astype(np.uint8)
+                mse = float(np.mean((img.astype(np.float64) - target) ** 2))
+                psnr = 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
+                if progress is not None:
+                    progress(ProjectionStep(k, steps, options['space'], {'psnr': psnr}, 0.1, img.copy()))
+            return ProjectionResult(ws=np.full((6, 4), 0.01 * steps, np.float32), space=options['space'], image=img,
+                                    target=target, psnr=psnr, ssim=0.5, steps_done=steps, stopped_early=False,
+                                    seconds=0.0)
+        return run
+
     # layer inspector: three layers; the capture is a deterministic function of the seed
     FAKE_LAYERS = (('b4.conv1', 'conv', 4, 8), ('b8.conv1', 'conv', 8, 8), ('b8.torgb', 'torgb', 8, 3))
 

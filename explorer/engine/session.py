@@ -175,6 +175,14 @@ class RenderSession(Protocol):
         """Point dragging (explorer.engine.drag) from the final ws of ``recipe``: up to ``steps``
         updates, ``on_step(DragStep)`` after each, ``cancel()`` true stops within a step. -> DragResult."""
 
+    def projection(self, target: np.ndarray, options: dict) -> Callable:
+        """Projection (explorer.engine.projector) of ``target`` (uint8 [R, R, C] at the model's
+        size) with ``options`` (``ProjectionConfig`` fields: space, steps, optimize_noise, seed,
+        preview_every; UserError when invalid), to run on another thread: takes a private
+        copy of the generator now (on the render thread) and returns ``run(progress) ->
+        ProjectionResult``, which never touches the session (``progress(ProjectionStep)`` may
+        raise ``Cancelled``)."""
+
     def compute_directions(self, method: str, layers: tuple | None = None, num: int = 10, samples: int = 20_000,
                            progress: Callable | None = None) -> DirectionSet:
         """Semantic directions of the loaded model ('sefa' | 'pca'), with ``std`` measured;
@@ -462,6 +470,25 @@ class Session:
         -> DragResult (its ``ws`` [num_ws, w_dim] is the dragged W+). Runs on the render thread."""
         return self.dragger(recipe, handles, targets, mask=mask).run(steps, on_step=on_step, cancel=cancel,
                                                                      image_every=image_every)
+
+    # ------------------------------------------------------------------ projection
+    def projection(self, target: np.ndarray, options: dict):
+        """-> ``run(progress) -> ProjectionResult`` on a private copy of the loaded generator
+        (see ``RenderSession.projection``). The copy is taken here, on the render thread, so a
+        later ``load_state`` (training weights copied into ``self.G`` in place) or ``load``
+        never changes the generator a running projection optimises against."""
+        import copy
+
+        from explorer.engine.projector import ProjectionConfig, project, target_tensor
+        self._require()
+        config = ProjectionConfig(**dict(options))
+        target_tensor(target, self.G, 'cpu')        # a wrong size is refused now, not on the other thread
+        G = copy.deepcopy(self.G).eval().requires_grad_(False)
+        box = [G]
+
+        def run(progress=None):
+            return project(box.pop(), target, config, progress=progress)     # one run only
+        return run
 
     # ------------------------------------------------------------------ live training weights
     def load_state(self, record: dict) -> tuple[ModelInfo, bool]:

@@ -64,6 +64,7 @@ from explorer.ui.panels.latents import LatentsPanel
 from explorer.ui.panels.layers import LayersPanel
 from explorer.ui.panels.noise import NoisePanel
 from explorer.ui.panels.truncation import TruncationPanel
+from explorer.ui.projection_controller import ProjectionController
 from explorer.ui.recipe_fit import reconcile_recipe
 from explorer.ui.refine import ViewState
 from explorer.ui.refine_qt import QtRefineScheduler
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
         self.opener = Opener(self)                          # checkpoints, recipe PNGs, favourites
         self.latents = LatentsController(self, self.latents_panel)     # import / keep / export latents
         attach_editing_tabs(self, _scrolled)                # Directions, Animation and Drag tabs
+        self.projection = ProjectionController(self)       # File > Project a photo…, dropped photos
         self.look_inside = attach_look_inside(self)         # Inspect, Compare and Performance tabs
         self.favourites_panel.starRequested.connect(self.exporter.star_current)
         self.favourites_panel.restore.connect(self.opener.restore_favourite)
@@ -439,6 +441,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================== shutdown
     def shutdown(self):
+        self.projection.shutdown()
         self.latent_panel.animate.setChecked(False)
         self.refiner.stop()
         self.worker.stop()

@@ -25,6 +25,7 @@ def build_menus(win) -> None:
     _action(win, f, 'Batch export…', win.batch.dialog, QKeySequence('Ctrl+B'))
     _action(win, f, 'Import latent…', win.latents.import_dialog, QKeySequence('Ctrl+I'))
     _action(win, f, 'Export latent…', win.latents.export_dialog)
+    _action(win, f, 'Project a photo…', win.projection.open_dialog, QKeySequence('Ctrl+P'))
     win.exporter.build_size_menu(f.addMenu('Export size'))
     _action(win, f, 'Export preferences…', win.exporter.preferences_dialog)
     f.addSeparator()

@@ -18,12 +18,25 @@ from explorer.engine.grid_spec import GridSpec
 from explorer.engine.image_export import format_of
 from explorer.engine.png import read_recipe
 from explorer.engine.recipe import Recipe
-from explorer.errors import ExplorerError, error_text
+from explorer.errors import ExplorerError, UserError, error_text
 from explorer.ui.latents_controller import is_latent_file
+from explorer.ui.projection_controller import is_photo
 
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 8
+
+
+def has_recipe(path) -> bool:
+    """Does the PNG at ``path`` hold a recipe (or is it unreadable: then opening it as a recipe
+    says why)? False only for a readable PNG without one, i.e. a photo."""
+    try:
+        read_recipe(path)
+    except UserError as e:
+        return 'holds no StyleGAN Explorer recipe' not in str(e)
+    except Exception:
+        return True
+    return True
 
 
 class Opener:
@@ -121,10 +134,13 @@ class Opener:
 
     # ---------------------------------------------------------------- recipes and favourites
     def open_path(self, path) -> None:
-        """A dropped file: an image (PNG, JPEG, WebP, TIFF) -> restore its recipe, a latent file ->
-        the base latent, anything else -> checkpoint."""
-        if format_of(path) is not None:
+        """A dropped file: an image with a recipe (PNG, JPEG, WebP, TIFF) -> restore it, a photo (an
+        image without one) -> the projection window, a latent file -> the base latent, anything
+        else -> checkpoint."""
+        if format_of(path) is not None and has_recipe(path):
             self.open_recipe(path)
+        elif is_photo(path):
+            self.win.projection.open_path(path)
         elif is_latent_file(path) and self.win.info is not None:   # .pt/.pth: a latent, or else a checkpoint
             self.win.latents.import_latent(path, or_else=self.open_checkpoint)
         else:

@@ -30,6 +30,9 @@
   ``image_every`` steps, the image), then ``dragFinished``. ``cancel_drag`` stops it within a
   step (between layers); the latent of the last full step is the result. Renders submitted
   meanwhile wait; the newest is rendered when the drag ends.
+- A projection (issue #17) only takes its private copy of the generator here
+  (``prepare_projection`` -> ``projectionReady``); it runs in ``projection_worker.ProjectionWorker``,
+  its own thread, so the view keeps rendering during the 10-60 s it takes.
 - The layer inspector (``inspect``) has its own one-slot mailbox, served after the pending
   render: the newest (recipe, layer, view options) wins and one equal to the last is skipped.
   Its forward hook lives only inside that job (engine.inspect), so with the inspector closed
@@ -125,6 +128,7 @@ class RenderWorker(QThread):
     dragFinished = pyqtSignal(object, str)      # DragResult (None on error; .cancelled when stopped), error
     layersReady = pyqtSignal(object, str)       # [LayerInfo] of the loaded model (None on error), error
     inspectReady = pyqtSignal(int, object, str) # inspect id, Inspection (None on error), error ('' = ok)
+    projectionReady = pyqtSignal(int, object, str)  # tag, run(progress) on a copy of G (None on error), error
 
     def __init__(self, engine: RenderSession, parent=None):
         super().__init__(parent)
@@ -256,6 +260,12 @@ class RenderWorker(QThread):
 
     def cancel_drag(self) -> None:
         self._cancel_drag.set()
+
+    def prepare_projection(self, tag: int, target, options: dict) -> None:
+        """Copy the generator for a projection of ``target`` (uint8 [R, R, C]) with ``options``
+        (Session.projection), here between renders; emits projectionReady(tag, run, error).
+        ``run`` goes to a ``ProjectionWorker`` thread: the projection itself never blocks renders."""
+        self._push(('projection', (int(tag), target, dict(options))))
 
     def render_sweep(self, sweep_id: int, recipes) -> None:
         """Render ``recipes`` (a direction sweep) on the exact path, one sweepThumb each, then
@@ -487,6 +497,15 @@ class RenderWorker(QThread):
             self._export_animation(*arg)
         elif kind == 'drag':
             self._drag_job(*arg)
+        elif kind == 'projection':
+            tag, target, options = arg
+            try:
+                run = self.engine.projection(target, options)
+            except Exception as e:
+                log.exception('preparing the projection failed')
+                self.projectionReady.emit(tag, None, error_text(e))
+                return
+            self.projectionReady.emit(tag, run, '')
         elif kind == 'sweep-step':
             self._sweep_step(arg)
         elif kind == 'layers':
