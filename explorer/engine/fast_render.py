@@ -40,12 +40,15 @@ The preview policy (which ``stop_at`` resolution an interactive request renders 
 when it returns True (the GUI worker: a newer request waits; ``explorer.engine.interrupt``).
 Which dtypes a device runs fast: ``explorer.engine.capabilities``.
 ``EXPLORER_KERNELS=ref`` turns the plan off (plain ``G.synthesis``).
+On CUDA/MPS each fast path (the plan in each dtype, CUDA graphs, the Triton epilogue) runs its
+first-use self-check (``explorer.engine.selfcheck``) before it serves; a failed one is off.
 """
 
 from __future__ import annotations
 
 import torch
 
+from explorer.engine import selfcheck
 from explorer.engine.capabilities import DTYPES, dtype_supported, nnpack_available
 from explorer.engine.cuda_graphs import GraphCache
 from explorer.engine.fast_plan import SG2Plan
@@ -87,19 +90,26 @@ class FastRenderer:
                              '(StyleGAN3 runs its own fp16 layers on CUDA)')
         if not dtype_supported(dtype, self.device):
             raise ValueError(f'{dtype} rendering is not supported on {self.device}')
+        if self.use_plan and not selfcheck.allowed(f'render.{dtype}', self.device):
+            raise ValueError(f'{dtype} fast rendering failed its self-check on {self.device}: '
+                             f'{selfcheck.cached(f"render.{dtype}", self.device).reason}')
         is_cuda = self.device.type == 'cuda'
+        is_cpu = self.device.type == 'cpu'
         # CPU fp32: NNPACK's Winograd 3x3 convs (NCHW). CPU bf16: oneDNN in NHWC, much faster
         # there than NCHW (above all its depthwise FIR convs). CUDA: NHWC for fp16/bf16.
+        # MPS (fp32 only): NCHW, no NNPACK.
         if use_nnpack is None:
-            use_nnpack = (not is_cuda) and nnpack_available()  # (bf16: for its fp32 low-res blocks)
+            use_nnpack = is_cpu and nnpack_available()  # (bf16: for its fp32 low-res blocks)
         self.use_nnpack = bool(use_nnpack)
         if channels_last is None:
-            channels_last = (self.dtype != torch.float32) or (not is_cuda and not self.use_nnpack)
+            channels_last = (self.dtype != torch.float32) or (is_cpu and not self.use_nnpack)
         self.channels_last = bool(channels_last)
-        self.use_graphs = bool(use_graphs) and (is_cuda or graph_capture is not None)
-        self.graphs = GraphCache(capture=graph_capture)
         self.graph_capture_injected = graph_capture is not None
-        self.use_triton = (is_cuda and triton_available() and not forced_ref() and not self.channels_last)
+        self.use_graphs = bool(use_graphs) and (self.graph_capture_injected
+                                                or (is_cuda and selfcheck.allowed('cuda_graphs', self.device)))
+        self.graphs = GraphCache(capture=graph_capture)
+        self.use_triton = (is_cuda and triton_available() and not forced_ref() and not self.channels_last
+                           and selfcheck.allowed('triton.epilogue', self.device))
         self._plan = None
         self._token = None
 
