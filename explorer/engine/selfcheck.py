@@ -19,7 +19,7 @@ from explorer.engine.capabilities import DTYPES, dtype_supported
 from explorer.engine.device import mps_available
 from kernels import selfcheck
 from kernels._dispatch import forced_ref
-from kernels.selfcheck import CHECKED_DEVICE_TYPES, FAILED, OK, UNAVAILABLE, FastPath, allowed  # noqa: F401
+from kernels.selfcheck import FAILED, OK, UNAVAILABLE, FastPath, allowed, cached, take_notices  # noqa: F401
 
 # Relative max error allowed against the fp32 reference: fp32 leaves room for TF32 convs on
 # CUDA; fp16/bf16 keep their first blocks in fp32 (explorer.engine.fast_render) but not here
@@ -158,5 +158,5 @@ def report(device=None, run_checks=True) -> dict:
     return {'device': str(device), 'devices': devices(), 'versions': versions(),
             'threads': {'intra_op': torch.get_num_threads(), 'inter_op': torch.get_num_interop_threads()},
             'kernels_forced_ref': forced_ref(),
-            'checked_on_first_use': sorted(CHECKED_DEVICE_TYPES),
+            'checked_on_first_use': sorted(selfcheck.CHECKED_DEVICE_TYPES),
             'fast_paths': fast_path_status(device, run_checks=run_checks)}
