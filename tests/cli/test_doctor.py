@@ -16,6 +16,7 @@ STATES = {'ok', 'fell back', 'not available'}
 def run_cli(*args, env_extra=None):
     env = dict(os.environ)
     env.pop('EXPLORER_KERNELS', None)
+    env.pop('TRITON_INTERPRET', None)       # set by the kernel tests; it would run Triton on the CPU
     env.update(env_extra or {})
     return subprocess.run([sys.executable, str(ROOT / 'main.py'), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=240)
