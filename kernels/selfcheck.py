@@ -14,13 +14,13 @@ exercise the check, the fallback and the message without a GPU.
 
 A path is a ``FastPath``: ``run(device) -> (fast, reference)`` on a small input,
 ``tolerance`` on ``max|fast - ref| / max(1, max|ref|)``, and ``unavailable(device)``
-saying why it cannot run here (None: it can). The Triton kernels register below; the
-engine registers its own (``explorer.engine.selfcheck``).
+saying why it cannot run here (None: it can). Each op registers its own beside its
+reference (``kernels/bias_act.py``, ...; the engine's in ``explorer/engine/fast_render.py`` and
+``cuda_graphs.py``). This module imports nothing of the app, so the dispatch can ask it.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import threading
@@ -29,8 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
-from kernels._dispatch import triton_available, triton_interpret
 
 log = logging.getLogger(__name__)
 
@@ -201,71 +199,9 @@ def _one_line(e: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + '...'
 
 
-# ---------------------------------------------------------------- the Triton kernels
+# ---------------------------------------------------------------- helpers for the checks
 
-def _triton_unavailable(device: torch.device) -> str | None:
-    if not triton_available():
-        return 'Triton is not installed'
-    if device.type == 'cuda' or (device.type == 'cpu' and triton_interpret()):
-        return None
-    return f'Triton kernels run on CUDA only, not on {device.type}'
-
-
-def _randn(device, *shape, seed=0):
+def randn(device, *shape, seed=0):
+    """Seeded normal noise on ``device`` (the global RNG untouched)."""
     g = torch.Generator().manual_seed(seed)
     return torch.randn(*shape, generator=g).to(device)
-
-
-def _bias_act(device):
-    from kernels.bias_act import bias_act_ref
-    fast = importlib.import_module('kernels.triton_bias_act')
-    x, b = _randn(device, 2, 8, 5, 5), _randn(device, 8, seed=1)
-    kw = dict(dim=1, act='lrelu', alpha=0.2, gain=1.4, clamp=0.8)
-    return fast.bias_act_triton(x, b, **kw), bias_act_ref(x, b, **kw)
-
-
-def _upfirdn2d(device):
-    from kernels.upfirdn2d import setup_filter, upfirdn2d_ref
-    fast = importlib.import_module('kernels.triton_upfirdn2d')
-    x, f = _randn(device, 1, 3, 8, 8), setup_filter([1, 3, 3, 1], device=device)
-    kw = dict(up=2, down=1, padding=[2, 1, 2, 1], flip_filter=False, gain=4)
-    return fast.upfirdn2d_triton(x, f, **kw), upfirdn2d_ref(x, f, **kw)
-
-
-def _modconv(device):
-    from kernels.modulated_conv2d import modulated_conv2d_ref
-    from kernels.upfirdn2d import setup_filter
-    fast = importlib.import_module('kernels.triton_modconv')
-    x, w, s = _randn(device, 2, 4, 6, 6), _randn(device, 5, 4, 3, 3, seed=1), _randn(device, 2, 4, seed=2)
-    kw = dict(up=2, padding=1, resample_filter=setup_filter([1, 3, 3, 1], device=device), demodulate=True)
-    return fast.modulated_conv2d_triton(x, w, s, **kw), modulated_conv2d_ref(x, w, s, **kw)
-
-
-def _epilogue(device):
-    from kernels.bias_act import bias_act_ref
-    fast = importlib.import_module('kernels.triton_modconv')
-    x, noise, b = _randn(device, 2, 4, 6, 6), _randn(device, 1, 1, 6, 6, seed=1), _randn(device, 4, seed=2)
-    ref = bias_act_ref(x + noise, b, act='lrelu', alpha=0.2, gain=1.4, clamp=0.9)
-    return fast.epilogue(x.clone(), noise=noise, bias=b, act='lrelu', alpha=0.2, gain=1.4, clamp=0.9), ref
-
-
-def _filtered_lrelu(device):
-    from kernels.filtered_lrelu import filtered_lrelu_ref
-    from kernels.upfirdn2d import setup_filter
-    fast = importlib.import_module('kernels.triton_filtered_lrelu')
-    x, b = _randn(device, 1, 3, 8, 8), _randn(device, 3, seed=1)
-    f = setup_filter([1, 3, 3, 1], device=device)
-    kw = dict(fu=f, fd=f, b=b, up=2, down=2, padding=[2, 1, 2, 1], clamp=1.0)
-    return fast.filtered_lrelu_triton(x, reference=filtered_lrelu_ref, **kw), filtered_lrelu_ref(x, **kw)
-
-
-# Names: 'triton.' + the module name after 'triton_' (what kernels._dispatch.fast_module asks).
-# fp32 inputs; the convolutions may run in TF32 on CUDA (~1e-3), hence the looser modconv bound.
-for _name, _summary, _run_small, _tol in [
-    ('triton.bias_act', 'Triton bias + activation + gain + clamp', _bias_act, 1e-4),
-    ('triton.upfirdn2d', 'Triton upsample / FIR filter / downsample', _upfirdn2d, 1e-4),
-    ('triton.modconv', 'Triton modulated convolution (fused modulation/demodulation)', _modconv, 1e-2),
-    ('triton.epilogue', 'Triton noise + bias + activation epilogue (fast renderer)', _epilogue, 1e-4),
-    ('triton.filtered_lrelu', 'Triton filtered leaky ReLU (StyleGAN3)', _filtered_lrelu, 1e-4),
-]:
-    register(FastPath(_name, _summary, _run_small, tolerance=_tol, unavailable=_triton_unavailable))

@@ -1,11 +1,9 @@
-"""The engine's fast paths in the first-use self-check (``kernels.selfcheck``), and the
-report ``main.py doctor`` prints.
+"""The report ``main.py doctor`` prints: devices, versions, threads and every fast path's
+first-use self-check (``kernels.selfcheck``) on a device.
 
-Paths registered here: ``render.fp32`` / ``render.fp16`` / ``render.bf16`` (the
-``FastRenderer`` plan in that precision against ``G.synthesis`` in fp32, on a tiny seeded
-StyleGAN2 generator) and ``cuda_graphs`` (a captured graph replayed on new inputs against
-eager execution). The Triton kernels register in ``kernels.selfcheck``. Importing this
-module builds nothing; each check builds its small input when it runs.
+The paths register beside their code: the Triton kernels in ``kernels/<op>.py``,
+``render.fp32|fp16|bf16`` in ``explorer/engine/fast_render.py``, ``cuda_graphs`` in
+``explorer/engine/cuda_graphs.py``; importing this module imports them all.
 """
 
 from __future__ import annotations
@@ -15,82 +13,12 @@ import sys
 
 import torch
 
-from explorer.engine.capabilities import DTYPES, dtype_supported
+import explorer.engine.cuda_graphs  # noqa: F401 - registers 'cuda_graphs'
+import explorer.engine.fast_render  # noqa: F401 - registers 'render.*'
+import kernels.filtered_lrelu  # noqa: F401 - registers 'triton.filtered_lrelu' (the others: with kernels)
 from explorer.engine.device import mps_available
 from kernels import selfcheck
 from kernels._dispatch import forced_ref
-from kernels.selfcheck import FAILED, OK, UNAVAILABLE, FastPath, allowed, cached, take_notices  # noqa: F401
-
-# Relative max error allowed against the fp32 reference: fp32 leaves room for TF32 convs on
-# CUDA; fp16/bf16 keep their first blocks in fp32 (explorer.engine.fast_render) but not here
-# (fp32_upto=4), so the check sees the low precision itself. A broken path is off by O(1).
-RENDER_TOLERANCE = {'fp32': 1e-2, 'fp16': 3e-2, 'bf16': 1e-1}
-
-
-def _tiny_generator(device):
-    """A 32 px StyleGAN2 generator with seeded weights (global RNG untouched)."""
-    from explorer.engine.networks_stylegan2 import Generator
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=32, img_channels=3,
-                      mapping_kwargs=dict(num_layers=1),
-                      synthesis_kwargs=dict(channel_base=256, channel_max=16, architecture='skip'))
-        with torch.no_grad():
-            for name, p in G.named_parameters():
-                if name.endswith('noise_strength'):
-                    p.fill_(0.3)
-        ws = G.mapping(torch.randn(1, G.z_dim), None)
-    return G.eval().requires_grad_(False).to(device), ws.to(device)
-
-
-def _render_unavailable(dtype):
-    def why(device):
-        if forced_ref():
-            return 'EXPLORER_KERNELS=ref'
-        if not dtype_supported(dtype, device):
-            return f'{dtype} is not supported on {device.type}'
-        return None
-    return why
-
-
-def _render(dtype):
-    def run(device):
-        from explorer.engine.fast_render import FastRenderer
-        G, ws = _tiny_generator(device)
-        fr = FastRenderer(G, device, dtype=dtype, use_graphs=False, fp32_upto=4)
-        fast = fr.render(ws, noise_mode='const')
-        ref = G.synthesis(ws, noise_mode='const')
-        return fast, ref
-    return run
-
-
-def _graphs_unavailable(device):
-    if device.type != 'cuda':
-        return 'CUDA graphs need a CUDA device'
-    return None
-
-
-def _graphs(device, capture=None):
-    from explorer.engine.cuda_graphs import GraphCache
-    cache = GraphCache(capture=capture)
-    w = torch.randn(16, 16, generator=torch.Generator().manual_seed(0)).to(device)
-
-    def fn(st):
-        return torch.relu(st['x'] @ w) * 2 + 1
-    outs, refs = [], []
-    for seed in (1, 2):     # the second replays the captured graph with refilled inputs
-        x = torch.randn(4, 16, generator=torch.Generator().manual_seed(seed)).to(device)
-        outs.append(cache.run('k', fn, {'x': x}))
-        refs.append(fn({'x': x}))
-    return torch.stack(outs), torch.stack(refs)
-
-
-for _dtype in DTYPES:
-    selfcheck.register(FastPath(f'render.{_dtype}', f'fast renderer, {_dtype} (StyleGAN2 view)', _render(_dtype),
-                                tolerance=RENDER_TOLERANCE[_dtype], unavailable=_render_unavailable(_dtype)))
-selfcheck.register(FastPath('cuda_graphs', 'CUDA-graph capture and replay (fast renderer)', _graphs,
-                            tolerance=1e-5, unavailable=_graphs_unavailable))
-
 
 # ---------------------------------------------------------------- doctor's report
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 import torch
 
-from explorer.engine import latents, selfcheck
+from explorer.engine import latents
 from explorer.engine.activation_view import Inspection, InspectOptions, LayerInfo, inspect_array
 from explorer.engine.animation_spec import Animation
 from explorer.engine.capabilities import dtype_supported
@@ -53,7 +53,7 @@ from explorer.engine.state import load_state_strict
 from explorer.engine.stored_latents import StoredLatent
 from explorer.engine.view import noise_detail
 from explorer.errors import CheckpointError
-from kernels import forced_ref
+from kernels import forced_ref, selfcheck
 
 
 @dataclass(frozen=True)

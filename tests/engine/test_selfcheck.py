@@ -194,6 +194,7 @@ def test_real_render_checks_pass_on_cpu(cpu_checked):
 
 
 def test_graph_check_catches_a_stale_replay():
+    from explorer.engine import cuda_graphs
     from kernels.selfcheck import _relative_error
 
     def stale(fn, static):                      # a replay that never recomputes: the bug the check is for
@@ -202,9 +203,9 @@ def test_graph_check_catches_a_stale_replay():
     def good(fn, static):
         out = fn(static)
         return (lambda: out.copy_(fn(static))), out
-    fast, ref = engine_selfcheck._graphs('cpu', capture=stale)
+    fast, ref = cuda_graphs._selfcheck_small('cpu', capture=stale)
     assert _relative_error(fast, ref) > 0.1
-    fast, ref = engine_selfcheck._graphs('cpu', capture=good)
+    fast, ref = cuda_graphs._selfcheck_small('cpu', capture=good)
     assert _relative_error(fast, ref) == 0.0
 
 
