@@ -28,6 +28,7 @@ COMMANDS = [
     'explorer.commands.video',
     'explorer.commands.drag',
     'explorer.commands.project',
+    'explorer.commands.doctor',
 ]
 
 

@@ -8,6 +8,8 @@ import os
 
 import torch
 
+from kernels import selfcheck
+
 VALID_IMPLS = ('auto', 'ref', 'triton')
 
 
@@ -24,6 +26,15 @@ def triton_available() -> bool:
 
 def triton_interpret() -> bool:
     return os.environ.get('TRITON_INTERPRET', '') == '1'
+
+
+def triton_unavailable(device) -> str | None:
+    """Why the Triton kernels cannot run on ``device`` (None: they can); for the self-check."""
+    if not triton_available():
+        return 'Triton is not installed'
+    if device.type == 'cuda' or (device.type == 'cpu' and triton_interpret()):
+        return None
+    return f'Triton kernels run on CUDA only, not on {device.type}'
 
 
 def resolve_impl(impl: str, *tensors: torch.Tensor) -> str:
@@ -54,9 +65,16 @@ def resolve_impl(impl: str, *tensors: torch.Tensor) -> str:
 def fast_module(impl: str, name: str, *tensors: torch.Tensor):
     """The fast-path module ``kernels.<name>`` when ``impl`` and the inputs pick it (see
     ``resolve_impl``) and it imports; None means: use the reference. Imported on first use,
-    so importing ``kernels`` never imports (or compiles) Triton."""
+    so importing ``kernels`` never imports (or compiles) Triton. With ``impl='auto'`` on a
+    CUDA or MPS device the kernel must first pass its self-check (``kernels.selfcheck``,
+    once per process; ``triton_bias_act`` is the path 'triton.bias_act'); an explicit
+    ``impl='triton'`` is taken as asked."""
     if resolve_impl(impl, *tensors) != 'triton':
         return None
+    if impl == 'auto':
+        device = next(t.device for t in tensors if t is not None)
+        if not selfcheck.allowed(name.replace('triton_', 'triton.', 1), device):
+            return None
     try:
         return importlib.import_module(f'kernels.{name}')
     except ImportError:

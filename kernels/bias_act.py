@@ -8,7 +8,10 @@ The reference twin below is plain torch; the fast path lives in
 
 from __future__ import annotations
 
-from kernels._dispatch import fast_module
+import importlib
+
+from kernels import selfcheck
+from kernels._dispatch import fast_module, triton_unavailable
 from kernels._params import resolve_act_params
 
 
@@ -32,3 +35,15 @@ def bias_act(x, b=None, dim=1, act='linear', alpha=None, gain=None, clamp=None, 
     if fast is not None and fast.supports(x, b, dim=dim, act=act):
         return fast.bias_act_triton(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
     return bias_act_ref(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
+
+
+def _selfcheck_small(device):
+    """The first-use self-check (kernels.selfcheck): the Triton kernel beside the reference."""
+    fast = importlib.import_module('kernels.triton_bias_act')
+    x, b = selfcheck.randn(device, 2, 8, 5, 5), selfcheck.randn(device, 8, seed=1)
+    kw = dict(dim=1, act='lrelu', alpha=0.2, gain=1.4, clamp=0.8)
+    return fast.bias_act_triton(x, b, **kw), bias_act_ref(x, b, **kw)
+
+
+selfcheck.register(selfcheck.FastPath('triton.bias_act', 'Triton bias + activation + gain + clamp',
+                                      _selfcheck_small, tolerance=1e-4, unavailable=triton_unavailable))

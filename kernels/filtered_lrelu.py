@@ -25,11 +25,13 @@ ops (which have fast paths of their own).
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import torch
 
-from kernels._dispatch import fast_module
+from kernels import selfcheck
+from kernels._dispatch import fast_module, triton_unavailable
 from kernels._params import get_filter_size, parse_padding
 from kernels.bias_act import bias_act, bias_act_ref
 from kernels.upfirdn2d import upfirdn2d, upfirdn2d_ref
@@ -99,3 +101,17 @@ def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=ma
     return _composed(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter,
                      upfirdn=lambda t, f, **kw: upfirdn2d(t, f, impl=impl, **kw),
                      bias_activate=lambda t, bb, **kw: bias_act(t, bb, impl=impl, **kw))
+
+
+def _selfcheck_small(device):
+    """The first-use self-check (kernels.selfcheck): the Triton kernel beside the reference."""
+    from kernels.upfirdn2d import setup_filter
+    fast = importlib.import_module('kernels.triton_filtered_lrelu')
+    x, b = selfcheck.randn(device, 1, 3, 8, 8), selfcheck.randn(device, 3, seed=1)
+    f = setup_filter([1, 3, 3, 1], device=device)
+    kw = dict(fu=f, fd=f, b=b, up=2, down=2, padding=[2, 1, 2, 1], clamp=1.0)
+    return fast.filtered_lrelu_triton(x, reference=filtered_lrelu_ref, **kw), filtered_lrelu_ref(x, **kw)
+
+
+selfcheck.register(selfcheck.FastPath('triton.filtered_lrelu', 'Triton filtered leaky ReLU (StyleGAN3)',
+                                      _selfcheck_small, tolerance=1e-4, unavailable=triton_unavailable))

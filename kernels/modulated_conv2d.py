@@ -13,11 +13,13 @@ The fp16 path pre-normalizes weight and styles by their max so nothing overflows
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import torch
 
-from kernels._dispatch import fast_module
+from kernels import selfcheck
+from kernels._dispatch import fast_module, triton_unavailable
 from kernels.conv2d_resample import conv2d_resample
 
 
@@ -88,3 +90,30 @@ def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, res
     return modulated_conv2d_ref(x, weight, styles, noise=noise, up=up, down=down, padding=padding,
                                 resample_filter=resample_filter, demodulate=demodulate,
                                 flip_weight=flip_weight, fused_modconv=fused_modconv)
+
+
+def _selfcheck_small(device):
+    """The first-use self-check (kernels.selfcheck): the Triton kernel beside the reference."""
+    from kernels.upfirdn2d import setup_filter
+    fast = importlib.import_module('kernels.triton_modconv')
+    x, w = selfcheck.randn(device, 2, 4, 6, 6), selfcheck.randn(device, 5, 4, 3, 3, seed=1)
+    s = selfcheck.randn(device, 2, 4, seed=2)
+    kw = dict(up=2, padding=1, resample_filter=setup_filter([1, 3, 3, 1], device=device), demodulate=True)
+    return fast.modulated_conv2d_triton(x, w, s, **kw), modulated_conv2d_ref(x, w, s, **kw)
+
+
+def _selfcheck_epilogue(device):
+    """The fast renderer's fused noise + bias + lrelu + gain + clamp against bias_act_ref."""
+    from kernels.bias_act import bias_act_ref
+    fast = importlib.import_module('kernels.triton_modconv')
+    x, noise = selfcheck.randn(device, 2, 4, 6, 6), selfcheck.randn(device, 1, 1, 6, 6, seed=1)
+    b = selfcheck.randn(device, 4, seed=2)
+    ref = bias_act_ref(x + noise, b, act='lrelu', alpha=0.2, gain=1.4, clamp=0.9)
+    return fast.epilogue(x.clone(), noise=noise, bias=b, act='lrelu', alpha=0.2, gain=1.4, clamp=0.9), ref
+
+
+# The convolutions may run in TF32 on CUDA (~1e-3 from fp32), hence the looser bound.
+selfcheck.register(selfcheck.FastPath('triton.modconv', 'Triton modulated convolution (fused modulation)',
+                                      _selfcheck_small, tolerance=1e-2, unavailable=triton_unavailable))
+selfcheck.register(selfcheck.FastPath('triton.epilogue', 'Triton noise + bias + activation epilogue (fast renderer)',
+                                      _selfcheck_epilogue, tolerance=1e-4, unavailable=triton_unavailable))

@@ -9,10 +9,13 @@ filters prepared by ``setup_filter`` behave identically across the project.
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 import torch.nn.functional as F
 
-from kernels._dispatch import fast_module
+from kernels import selfcheck
+from kernels._dispatch import fast_module, triton_unavailable
 from kernels._params import get_filter_size, parse_padding, parse_scaling
 
 
@@ -123,3 +126,15 @@ def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl='auto'
         pady1 + (fh - downy) // 2,
     ]
     return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+def _selfcheck_small(device):
+    """The first-use self-check (kernels.selfcheck): the Triton kernel beside the reference."""
+    fast = importlib.import_module('kernels.triton_upfirdn2d')
+    x, f = selfcheck.randn(device, 1, 3, 8, 8), setup_filter([1, 3, 3, 1], device=device)
+    kw = dict(up=2, down=1, padding=[2, 1, 2, 1], flip_filter=False, gain=4)
+    return fast.upfirdn2d_triton(x, f, **kw), upfirdn2d_ref(x, f, **kw)
+
+
+selfcheck.register(selfcheck.FastPath('triton.upfirdn2d', 'Triton upsample / FIR filter / downsample',
+                                      _selfcheck_small, tolerance=1e-4, unavailable=triton_unavailable))

@@ -18,7 +18,8 @@ def add_checkpoint_arg(p):
 
 
 def add_device_arg(p):
-    p.add_argument('--device', default=None, choices=['cpu', 'cuda'], help='device (default: cuda if available)')
+    p.add_argument('--device', default=None, choices=['cpu', 'cuda', 'mps'],
+                   help='device (default: cuda if available, else mps if available, else cpu)')
 
 
 def _float(text, what='expected a', finite=True):

@@ -30,4 +30,6 @@ def dtype_supported(dtype: str, device) -> bool:
         return True
     if device.type == 'cuda':
         return dtype == 'fp16' or torch.cuda.is_bf16_supported()
+    if device.type != 'cpu':        # MPS and others: fp32 (the reference precision) only
+        return False
     return dtype == 'bf16' and cpu_supports_bf16()

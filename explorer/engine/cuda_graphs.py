@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from kernels import selfcheck
+
 
 def cuda_graph_capture(fn, static):
     """Warm up on a side stream, then capture ``fn(static)``; returns (replay, output)."""
@@ -57,3 +59,28 @@ class GraphCache:
                 static[k].copy_(v)
         replay()
         return out.clone()
+
+
+def _selfcheck_unavailable(device):
+    if device.type != 'cuda':
+        return 'CUDA graphs need a CUDA device'
+    return None
+
+
+def _selfcheck_small(device, capture=None):
+    """The first-use self-check (kernels.selfcheck): two replays with refilled inputs vs eager."""
+    cache = GraphCache(capture=capture)
+    w = torch.randn(16, 16, generator=torch.Generator().manual_seed(0)).to(device)
+
+    def fn(st):
+        return torch.relu(st['x'] @ w) * 2 + 1
+    outs, refs = [], []
+    for seed in (1, 2):     # the second replays the captured graph with refilled inputs
+        x = torch.randn(4, 16, generator=torch.Generator().manual_seed(seed)).to(device)
+        outs.append(cache.run('k', fn, {'x': x}))
+        refs.append(fn({'x': x}))
+    return torch.stack(outs), torch.stack(refs)
+
+
+selfcheck.register(selfcheck.FastPath('cuda_graphs', 'CUDA-graph capture and replay (fast renderer)', _selfcheck_small,
+                                      tolerance=1e-5, unavailable=_selfcheck_unavailable))

@@ -40,6 +40,8 @@ The preview policy (which ``stop_at`` resolution an interactive request renders 
 when it returns True (the GUI worker: a newer request waits; ``explorer.engine.interrupt``).
 Which dtypes a device runs fast: ``explorer.engine.capabilities``.
 ``EXPLORER_KERNELS=ref`` turns the plan off (plain ``G.synthesis``).
+On CUDA/MPS each fast path (the plan in each dtype, CUDA graphs, the Triton epilogue) runs its
+first-use self-check (``explorer.engine.selfcheck``) before it serves; a failed one is off.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from explorer.engine.cuda_graphs import GraphCache
 from explorer.engine.fast_plan import SG2Plan
 from explorer.engine.interrupt import interruptible
 from explorer.engine.layers import per_layer_values
-from kernels import forced_ref, triton_available
+from kernels import forced_ref, selfcheck, triton_available
 
 
 def weights_token(module: torch.nn.Module) -> tuple:
@@ -87,19 +89,26 @@ class FastRenderer:
                              '(StyleGAN3 runs its own fp16 layers on CUDA)')
         if not dtype_supported(dtype, self.device):
             raise ValueError(f'{dtype} rendering is not supported on {self.device}')
+        if self.use_plan and not selfcheck.allowed(f'render.{dtype}', self.device):
+            raise ValueError(f'{dtype} fast rendering failed its self-check on {self.device}: '
+                             f'{selfcheck.cached(f"render.{dtype}", self.device).reason}')
         is_cuda = self.device.type == 'cuda'
+        is_cpu = self.device.type == 'cpu'
         # CPU fp32: NNPACK's Winograd 3x3 convs (NCHW). CPU bf16: oneDNN in NHWC, much faster
         # there than NCHW (above all its depthwise FIR convs). CUDA: NHWC for fp16/bf16.
+        # MPS (fp32 only): NCHW, no NNPACK.
         if use_nnpack is None:
-            use_nnpack = (not is_cuda) and nnpack_available()  # (bf16: for its fp32 low-res blocks)
+            use_nnpack = is_cpu and nnpack_available()  # (bf16: for its fp32 low-res blocks)
         self.use_nnpack = bool(use_nnpack)
         if channels_last is None:
-            channels_last = (self.dtype != torch.float32) or (not is_cuda and not self.use_nnpack)
+            channels_last = (self.dtype != torch.float32) or (is_cpu and not self.use_nnpack)
         self.channels_last = bool(channels_last)
-        self.use_graphs = bool(use_graphs) and (is_cuda or graph_capture is not None)
-        self.graphs = GraphCache(capture=graph_capture)
         self.graph_capture_injected = graph_capture is not None
-        self.use_triton = (is_cuda and triton_available() and not forced_ref() and not self.channels_last)
+        self.use_graphs = bool(use_graphs) and (self.graph_capture_injected
+                                                or (is_cuda and selfcheck.allowed('cuda_graphs', self.device)))
+        self.graphs = GraphCache(capture=graph_capture)
+        self.use_triton = (is_cuda and triton_available() and not forced_ref() and not self.channels_last
+                           and selfcheck.allowed('triton.epilogue', self.device))
         self._plan = None
         self._token = None
 
@@ -210,3 +219,53 @@ class FastRenderer:
             self.use_graphs = False
             self.graphs.clear()
             return fn(inputs)
+
+
+# ---------------------------------------------------------------- first-use self-check (kernels.selfcheck)
+# The plan in each dtype against G.synthesis in fp32 on a tiny seeded generator.
+# Relative max error allowed: fp32 leaves room for TF32 convs on CUDA; fp16/bf16 keep their
+# first blocks in fp32 (``fp32_upto``) but not here
+# (fp32_upto=4), so the check sees the low precision itself. A broken path is off by O(1).
+RENDER_TOLERANCE = {'fp32': 1e-2, 'fp16': 3e-2, 'bf16': 1e-1}
+
+
+def _tiny_generator(device):
+    """A 32 px StyleGAN2 generator with seeded weights (global RNG untouched)."""
+    from explorer.engine.networks_stylegan2 import Generator
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=32, img_channels=3,
+                      mapping_kwargs=dict(num_layers=1),
+                      synthesis_kwargs=dict(channel_base=256, channel_max=16, architecture='skip'))
+        with torch.no_grad():
+            for name, p in G.named_parameters():
+                if name.endswith('noise_strength'):
+                    p.fill_(0.3)
+        ws = G.mapping(torch.randn(1, G.z_dim), None)
+    return G.eval().requires_grad_(False).to(device), ws.to(device)
+
+
+def _render_unavailable(dtype):
+    def why(device):
+        if forced_ref():
+            return 'EXPLORER_KERNELS=ref'
+        if not dtype_supported(dtype, device):
+            return f'{dtype} is not supported on {device.type}'
+        return None
+    return why
+
+
+def _render(dtype):
+    def run(device):
+        G, ws = _tiny_generator(device)
+        fr = FastRenderer(G, device, dtype=dtype, use_graphs=False, fp32_upto=4)
+        fast = fr.render(ws, noise_mode='const')
+        ref = G.synthesis(ws, noise_mode='const')
+        return fast, ref
+    return run
+
+
+for _dtype in DTYPES:
+    selfcheck.register(selfcheck.FastPath(f'render.{_dtype}', f'fast renderer, {_dtype} (StyleGAN2 view)',
+                                          _render(_dtype), tolerance=RENDER_TOLERANCE[_dtype],
+                                          unavailable=_render_unavailable(_dtype)))

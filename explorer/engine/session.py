@@ -54,7 +54,7 @@ from explorer.engine.state import load_state_strict
 from explorer.engine.stored_latents import StoredLatent
 from explorer.engine.view import noise_detail
 from explorer.errors import CheckpointError
-from kernels import forced_ref
+from kernels import forced_ref, selfcheck
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,11 @@ class Session:
         """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
         if not self.use_fast or G.family != 'stylegan2' or forced_ref():
             return ()
-        return ('fp32',) + (('bf16',) if dtype_supported('bf16', self.device) else ())
+        # On CUDA/MPS each path serves only after its first-use self-check (explorer.engine.selfcheck).
+        if not selfcheck.allowed('render.fp32', self.device):
+            return ()
+        bf16 = dtype_supported('bf16', self.device) and selfcheck.allowed('render.bf16', self.device)
+        return ('fp32',) + (('bf16',) if bf16 else ())
 
     def fast_renderer(self, dtype='fp32') -> FastRenderer | None:
         """The FastRenderer the view uses for ``dtype`` (None: this model renders exactly)."""
@@ -352,7 +356,8 @@ class Session:
         interrupt: optional callable asked between layers; when it returns True the render
         stops with ``Cancelled`` (the worker passes "a newer request is waiting").
         timings: 'mapping_ms', 'synthesis_ms', 'total_ms', 'path' ('exact' | 'fast fp32' |
-        'fast bf16'), 'resolution' (rendered), 'full_resolution', 'preview' (bool).
+        'fast bf16'), 'resolution' (rendered), 'full_resolution', 'preview' (bool), and 'notice'
+        once when a fast path failed its self-check since the last frame.
         """
         self._require()
         if path not in ('auto', 'exact'):
@@ -375,9 +380,13 @@ class Session:
         frame = to_uint8(img)
         t2 = time.perf_counter()
         self._ms[(label, res)] = _ema(self._ms.get((label, res)), (t2 - t1) * 1e3)
-        return frame, {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3,
-                       'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R,
-                       'peak_mem_mb': peak_memory_mb(self.device)}
+        timings = {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3,
+                   'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R,
+                   'peak_mem_mb': peak_memory_mb(self.device)}
+        notices = selfcheck.take_notices()      # a fast path switched off since the last frame: say so once
+        if notices:
+            timings['notice'] = '; '.join(notices)
+        return frame, timings
 
     def render_exact(self, recipe: Recipe):
         """The reference pixels (explorer.engine.rendering.render): what PNG export writes."""

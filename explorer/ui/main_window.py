@@ -341,6 +341,9 @@ class MainWindow(QMainWindow):
         if gain is not None:
             how += f'  ·  noise detail {format_gain(gain)}'
         self.noise_panel.set_detail_gain(gain)
+        notice = res.timings.get('notice')        # a fast path failed its self-check: said once
+        if notice:
+            how += f'  ·  {notice}'
         self.status_label.setText(f'Render {ms:.1f} ms{extra}{how}  ·  {fps_text}')
         self.frameShown.emit(res.request_id)
         self.refiner.refine_if_due()
