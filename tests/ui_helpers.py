@@ -67,11 +67,11 @@ class FakeEngine:
         return []
 
     def export_png(self, path, recipe, recipe_dict=None, upscale=1, options=None):
-        from explorer.engine.png import save_png
+        from explorer.engine.image_export import write_image
         image, _ = self.render(recipe, path='exact')
         if options is not None and options.bits == 16:
             image = image.astype(np.uint16) * 257
-        return save_png(path, image, recipe_dict, upscale=upscale, options=options)
+        return write_image(path, image, recipe_dict, upscale=upscale, options=options)
 
     def load_state(self, record):
         from explorer.errors import CheckpointError

@@ -43,7 +43,16 @@ from explorer.engine.deep_image import (
     write_png16,
     write_tiff16,
 )
-from explorer.engine.png import EXPORT_KEY, MAX_EXPORT_SIDE, RECIPE_KEY, check_upscale, pil_image, upscale_image
+from explorer.engine.png import (
+    EXPORT_KEY,
+    MAX_EXPORT_SIDE,
+    RECIPE_KEY,
+    check_upscale,
+    open_image_info,
+    pil_image,
+    save_png,
+    upscale_image,
+)
 from explorer.errors import UserError
 from explorer.version import __version__
 
@@ -362,17 +371,19 @@ def bit_depth(path) -> int:
 def read_metadata(path) -> dict:
     """The XMP fields of an exported image (``xmp.parse_xmp``), the JPEG extended packet's recipe
     included; {} for an image without XMP. UserError for a file that is not a readable image."""
-    from explorer.engine.png import open_image_info
+
     info, applist = open_image_info(path)
-    packet = info.get('xmp') or info.get('XML:com.adobe.xmp')
-    if not packet:
-        return {}
     try:
-        meta = X.parse_xmp(packet)
-        if meta.get('extended_guid') and 'recipe' not in meta:
-            ext = X.jpeg_extended(applist, meta['extended_guid'])
-            if ext is not None:
-                meta.update({k: v for k, v in X.parse_xmp(ext).items() if k == 'recipe'})
+        return X.metadata_from_info(info, applist)
     except ValueError as e:
         raise UserError(f'{path}: {e}') from None
-    return meta
+
+
+def write_image(path, array: np.ndarray, recipe: dict | None = None, upscale: int = 1,
+                export: dict | None = None, options: 'ExportOptions | None' = None) -> Path:
+    """Write an 8-bit frame: as ``options`` says (any format, sRGB profile, XMP metadata),
+    ``upscale`` times larger; without ``options`` as today's PNG (``png.save_png``)."""
+    if options is None:
+        return save_png(path, array, recipe, upscale=upscale, export=export)
+    return save_image(path, array, recipe, options.replace(upscale=upscale) if upscale != 1 else options,
+                      export=export)

@@ -26,6 +26,7 @@ from PIL import Image, PngImagePlugin
 from explorer.engine.atomic import atomic_write
 from explorer.engine.files import NotRegularFile, open_regular
 from explorer.engine.nesting import NestingError, check_nesting
+from explorer.engine.xmp import metadata_from_info
 from explorer.errors import UserError
 
 RECIPE_KEY = 'stylegan-explorer-recipe'
@@ -76,21 +77,15 @@ def upscale_image(array: np.ndarray, factor: int) -> np.ndarray:
 
 
 def save_png(path, array: np.ndarray, recipe: dict | None = None, extra_text: dict | None = None,
-             upscale: int = 1, export: dict | None = None, options=None) -> Path:
+             upscale: int = 1, export: dict | None = None) -> Path:
     """Write 8-bit RGB (or L) PNG with the recipe as a JSON text chunk. ``path``: a file name
     (written atomically: the file is complete or untouched, and no temp file is left on any
     error, a full disk included) or a binary file open for writing (``atomic_write`` hands one).
 
     ``upscale``: write the image ``upscale`` times larger (Lanczos); the recipe stays the
     native one and the factor is recorded under ``recipe['export']`` together with ``export``
-    (what a caller did to the pixels itself, e.g. grid labels).
-
-    ``options`` (an ``image_export.ExportOptions``, ``path`` a file name): write the file as it
-    says instead (any format, with the sRGB profile and XMP metadata), ``upscale`` times larger."""
-    if options is not None:
-        from explorer.engine.image_export import save_image
-        return save_image(path, array, recipe, options.replace(upscale=upscale) if upscale != 1 else options,
-                          export=export)
+    (what a caller did to the pixels itself, e.g. grid labels). Other formats and the stock
+    metadata: ``explorer.engine.image_export.write_image``."""
     path = Path(path) if isinstance(path, (str, os.PathLike)) else path
     upscale = check_upscale(upscale)
     native = array.shape[1], array.shape[0]
@@ -173,11 +168,13 @@ def open_image_info(path) -> tuple[dict, list]:
 
 def _read_embedded(path) -> dict:
     path = Path(path)
-    text, _ = open_image_info(path)
+    text, applist = open_image_info(path)
     if RECIPE_KEY not in text and LEGACY_GRID_KEY not in text:
         # JPEG/WebP/TIFF keep the recipe in their XMP (size-capped by the reader)
-        from explorer.engine.image_export import read_metadata
-        meta = read_metadata(path) if (text.get('xmp') or text.get('XML:com.adobe.xmp')) else {}
+        try:
+            meta = metadata_from_info(text, applist)
+        except ValueError as e:
+            raise UserError(f'{path}: {e}') from None
         if isinstance(meta.get('recipe'), dict):
             try:
                 check_nesting(meta['recipe'], 'the embedded recipe', MAX_RECIPE_DEPTH)

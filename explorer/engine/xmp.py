@@ -159,3 +159,18 @@ def jpeg_extended(applist, guid: str) -> bytes | None:
         buf[off:off + len(chunk)] = chunk
         got += len(chunk)
     return bytes(buf) if got == total else None
+
+
+def metadata_from_info(info: dict, applist=()) -> dict:
+    """The XMP fields (``parse_xmp``) from Pillow's ``info`` of an opened image, the JPEG extended
+    packet's recipe included (``applist``: its APP segments); {} without XMP. ValueError for a
+    damaged or refused packet."""
+    packet = info.get('xmp') or info.get('XML:com.adobe.xmp')
+    if not packet:
+        return {}
+    meta = parse_xmp(packet)
+    if meta.get('extended_guid') and 'recipe' not in meta:
+        ext = jpeg_extended(applist, meta['extended_guid'])
+        if ext is not None:
+            meta.update({k: v for k, v in parse_xmp(ext).items() if k == 'recipe'})
+    return meta

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from PyQt6.QtCore import QThread, pyqtSignal
 
 from explorer.engine.grid_spec import grid_export_image
-from explorer.engine.png import save_png
+from explorer.engine.image_export import write_image
 from explorer.engine.progress import Cancelled
 from explorer.engine.recipe import Recipe
 from explorer.engine.session import RenderSession
@@ -449,7 +449,7 @@ class RenderWorker(QThread):
         elif kind == 'write':
             path, image, recipe_dict, upscale, options = arg
             opts = options.replace(bits=8) if options is not None else None     # the frame is 8-bit
-            self._write(path, lambda: save_png(path, image, recipe_dict, upscale=upscale, options=opts))
+            self._write(path, lambda: write_image(path, image, recipe_dict, upscale=upscale, options=opts))
         elif kind == 'write-grid':
             path, spec, tiles, recipe_dict, upscale, labels, options = arg
 
@@ -457,7 +457,7 @@ class RenderWorker(QThread):
                 image, export = grid_export_image(spec, tiles, next(iter(tiles.values())).shape, upscale=upscale,
                                                   labels=labels)
                 opts = options.replace(upscale=1, bits=8) if options is not None else None     # upscaled above
-                save_png(path, image, recipe_dict, export=export, options=opts)
+                write_image(path, image, recipe_dict, export=export, options=opts)
             self._write(path, write_grid)
         elif kind == 'exact':
             tag, recipe = arg

@@ -45,12 +45,12 @@ def test_exact_frame_on_screen_is_saved_by_the_worker(qtbot, tmp_path, monkeypat
     from explorer.engine.png import load_png, read_recipe
     from explorer.workers import render_worker
     threads = []
-    real_save = render_worker.save_png
+    real_save = render_worker.write_image
 
     def save_png(*a, **k):
         threads.append(threading.current_thread())
         return real_save(*a, **k)
-    monkeypatch.setattr(render_worker, 'save_png', save_png)
+    monkeypatch.setattr(render_worker, 'write_image', save_png)
     engine = FakeEngine()
     w = make_window(qtbot, engine=engine)
     try:

@@ -159,12 +159,12 @@ def test_png_writes_run_on_the_worker_thread(qtbot, worker, tmp_path, monkeypatc
     from explorer.engine.png import load_png, read_export_info, read_recipe
     from explorer.workers import render_worker
     threads = []
-    real_save = render_worker.save_png
+    real_save = render_worker.write_image
 
     def save_png(*a, **k):
         threads.append(threading.current_thread())
         return real_save(*a, **k)
-    monkeypatch.setattr(render_worker, 'save_png', save_png)
+    monkeypatch.setattr(render_worker, 'write_image', save_png)
     img = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
     saved = []
     worker.pngSaved.connect(lambda path, error: saved.append((path, error)))
