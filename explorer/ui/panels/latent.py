@@ -117,8 +117,10 @@ class LatentPad(QWidget):
                         f'below it seed + {STEP_Y}; seeds wrap around after 4294967295.')
 
     def set_position(self, x, y):
-        self.x, self.y = wrap_position(x, y)
-        self.update()
+        pos = wrap_position(x, y)
+        if pos != (self.x, self.y):     # a psi or style change leaves the pad alone: no repaint (~3 ms)
+            self.x, self.y = pos
+            self.update()
 
     # ------------------------------------------------------------------ geometry
     def centre(self) -> QPointF:
