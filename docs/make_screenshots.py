@@ -147,9 +147,15 @@ def directions(win, wait, settle, out):
         win.directions.compute('sefa', None, 8, 0)
         wait(lambda: panel.dset is not None and not panel.busy)
     wait(lambda: panel.rows and panel.rows[0].value.isEnabled())
-    k = min(1, len(panel.rows) - 1)
-    panel.choose_layers(k, 'coarse')
-    panel.rows[k].value.setValue(1.5)
+    names = list(panel.dset.names)
+    if 'glasses' in names:          # the shipped named set: a direction anyone can check by eye
+        k = names.index('glasses')
+        panel.rows[k].value.setValue(2.0)
+    else:
+        k = min(1, len(panel.rows) - 1)
+        panel.choose_layers(k, 'coarse')
+        panel.rows[k].value.setValue(1.5)
+    panel.select(k)                 # its sweep strip
     wait(lambda: panel.sweep.complete())
     settle()
     save_small(win, out / 'screenshot_directions.png')
