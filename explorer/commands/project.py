@@ -47,6 +47,10 @@ def add_arguments(p):
     p.add_argument('--pti-steps', type=C.positive_int, default=PivotalTuningConfig().steps,
                    help=f'pivotal tuning steps (default {PivotalTuningConfig().steps})')
     p.add_argument('--save-target', action='store_true', help='also write the prepared target as F.target.png')
+    p.add_argument('--save-video', action='store_true',
+                   help='also write F.mp4: the target beside the reconstruction every --video-every steps')
+    p.add_argument('--video-every', type=C.positive_int, default=2, metavar='K',
+                   help='steps between video frames with --save-video (default 2; 30 frames a second)')
     p.add_argument('--threads', type=C.positive_int, default=None,
                    help='CPU threads for torch (default: 1 for models up to 128 px, whose small convolutions '
                         'gain little from more and slow down badly on a busy machine; else torch\'s default)')
@@ -57,6 +61,10 @@ SMALL_MODEL_RESOLUTION = 128
 
 
 def run(args):
+    import dataclasses
+
+    import numpy as np
+
     from explorer.commands._common import TextProgress
     from explorer.engine.image_prep import open_image, parse_crop, prepare_image
     from explorer.engine.latent_io import write_latent_npz
@@ -78,10 +86,22 @@ def run(args):
     target = prepare_image(image, G.img_resolution, G.img_channels, crop=crop, background=args.background)
     D = _discriminator(path, device) if args.d_features > 0 else None
 
-    with TextProgress('project') as bar:
-        def progress(info):
-            bar(info.step, info.total, f'{info.phase} PSNR {info.losses["psnr"]:.2f} dB')
-        result = project(G, target, config, progress=progress, D=D)
+    video = _video_writer(out, target, G.img_resolution) if args.save_video else None
+    if video is not None:
+        config = dataclasses.replace(config, preview_every=args.video_every)
+    try:
+        with TextProgress('project') as bar:
+            def progress(info):
+                bar(info.step, info.total, f'{info.phase} PSNR {info.losses["psnr"]:.2f} dB')
+                if video is not None and info.image is not None:
+                    video.write(np.concatenate([target, info.image], axis=1))      # target | reconstruction
+            result = project(G, target, config, progress=progress, D=D)
+    except BaseException:
+        if video is not None:
+            video.abort()
+        raise
+    if video is not None:
+        C.info(f'wrote {video.close()}')
     png = out.with_suffix('.png')
     write_latent_npz(out, result.ws, G.num_ws)
     _write_png(G, path, result, png, Path(args.target).name, device)
@@ -97,6 +117,13 @@ def run(args):
     return 0
 
 
+def _video_writer(out, target, resolution):
+    """An MP4 of the optimisation beside ``out`` (target | reconstruction; upscaled to ~512 px wide)."""
+    from explorer.engine.video_writers import open_writer
+    scale = max(1, 256 // int(resolution))
+    return open_writer(out.with_suffix('.mp4'), 30, scale=scale, resample='nearest')
+
+
 def _set_threads(threads, G, device):
     import torch
     if threads is None and device.type == 'cpu' and G.img_resolution <= SMALL_MODEL_RESOLUTION:
@@ -109,6 +136,8 @@ def _outputs(args, out) -> list[Path]:
     names = [out, out.with_suffix('.png')]
     if args.save_target:
         names.append(out.with_name(out.stem + '.target.png'))
+    if args.save_video:
+        names.append(out.with_suffix('.mp4'))
     if args.pti:
         names += [out.with_name(out.stem + '.pti.pt'), out.with_name(out.stem + '.pti.png')]
     return names

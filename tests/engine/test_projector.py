@@ -431,3 +431,25 @@ def test_cli_writes_nvidia_layout_and_a_png_that_re_renders(tiny_G, tmp_path):
     assert not np.array_equal(pti_png, png)
     raw = torch.load(tmp_path / 'proj.pti.pt', weights_only=True)
     assert 'per-image' in raw['per_image_model']['note'] or 'one projected latent' in raw['per_image_model']['note']
+
+
+def test_cli_save_video_shows_target_beside_the_reconstruction(tiny_G, tmp_path):
+    import av
+
+    from explorer.engine.checkpoint import save_generator
+    from explorer.engine.png import load_png
+    ckpt = save_generator(tiny_G, tmp_path / 'tiny.pt')
+    target = tmp_path / 'me.png'
+    Image.fromarray(np.kron(_model_target(tiny_G), np.ones((4, 4, 1), np.uint8))).save(target)
+    out = tmp_path / 'proj.npz'
+    r = _cli('project', '--checkpoint', str(ckpt), '--target', str(target), '--out', str(out), '--steps', '12',
+             '--save-video', '--video-every', '3')
+    assert r.returncode == 0, r.stderr
+    with av.open(str(tmp_path / 'proj.mp4')) as c:
+        frames = [f.to_ndarray(format='rgb24') for f in c.decode(video=0)]
+    R = tiny_G.img_resolution
+    scale = 256 // R
+    assert len(frames) == 12 // 3 and frames[-1].shape == (R * scale, 2 * R * scale, 3)
+    # the right half of the last frame is the written result (H.264: within a few levels)
+    last = frames[-1][::scale, ::scale][:, R:].astype(int)
+    assert np.abs(last - load_png(tmp_path / 'proj.png').astype(int)).mean() < 12
