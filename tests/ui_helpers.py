@@ -96,6 +96,21 @@ class FakeEngine:
     def measure_std(self, directions, progress=None):
         return np.full(len(directions), 0.5)
 
+    def label_gallery(self, seeds, psi, progress=None):
+        """w = a seeded random 4-vector per seed times psi; each thumbnail's first pixel encodes the seed."""
+        seeds = tuple(int(s) for s in seeds)
+        w = np.stack([np.random.RandomState(s).randn(4) * psi for s in seeds]).astype(np.float32)
+        thumbs = []
+        for s in seeds:
+            img = np.zeros((8, 8, 3), np.uint8)
+            img[0, 0, 0] = s % 256
+            thumbs.append(img)
+        return seeds, w, thumbs
+
+    def fit_label_direction(self, w, labels, condition_on=(), progress=None):
+        from explorer.engine.directions import fit_direction
+        return fit_direction(w, labels, condition_on), 0.5
+
     def animation_frame(self, anim, i, path='auto'):
         """Frame ``i`` of ``anim``: first pixel = i % 256, after ``frame_delay`` seconds."""
         import time

@@ -129,6 +129,21 @@ def peak_memory_mb(device) -> float:
         return float('nan')
 
 
+GALLERY_THUMB = 128        # label gallery images are box-shrunk to at most this many pixels
+
+
+def shrink(frame: np.ndarray, size: int) -> np.ndarray:
+    """``frame`` (uint8 [H, W, C]) averaged over k x k boxes, the smallest integer k that brings
+    its larger side to at most ``size`` (k = 1: the frame itself)."""
+    H, W = frame.shape[:2]
+    k = -(-max(H, W) // int(size))
+    if k <= 1:
+        return frame
+    h, w = H // k, W // k
+    boxes = frame[:h * k, :w * k].reshape(h, k, w, k, -1).astype(np.float32).mean(axis=(1, 3))
+    return np.clip(np.rint(boxes), 0, 255).astype(np.uint8)
+
+
 def _ema(old, new):
     return new if old is None else 0.7 * old + 0.3 * new
 
@@ -190,6 +205,19 @@ class RenderSession(Protocol):
 
     def measure_std(self, directions: np.ndarray, progress: Callable | None = None) -> np.ndarray:
         """[K] standard deviation of w along each row of ``directions`` [K, w_dim] (slider unit)."""
+
+    def label_gallery(self, seeds, psi: float, progress: Callable | None = None
+                      ) -> tuple[tuple, np.ndarray, list[np.ndarray]]:
+        """Faces to label (Directions, "From labels"): for each seed the w its image is made of
+        (truncated with ``psi``) and the image (the exact render, box-shrunk to at most
+        GALLERY_THUMB px) -> (seeds, w [N, w_dim] float32, [uint8 HWC]). ``progress`` may raise
+        ``Cancelled``."""
+
+    def fit_label_direction(self, w: np.ndarray, labels: np.ndarray, condition_on=(),
+                            progress: Callable | None = None) -> tuple[np.ndarray, float]:
+        """InterFaceGAN: the unit normal of a linear classifier (two classes) or regressor (scores)
+        of ``labels`` on ``w`` [N, w_dim], with the span of ``condition_on`` projected out; and the
+        std of w along it (slider unit) -> (float32 [w_dim], std)."""
 
     def animation_frame(self, anim: Animation, i: int, path: str = 'auto') -> tuple[np.ndarray, dict]:
         """Frame ``i`` of ``anim`` (Play in the Animation tab): -> (uint8 [H, W, C], timings).
@@ -559,6 +587,33 @@ class Session:
         if dirs.ndim != 2 or dirs.shape[1] != self.G.w_dim:
             raise ValueError(f'directions must be [K, {self.G.w_dim}], got {list(dirs.shape)}')
         return directions.std_along(self.G, dirs, progress=progress)
+
+    def label_gallery(self, seeds, psi, progress=None):
+        """See ``RenderSession.label_gallery``: one exact render per seed, as the view would
+        show ``Recipe(seeds=(seed,), psi=psi)``; the w is that recipe's first ws row."""
+        self._require()
+        seeds = tuple(int(s) for s in seeds)
+        ws, thumbs = [], []
+        for i, seed in enumerate(seeds):
+            recipe = Recipe(seeds=(seed,), psi=float(psi))
+            ws.append(self._final_ws(recipe)[0])
+            frame, _ = self.render(recipe, path='exact')
+            thumbs.append(shrink(frame, GALLERY_THUMB))
+            if progress is not None:
+                progress(i + 1, len(seeds), 'rendering faces')
+        w = np.stack(ws).astype(np.float32) if ws else np.zeros([0, self.G.w_dim], np.float32)
+        return seeds, w, thumbs
+
+    def fit_label_direction(self, w, labels, condition_on=(), progress=None):
+        """See ``RenderSession.fit_label_direction``."""
+        from explorer.engine import directions
+        self._require()
+        w = np.asarray(w, dtype=np.float32)
+        if w.ndim != 2 or w.shape[1] != self.G.w_dim:
+            raise ValueError(f'w must be [N, {self.G.w_dim}], got {list(w.shape)}')
+        d = directions.fit_direction(w, labels, condition_on=[np.asarray(c, np.float32) for c in condition_on])
+        std = self.measure_std(d[None], progress)
+        return d.astype(np.float32), float(std[0])
 
     # ------------------------------------------------------------------ animation
     def _animation_plan(self, anim: Animation, path: str):

@@ -7,6 +7,8 @@
   a time on the exact path. Requested ``SWEEP_DELAY_MS`` after the last change and only while
   the panel is visible, so a slider drag pays nothing for it; a newer sweep replaces an
   older one in the worker (latest wins) and thumbnails of an older sweep are dropped here.
+- From labels: ``panel.labelsRequested`` opens ``ui/label_gallery.LabelGallery`` (made on first use),
+  whose faces and fits run in the worker (``label_job``); a fitted direction joins the panel's set.
 - A model change: edits that cannot apply to the new model (another w_dim, layers past its
   num_ws) leave the recipe, so renders keep working.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 from PyQt6.QtCore import QEvent, QObject, QTimer
 
 from explorer.engine.direction_set import SWEEP_SIGMAS, sweep_recipes
+from explorer.ui.label_gallery import LabelGallery
 from explorer.ui.panels.directions import DirectionsPanel
 
 SWEEP_DELAY_MS = 200
@@ -37,6 +40,7 @@ class DirectionsController(QObject):
         self.timer.setSingleShot(True)
         self.timer.setInterval(SWEEP_DELAY_MS)
         self.timer.timeout.connect(self.refresh_sweep)
+        self.gallery: LabelGallery | None = None     # the "From labels…" dialog, made on first use
 
         p = self.panel
         p.computeRequested.connect(self.compute)
@@ -45,6 +49,7 @@ class DirectionsController(QObject):
         p.selectionChanged.connect(self.schedule_sweep)
         p.recipeShown.connect(self.schedule_sweep)
         p.setChanged.connect(self._set_changed)
+        p.labelsRequested.connect(self.open_gallery)
         p.installEventFilter(self)          # shown again (its tab chosen): refresh the sweep
         worker.directionsReady.connect(p.computed)
         worker.progress.connect(self._on_progress)
@@ -62,6 +67,17 @@ class DirectionsController(QObject):
             self.win.set_recipe(recipe.replace(edits=fit))
             self.panel.show_message(f'{dropped} direction edit{"s" if dropped != 1 else ""} made for another '
                                     f'model shape left the image.', 'warn')
+        if self.gallery is not None:
+            self.gallery.model_changed()
+
+    # ------------------------------------------------------------------ from labels
+    def open_gallery(self) -> LabelGallery | None:
+        if self.win.info is None:
+            return None
+        if self.gallery is None:
+            self.gallery = LabelGallery(self.worker, self.panel, lambda: self.win.recipe.psi, parent=self.win)
+        self.gallery.show_gallery()
+        return self.gallery
 
     # ------------------------------------------------------------------ compute
     def compute(self, method, layers, num, samples) -> None:

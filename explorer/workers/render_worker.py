@@ -19,7 +19,8 @@
   written here too (``write_png``, ``write_grid_png``): encoding, upscaling and the disk
   never run on the UI thread. Each write emits ``pngSaved`` like ``export_png``; writes
   still queued when the worker stops are done before it ends.
-- Other jobs (load a checkpoint, render a grid, batch export, compute semantic directions)
+- Other jobs (load a checkpoint, render a grid, batch export, compute semantic directions,
+  the label gallery's faces and fits)
   run on the same thread. A grid renders one tile at a time and yields to pending single
   renders in between, so sliders stay live while a grid fills in; a newer grid replaces an
   older one. A direction sweep (a strip of thumbnails of one edit at several amounts) does
@@ -129,6 +130,7 @@ class RenderWorker(QThread):
     layersReady = pyqtSignal(object, str)       # [LayerInfo] of the loaded model (None on error), error
     inspectReady = pyqtSignal(int, object, str) # inspect id, Inspection (None on error), error ('' = ok)
     projectionReady = pyqtSignal(int, object, str)  # tag, run(progress) on a copy of G (None on error), error
+    labelsReady = pyqtSignal(int, str, object, str)  # tag, kind ('gallery' | 'fit'), result (None on error), error
 
     def __init__(self, engine: RenderSession, parent=None):
         super().__init__(parent)
@@ -141,6 +143,7 @@ class RenderWorker(QThread):
         self._stop = False
         self._cancel_batch = threading.Event()
         self._cancel_directions = threading.Event()
+        self._cancel_labels = threading.Event()
         self._cancel_anim = threading.Event()
         self._cancel_drag = threading.Event()
         self._sweep = None                              # [sweep_id, recipes, next index] being rendered
@@ -234,6 +237,18 @@ class RenderWorker(QThread):
     def cancel_directions(self) -> None:
         self._cancel_directions.set()
 
+    def label_job(self, tag: int, kind: str, *args) -> None:
+        """The label gallery of the Directions tab; emits labelsReady(tag, kind, result, error).
+        kind 'gallery' (seeds, psi) -> (seeds, w [N, w_dim], [uint8 thumbnails]); 'fit' (w, labels,
+        condition_on) -> (unit direction, std). progress('labels', ...) while it runs."""
+        if kind not in ('gallery', 'fit'):
+            raise ValueError(f'unknown label job {kind!r}')
+        self._cancel_labels.clear()
+        self._push(('labels', (int(tag), kind, args)))
+
+    def cancel_labels(self) -> None:
+        self._cancel_labels.set()
+
     def animation_job(self, tag: int, kind: str, *args) -> None:
         """Animation tab work; emits animReady(tag, kind, result, error). kind 'thumb' (recipe)
         -> the exact uint8 image of a keyframe; 'frame' (animation, i, path) -> (uint8 image,
@@ -294,6 +309,7 @@ class RenderWorker(QThread):
             self._stop = True
             self._cancel_batch.set()
             self._cancel_directions.set()
+            self._cancel_labels.set()
             self._cancel_anim.set()
             self._cancel_drag.set()
             self._cond.notify()
@@ -481,6 +497,8 @@ class RenderWorker(QThread):
             self.latentReady.emit(tag, what, result, '')
         elif kind == 'directions':
             self._directions_job(*arg)
+        elif kind == 'labels':
+            self._labels_job(*arg)
         elif kind == 'anim':
             tag, what, args = arg
             try:
@@ -570,6 +588,25 @@ class RenderWorker(QThread):
             self.directionsReady.emit(None, error_text(e))
             return
         self.directionsReady.emit(dset, '')
+
+    def _labels_job(self, tag, what, args) -> None:
+        def progress(done, total=None, text=''):
+            self.progress.emit('labels', int(done), int(total or 0), str(text))
+            if self._cancel_labels.is_set():
+                raise Cancelled()
+        try:
+            if what == 'gallery':
+                result = self.engine.label_gallery(*args, progress=progress)
+            else:
+                result = self.engine.fit_label_direction(*args, progress=progress)
+        except Cancelled:
+            self.labelsReady.emit(tag, what, None, 'cancelled')
+            return
+        except Exception as e:
+            log.exception('label %s job failed', what)
+            self.labelsReady.emit(tag, what, None, error_text(e))
+            return
+        self.labelsReady.emit(tag, what, result, '')
 
     def _export_animation(self, anim, out, options) -> None:
         def progress(done, total=None, text=''):

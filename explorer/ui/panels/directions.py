@@ -157,6 +157,7 @@ class DirectionsPanel(QWidget):
     selectionChanged = pyqtSignal()                 # the sweep strip needs new thumbnails
     setChanged = pyqtSignal()                       # another set (or none) is shown; rows rebuilt
     recipeShown = pyqtSignal()                      # set_recipe ran (the sweep's base may have changed)
+    labelsRequested = pyqtSignal()                  # "From labels…": open the label gallery
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -194,11 +195,15 @@ class DirectionsPanel(QWidget):
         self.samples.setValue(20_000)
         self.samples.setToolTip('PCA: number of random w samples')
         self.compute_btn = QPushButton('Compute')
+        self.labels_btn = QPushButton('From labels…')
+        self.labels_btn.setToolTip('Label generated faces + or − and fit a direction to them (InterFaceGAN); '
+                                   'it joins this set as one more slider')
         r1.addWidget(self.method)
         r1.addWidget(self.compute_layers)
         r1.addWidget(self.count)
         r1.addWidget(self.samples)
         r1.addWidget(self.compute_btn)
+        r1.addWidget(self.labels_btn)
         bl.addLayout(r1)
         r2 = QHBoxLayout()
         self.progress = QProgressBar()
@@ -245,6 +250,7 @@ class DirectionsPanel(QWidget):
 
         self.method.currentIndexChanged.connect(self._method_changed)
         self.compute_btn.clicked.connect(self.request_compute)
+        self.labels_btn.clicked.connect(self.labelsRequested.emit)
         self.cancel_btn.clicked.connect(self.cancelRequested.emit)
         self.load_btn.clicked.connect(self.load_dialog)
         self.save_btn.clicked.connect(self.save_dialog)
@@ -383,7 +389,7 @@ class DirectionsPanel(QWidget):
     def _enable(self) -> None:
         has_model = self.info is not None
         busy = self.busy
-        for w in (self.method, self.compute_layers, self.count, self.compute_btn, self.load_btn):
+        for w in (self.method, self.compute_layers, self.count, self.compute_btn, self.load_btn, self.labels_btn):
             w.setEnabled(has_model and not busy)
         self.samples.setEnabled(has_model and not busy and self.method.currentData() == 'pca')
         self.save_btn.setEnabled(self.dset is not None and not busy)
@@ -575,6 +581,42 @@ class DirectionsPanel(QWidget):
             self.selectionChanged.emit()
             return
         self.set_directions(dset, 'computed')
+
+    def add_direction(self, name: str, vector, std: float) -> int:
+        """Append ``vector`` (a unit direction in W, e.g. fitted to labels) to the set shown as one
+        more row named ``name``, acting on all layers, ``std`` its slider unit; with no set shown,
+        it starts a 'labels' set of its own. The rows' layer choices are kept (as the set's
+        per-direction layers). -> its row index. ExplorerError while the set is being measured or
+        when its rows are full."""
+        if self.info is None:
+            raise ExplorerError('open a model first')
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vec.shape[0] != int(self.info.w_dim) or not np.isfinite(vec).all():
+            raise ExplorerError(f'the direction has {vec.shape[0]} values; this model\'s w_dim is {self.info.w_dim}')
+        name = str(name).strip()[:200] or 'labels'
+        everything = tuple(range(int(self.info.num_ws)))
+        d = self.dset
+        if d is None:
+            new = DirectionSet(directions=vec[None], layers=everything, method='labels', names=(name,),
+                               num_ws=int(self.info.num_ws), checkpoint_sha256=self.info.sha256 or '',
+                               std=np.array([float(std)]))
+            self.set_directions(new, 'from labels')
+            return 0
+        if d.std is None:
+            raise ExplorerError('the set shown is still being measured; fit again when its sliders are on')
+        if len(d) >= MAX_ROWS:
+            raise ExplorerError(f'the set shown already has {len(d)} directions (the panel shows {MAX_ROWS}); '
+                                'compute or load a smaller one')
+        ranges = tuple(self.row_layers) + tuple(d.layers_of(k) for k in range(len(self.rows), len(d)))
+        new = d.replace(directions=np.concatenate([d.directions, vec[None]]), names=d.names + (name,),
+                        method=d.method if d.method == 'labels' else 'named', scores=None,
+                        std=np.concatenate([np.asarray(d.std, dtype=np.float64), [float(std)]]),
+                        layer_ranges=ranges + (everything,))
+        source = self.source if self.source.endswith(' + labels') else f'{self.source or "computed"} + labels'
+        self.set_directions(new, source)
+        k = len(new) - 1
+        self.select(k)
+        return k
 
     # ================================================================== files
     def load_set(self, path) -> bool:
