@@ -94,3 +94,32 @@ def test_latent_column_and_a_latent_of_another_model(qtbot, win):
     other = StoredLatent.from_array(np.ones((G.num_ws + 1, G.w_dim), np.float32), name='foreign')
     assert not win.latents.add_to_grid(other, 'row')
     assert errors and 'foreign' in errors[0] and other.ref not in g.rows
+
+
+def test_batch_export_of_every_stored_latent(qtbot, win, tmp_path):
+    from explorer.engine.png import load_png, read_recipe
+    from explorer.engine.recipe import Recipe
+    from explorer.ui.batch import BatchDialog
+    G = load_generator(win.info.path)
+    a, b = stored(G, name='face a.npz'), StoredLatent.from_array(np.zeros(G.w_dim, np.float32), name='zero W')
+    foreign = StoredLatent.from_array(np.ones((G.num_ws + 1, G.w_dim), np.float32), name='foreign')
+    for lat in (a, b, foreign):
+        win.latents_panel.add(lat)
+    win.apply_changes({'psi': 0.6})
+    assert win.batch.stored_latents() == [a, b]         # the one of another model is left out
+    with qtbot.waitSignal(win.worker.batchFinished, timeout=30000) as sig:
+        assert win.batch.export_latents(tmp_path / 'out') == 2
+    paths, error = sig.args
+    assert error == '' and sorted(p.name for p in paths) == sorted([f'latent_face_a_{a.key[:8]}.png',
+                                                                    f'latent_zero_W_{b.key[:8]}.png'])
+    for lat, p in zip((a, b), paths):
+        rec = Recipe.from_dict(read_recipe(p))
+        assert rec.seeds == (lat.ref,) and rec.latents == (lat,) and rec.psi == pytest.approx(0.6)
+        assert np.array_equal(load_png(p), to_uint8(render(G, rec)))
+    # The dialog offers it (with the count) and says what seeds do to a stored-latent base.
+    dlg = BatchDialog(win, 5, n_latents=2, base_is_latent=True)
+    assert dlg.use_latents.isEnabled() and '(2)' in dlg.use_latents.text() and not dlg.base_note.isHidden()
+    dlg.close()
+    dlg = BatchDialog(win, 5)
+    assert not dlg.use_latents.isEnabled() and dlg.base_note.isHidden()
+    dlg.close()
