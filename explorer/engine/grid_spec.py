@@ -13,16 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from explorer.engine.png import pil_image, upscale_image
-from explorer.engine.recipe import MAX_EDITS, RECIPE_VERSION, Recipe
+from explorer.engine.recipe import MAX_EDITS, MAX_SOURCES, RECIPE_VERSION, Recipe
 from explorer.engine.seeds import MAX_SEED
-from explorer.engine.stored_latents import Edit
+from explorer.engine.stored_latents import Edit, StoredLatent, is_ref, ref_key, source_label
 from explorer.errors import UserError
 
 
 @dataclass(frozen=True)
 class GridSpec:
-    rows: tuple                 # destination seeds
-    cols: tuple                 # source seeds
+    rows: tuple                 # destination seeds or stored-latent refs ('latent:<key>')
+    cols: tuple                 # source seeds or stored-latent refs
     layers: tuple               # ws indices copied from the column face
     psi: float = 1.0
     cutoff: int | None = None
@@ -30,15 +30,36 @@ class GridSpec:
     noise_mode: str = 'const'
     noise_strength: float = 1.0
     edits: tuple = ()           # direction edits (stored_latents.Edit) applied to every tile, as in Explore
+    latents: tuple = ()         # StoredLatent values that rows/cols refer to as 'latent:<key>'
+
+    def __post_init__(self):
+        if not all(isinstance(x, StoredLatent) for x in self.latents):
+            raise UserError('the grid latents must be stored latents')
+        keys = {lat.key for lat in self.latents}
+        if len(keys) != len(self.latents):
+            raise UserError('the grid holds the same stored latent twice')
+        for s in tuple(self.rows) + tuple(self.cols):
+            if is_ref(s):
+                if ref_key(s) not in keys:
+                    raise UserError(f'the grid refers to {str(s)[:40]} but does not hold that latent')
+            elif isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
+                raise UserError(f'the grid has a bad row or column {str(s)[:40]!r} (a seed 0..{MAX_SEED} '
+                                f'or a stored latent)')
+
+    def label(self, source) -> str:
+        """A row or column header: the seed number, or the stored latent's name."""
+        return source_label(source, self.latents) if is_ref(source) else str(source)
 
     def to_dict(self) -> dict:
         """Plain JSON types (the grid PNG's embedded spec)."""
-        d = {'rows': [int(s) for s in self.rows], 'cols': [int(s) for s in self.cols],
+        d = {'rows': [_plain(s) for s in self.rows], 'cols': [_plain(s) for s in self.cols],
              'layers': [int(i) for i in self.layers], 'psi': float(self.psi), 'cutoff': self.cutoff,
              'class_idx': self.class_idx, 'noise_mode': self.noise_mode,
              'noise_strength': float(self.noise_strength)}
         if self.edits:
             d['edits'] = [e.to_dict() for e in self.edits]
+        if self.latents:
+            d['latents'] = [lat.to_dict() for lat in self.latents]
         return d
 
     @classmethod
@@ -55,11 +76,16 @@ class GridSpec:
             if not isinstance(edits, list) or len(edits) > MAX_EDITS:
                 raise ValueError(f'edits must be a list of at most {MAX_EDITS}')
             edits = tuple(Edit.from_dict(x) for x in edits)
+            stored = d.get('latents', [])
+            if not isinstance(stored, list) or len(stored) > MAX_SOURCES:
+                raise ValueError(f'latents must be a list of at most {MAX_SOURCES}')
+            stored = tuple(sorted((StoredLatent.from_dict(x) for x in stored), key=lambda x: x.key))
             spec = cls(rows=rows, cols=cols, layers=layers, psi=float(d.get('psi', 1.0)),
                        cutoff=None if cutoff is None else int(cutoff),
                        class_idx=None if class_idx is None else int(class_idx),
                        noise_mode=str(d.get('noise_mode', 'const')),
-                       noise_strength=float(d.get('noise_strength', 1.0)), edits=edits)
+                       noise_strength=float(d.get('noise_strength', 1.0)), edits=edits,
+                       latents=stored)
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise UserError(f'the grid settings are damaged ({type(e).__name__}: {str(e)[:200]})') from None
         if not rows or not cols:
@@ -71,7 +97,14 @@ class GridSpec:
         return spec
 
 
-def _seed(s) -> int:
+def _plain(s):
+    return str(s) if is_ref(s) else int(s)
+
+
+def _seed(s):
+    """A seed (whole number 0..MAX_SEED) or a stored-latent ref, as JSON gives it."""
+    if is_ref(s):
+        return str(s)
     s = int(s)
     if not 0 <= s <= MAX_SEED:
         raise ValueError(f'seed {s} out of range 0..{MAX_SEED}')
@@ -85,13 +118,14 @@ def grid_recipe(spec: GridSpec, styles: str = '', checkpoint: str = '', checkpoi
             'version': RECIPE_VERSION}
 
 
-def cell_recipe(spec: GridSpec, num_ws: int, row_seed: int, col_seed: int) -> Recipe:
-    """The single-image recipe equal to grid cell (row_seed, col_seed)."""
+def cell_recipe(spec: GridSpec, num_ws: int, row_seed, col_seed) -> Recipe:
+    """The single-image recipe equal to grid cell (row_seed, col_seed); seeds or stored-latent
+    refs, whose latents it carries."""
     src = tuple(0 if i in spec.layers else -1 for i in range(num_ws))
-    return Recipe(seeds=(int(row_seed),), seed_weights=(1.0,), psi=spec.psi, cutoff=spec.cutoff,
+    return Recipe(seeds=(_plain(row_seed),), seed_weights=(1.0,), psi=spec.psi, cutoff=spec.cutoff,
                   class_idx=spec.class_idx, noise_mode=spec.noise_mode, noise_strength=spec.noise_strength,
-                  mix_seeds=(int(col_seed),), layer_source=src, layer_blend=tuple([1.0] * num_ws),
-                  edits=tuple(spec.edits))
+                  mix_seeds=(_plain(col_seed),), layer_source=src, layer_blend=tuple([1.0] * num_ws),
+                  edits=tuple(spec.edits), latents=tuple(spec.latents)).pruned()
 
 
 def compose_grid(spec: GridSpec, tiles: dict, tile_shape) -> np.ndarray:
@@ -114,8 +148,12 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+def _short(text: str, n: int = 24) -> str:
+    return text if len(text) <= n else text[:n - 3] + '...'
+
+
 def label_grid(grid: np.ndarray, spec: GridSpec, tile: int) -> np.ndarray:
-    """The grid with seed numbers above its columns and left of its rows (Pillow's default
+    """The grid with seed numbers (stored latents: their names) above its columns and left of its rows (Pillow's default
     font, black on white). ``tile``: the tile side in ``grid``'s pixels. The grid itself is
     copied unchanged below and right of the labels."""
     from PIL import Image, ImageDraw
@@ -129,8 +167,8 @@ def label_grid(grid: np.ndarray, spec: GridSpec, tile: int) -> np.ndarray:
         x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font)
         return x1 - x0, y1 - y0
 
-    row_text = [str(s) for s in spec.rows]
-    col_text = [str(s) for s in spec.cols]
+    row_text = [_short(spec.label(s)) for s in spec.rows]
+    col_text = [_short(spec.label(s)) for s in spec.cols]
     pad = max(3, tile // 16)
     text_h = max(size(t)[1] for t in row_text + col_text + ['0'])
     top = text_h + 2 * pad

@@ -17,6 +17,8 @@ from explorer.engine import latents
 from explorer.engine.export import batch_to_uint8
 from explorer.engine.grid_spec import GridSpec, grid_export_image
 from explorer.engine.rendering import MappingCache, apply_edits
+from explorer.engine.stored_latents import fits_model
+from explorer.errors import UserError
 
 
 @torch.no_grad()
@@ -30,7 +32,15 @@ def iter_grid(G, spec: GridSpec, device=None, batch=8, cache: MappingCache | Non
     kw = dict(noise_mode=spec.noise_mode, noise_scale=latents.noise_scales(G.num_ws, spec.noise_strength))
 
     def ws_of(seeds):
-        return cache.ws_for_seeds(G, seeds, spec.psi, spec.cutoff, spec.class_idx, device)
+        # One source per mapping call, as a single render maps it: a batched mapping can differ
+        # from it in the last bit on CPU, and then a cell would differ from its cell_recipe by 1/255.
+        return torch.cat([cache.ws_for_seeds(G, [s], spec.psi, spec.cutoff, spec.class_idx, device,
+                                             stored=spec.latents) for s in seeds])
+
+    for lat in spec.latents:        # a latent of another model: one clear error before any tile
+        why = fits_model(lat, G.w_dim, G.num_ws)
+        if why:
+            raise UserError(why)
 
     col_ws = ws_of(spec.cols)
     row_ws = ws_of(spec.rows)

@@ -13,10 +13,21 @@ from explorer.engine.image_export import ExportOptions, save_image
 from explorer.engine.png import save_png
 from explorer.engine.recipe import Recipe, validate
 from explorer.engine.rendering import render
+from explorer.engine.stored_latents import is_ref, ref_key
 
 
 def seed_filename(seed: int, extension: str = '.png') -> str:
     return f'seed{seed:04d}{extension}'
+
+
+def source_filename(source, extension: str = '.png', latents=()) -> str:
+    """'seed0042.png', or for a stored latent 'latent_<name>_<key prefix>.png' (name made safe)."""
+    if not is_ref(source):
+        return seed_filename(int(source), extension)
+    key = ref_key(source)
+    name = next((lat.name for lat in latents if lat.key == key), '')
+    safe = ''.join(c if c.isalnum() or c in '-_' else '_' for c in name.rsplit('.', 1)[0])[:40].strip('_')
+    return f'latent_{safe + "_" if safe else ""}{key[:8]}{extension}'
 
 
 def write_render(out, img: torch.Tensor, recipe_dict: dict, upscale: int = 1,
@@ -67,6 +78,9 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
                         upscale: int = 1, options: ExportOptions | None = None) -> list[Path]:
     """One PNG per seed, written atomically (temp name, then rename). Returns written paths.
 
+    A seed may be a stored latent's ref ('latent:<key>', held by ``base_recipe``): that image
+    has the latent as its base (``latent_<name>_<key>.png``); mix sources and edits stay.
+
     ``options``: write each image as it says (format, quality, bit depth, metadata, watermark)
     and name it ``seed0001.jpg`` etc.; None: today's PNG.
 
@@ -88,12 +102,13 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
     seeds = list(seeds)
     ext = options.extension if options is not None else '.png'
     if skip_existing:
-        remove_stale_temp_files(outdir, [seed_filename(s, ext) for s in seeds])
+        remove_stale_temp_files(outdir, [source_filename(s, ext, base_recipe.latents) for s in seeds])
     for i, seed in enumerate(seeds):
-        out = outdir / seed_filename(seed, ext)
+        out = outdir / source_filename(seed, ext, base_recipe.latents)
         if skip_existing and out.exists():
             continue
-        recipe = base_recipe.replace(seeds=(int(seed),), seed_weights=(1.0,)).pruned()  # no unused base latent
+        source = str(seed) if is_ref(seed) else int(seed)
+        recipe = base_recipe.replace(seeds=(source,), seed_weights=(1.0,)).pruned()  # no unused base latent
         write_render(out, render(G, recipe, device=device), recipe.to_dict(), upscale, options)   # atomic
         written.append(out)
         if progress is not None:

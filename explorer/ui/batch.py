@@ -1,8 +1,10 @@
 """Batch export: images of many seeds with the current settings, in the render worker (the format,
 metadata and watermark of File > Export preferences).
 
-``BatchDialog`` asks for the seeds (N from the current one, or a range) and the folder;
-``BatchExport`` runs the export with the status bar's progress bar and Cancel button.
+``BatchDialog`` asks for the seeds (N from the current one, or a range), or every stored latent
+in the Latents list (each as the base, one image per latent), and the folder; ``BatchExport``
+runs the export with the status bar's progress bar and Cancel button. With seeds, each seed
+replaces the base (a stored-latent base too: the dialog says so); mix sources and edits stay.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from PyQt6.QtWidgets import (
 
 from explorer.engine.png import UPSCALES
 from explorer.engine.seeds import MAX_SEED, parse_seeds
-from explorer.engine.stored_latents import first_seed
+from explorer.engine.stored_latents import first_seed, fits_model, is_ref
 from explorer.errors import ExplorerError
 
 
@@ -37,14 +39,36 @@ class BatchExport:
         window.cancel_btn.clicked.connect(self.cancel)
         window.worker.batchFinished.connect(self._on_finished)
 
-    def export(self, seeds, outdir, upscale=1) -> None:
+    def export(self, seeds, outdir, upscale=1, recipe=None) -> None:
+        """``seeds`` (or stored-latent refs that ``recipe``, default the current one, holds) with
+        the current settings."""
         win = self.win
+        recipe = win.recipe if recipe is None else recipe
         win.progress_bar.setRange(0, max(1, len(seeds)))
         win.progress_bar.setValue(0)
         win.progress_bar.setVisible(True)
         win.cancel_btn.setVisible(True)
         options = win.exporter.export_options().replace(upscale=1)   # format, metadata, watermark; upscale below
-        win.worker.batch_export(seeds, outdir, win.recipe, upscale=upscale, options=options)
+        win.worker.batch_export(seeds, outdir, recipe, upscale=upscale, options=options)
+
+    def stored_latents(self) -> list:
+        """The Latents list's latents that fit the loaded model."""
+        info = self.win.info
+        if info is None:
+            return []
+        return [lat for lat in self.win.latents_panel.latents if not fits_model(lat, info.w_dim, info.num_ws)]
+
+    def export_latents(self, outdir, upscale=1) -> int:
+        """One image per stored latent in the Latents list (that fits the model), each as the base
+        of the current recipe (mix sources and edits kept) -> how many."""
+        lats = self.stored_latents()
+        if not lats:
+            return 0
+        recipe = self.win.recipe
+        for lat in lats:
+            recipe = recipe.with_latent(lat)
+        self.export([lat.ref for lat in lats], outdir, upscale, recipe=recipe)
+        return len(lats)
 
     def cancel(self) -> None:
         self.win.worker.cancel_batch()
@@ -53,9 +77,13 @@ class BatchExport:
         win = self.win
         if win.info is None:
             return
-        dlg = BatchDialog(win, first_seed(win.recipe.seeds, win.latent_panel.seed.value()), win.exporter.upscale)
+        dlg = BatchDialog(win, first_seed(win.recipe.seeds, win.latent_panel.seed.value()), win.exporter.upscale,
+                          n_latents=len(self.stored_latents()), base_is_latent=any(map(is_ref, win.recipe.seeds)))
         if dlg.exec() == QDialog.DialogCode.Accepted:     # the dialog checked its input (BatchDialog.accept)
-            self.export(dlg.seeds(), dlg.outdir.text().strip(), dlg.size.currentData())
+            if dlg.use_latents.isChecked():
+                self.export_latents(dlg.outdir.text().strip(), dlg.size.currentData())
+            else:
+                self.export(dlg.seeds(), dlg.outdir.text().strip(), dlg.size.currentData())
 
     def _on_finished(self, paths, error) -> None:
         win = self.win
@@ -70,9 +98,11 @@ class BatchExport:
 
 
 class BatchDialog(QDialog):
-    """N seeds from the current one, or an explicit seed range; output folder."""
+    """N seeds from the current one, an explicit seed range, or every stored latent in the
+    Latents list (``n_latents`` of them); output folder. ``base_is_latent``: the current base is
+    a stored latent, which each seed replaces (said in the dialog)."""
 
-    def __init__(self, parent, seed, upscale=1):
+    def __init__(self, parent, seed, upscale=1, n_latents=0, base_is_latent=False):
         super().__init__(parent)
         self.setWindowTitle('Batch export')
         lay = QFormLayout(self)
@@ -86,6 +116,16 @@ class BatchDialog(QDialog):
         self.start = seed
         lay.addRow(self.use_count, self.count)
         lay.addRow(self.use_range, self.range)
+        self.use_latents = QRadioButton(f'Every stored latent in the Latents list ({n_latents}), each as the base')
+        self.use_latents.setEnabled(n_latents > 0)
+        self.use_latents.setToolTip('One image per stored latent (file latent_<name>_<key>): the current settings, '
+                                    'mix sources and edits, with that latent as the base')
+        lay.addRow(self.use_latents)
+        self.base_note = QLabel('The base is a stored latent: with seeds, each seed replaces the base latent; '
+                                'mix sources and edits are kept.')
+        self.base_note.setWordWrap(True)
+        self.base_note.setVisible(bool(base_is_latent))
+        lay.addRow(self.base_note)
         row = QHBoxLayout()
         self.outdir = QLineEdit(str(Path.cwd() / 'out'))
         browse = QPushButton('Browse…')
@@ -118,7 +158,7 @@ class BatchDialog(QDialog):
     def accept(self):
         """OK: check the input here; a mistake is shown in the dialog, which stays open with it."""
         try:
-            seeds = self.seeds()
+            seeds = [0] if self.use_latents.isChecked() else self.seeds()
             if not seeds:
                 raise ExplorerError('the seed range is empty')
             if not self.outdir.text().strip():

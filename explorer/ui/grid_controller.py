@@ -1,7 +1,7 @@
 """The Mixing grid tab's controller: which grid to render, its tiles, its cells and its PNG.
 
-The grid panel describes a ``GridSpec`` (rows x columns of seeds, the layers taken from the
-column seed, psi); Explore's noise, cutoff and class go with it. The render worker renders
+The grid panel describes a ``GridSpec`` (rows x columns of seeds or stored latents, the layers
+taken from the column face, psi); Explore's noise, cutoff and class go with it. The render worker renders
 it one tile at a time (``gridTile``), yielding to the view's renders in between; a newer
 grid replaces an older one (tiles carry the grid id, stale ones are dropped). A grid PNG
 embeds its spec, so File > Open recipe brings the grid back; the worker composes, upscales,
@@ -91,6 +91,8 @@ class GridController:
             win.show_error('Could not open recipe', f'the grid takes layers {list(spec.layers)} but this model has '
                                                     f'{win.info.num_ws} style layers')
             return False
+        for lat in spec.latents:        # its stored latents join the Latents list
+            win.latents_panel.add(lat)
         self.panel.set_spec(spec, styles)
         changes = dict(cutoff=spec.cutoff, class_idx=spec.class_idx, noise_mode=spec.noise_mode,
                        noise_strength=spec.noise_strength)
@@ -111,7 +113,7 @@ class GridController:
             self.panel._stop_progress()
 
     def open_cell(self, r, c) -> None:
-        """A click on a cell: that mix in Explore (one undo step)."""
+        """A click on a cell: that mix in Explore (one undo step), with the stored latents it uses."""
         spec, win = self.spec, self.win
         if spec is None or win.info is None:
             return

@@ -11,7 +11,8 @@ The window wires this in (menu actions, drops, the Latents tab); the work is her
   mixing and no edits, one undo step, the same pixels (a stored latent is used as it is).
 - Export latent (File menu): the current final ws as NVIDIA's ``projected_w.npz`` layout.
 - The Latents list: every stored latent seen this session (imported, kept, in a rendered
-  recipe, e.g. one opened from a PNG), usable as base or mix source.
+  recipe, e.g. one opened from a PNG), usable as base or mix source, or as a row or column
+  of the Mixing grid.
 
 The recipe edits themselves are plain functions (``with_base``, ``kept_recipe``,
 ``with_mix_source``) so they are tested without a window.
@@ -131,6 +132,7 @@ class LatentsController(QObject):
         panel.keepRequested.connect(self.keep_current)
         panel.useAsBase.connect(self.use_as_base)
         panel.addAsMix.connect(self.add_as_mix)
+        panel.addToGrid.connect(self.add_to_grid)
         panel.exportRequested.connect(lambda lat: self.export_dialog(lat))
         panel.list.currentRowChanged.connect(lambda _: self._mark_in_use())
 
@@ -210,6 +212,21 @@ class LatentsController(QObject):
         self.window.restore_recipe(recipe)
         self.window._status(f'{lat.name or "The latent"} is style source {k + 1}: choose its layers in '
                             f'the Styles tab')
+
+    def add_to_grid(self, lat: StoredLatent, which: str = 'row') -> bool:
+        """``lat`` as a row ('row') or column ('col') of the Mixing grid, which is then shown."""
+        w = self.window
+        info = w.info
+        if info is None:
+            return False
+        why = fits_model(lat, info.w_dim, info.num_ws)
+        if why:
+            w.show_error('Could not add to the grid', f'{why}.')
+            return False
+        w.grid_panel.add_latent(lat, which)
+        w.tabs.setCurrentWidget(w.grid_panel)
+        w._status(f'{lat.name or "The latent"} is a {"row" if which == "row" else "column"} of the Mixing grid')
+        return True
 
     # ------------------------------------------------------------------ worker
     def _start(self, kind, asked, *args) -> None:

@@ -1,7 +1,8 @@
 """The Figure-3 mixing grid tab: rows = destination seeds, columns = source seeds.
 
 Cell (r, c) is row face r with the chosen layer group's styles taken from column
-face c. Seeds are edited inline in the headers; tiles arrive one by one from the
+face c. Seeds are edited inline in the headers; a row or column may be a stored latent
+(Latents list: "Add to grid as row/column"), shown by its name with a remove button; tiles arrive one by one from the
 render worker ("tile k/N", Cancel stops the grid between tiles); clicking a cell opens
 that mix in the main view.
 
@@ -33,6 +34,7 @@ from PyQt6.QtWidgets import (
 
 from explorer.engine.grid_spec import GridSpec
 from explorer.engine.seeds import parse_int_list
+from explorer.engine.stored_latents import StoredLatent, is_ref, ref_key, source_label
 from explorer.errors import UserError
 from explorer.ui.qimage import to_pixmap
 from explorer.ui.widgets import SeedBox
@@ -65,6 +67,27 @@ class Tile(QLabel):
             self.clicked.emit()
 
 
+class LatentHeader(QFrame):
+    """A row or column that is a stored latent: its name, and a button that takes it out."""
+    removePressed = pyqtSignal()
+
+    def __init__(self, lat: StoredLatent):
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(4, 0, 0, 0)
+        lay.setSpacing(2)
+        self.name = QLabel(source_label(lat.ref, (lat,)))
+        self.name.setToolTip(f'Stored latent {lat.name}\n{lat.space.upper()}, key {lat.key}')
+        self.name.setMinimumWidth(20)
+        lay.addWidget(self.name, 1)
+        self.remove = QPushButton('×')
+        self.remove.setFixedWidth(24)
+        self.remove.setToolTip('Take this latent out of the grid')
+        lay.addWidget(self.remove)
+        self.remove.clicked.connect(self.removePressed)
+
+
 class GridScroll(QScrollArea):
     """The grid's scroll area: says when it is resized, and turns Ctrl+wheel into zoom steps."""
     resized = pyqtSignal()
@@ -93,8 +116,9 @@ class GridPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.rows = [1, 2, 3]
+        self.rows = [1, 2, 3]               # seeds, or stored-latent refs ('latent:<key>')
         self.cols = [4, 5, 6, 7]
+        self.latents: dict = {}             # key -> StoredLatent of the refs in rows/cols
         self.tile_size = 120                # the side of every tile now (fit x zoom)
         self.psi_own = False                # psi set here (else it follows Explore's)
         self._explore_psi = 1.0
@@ -169,7 +193,8 @@ class GridPanel(QWidget):
         self.render_btn.setVisible(False)
         bar2.addWidget(self.render_btn)
         self.labels = QCheckBox('Labels')
-        self.labels.setToolTip('Save with the seed numbers above the columns and left of the rows')
+        self.labels.setToolTip('Save with the seed numbers (stored latents: their names) above the columns '
+                               'and left of the rows')
         bar2.addWidget(self.labels)
         self.save_btn = QPushButton('Save grid PNG…')
         bar2.addWidget(self.save_btn)
@@ -186,9 +211,9 @@ class GridPanel(QWidget):
         self.scroll.setWidget(self.canvas)
         lay.addWidget(self.scroll, 1)
 
-        self.add_row.clicked.connect(lambda: self._edit(rows=self.rows + [max(self.rows + self.cols + [0]) + 1]))
+        self.add_row.clicked.connect(lambda: self._edit(rows=self.rows + [self._next_seed()]))
         self.del_row.clicked.connect(lambda: self._edit(rows=self.rows[:-1]) if len(self.rows) > 1 else None)
-        self.add_col.clicked.connect(lambda: self._edit(cols=self.cols + [max(self.rows + self.cols + [0]) + 1]))
+        self.add_col.clicked.connect(lambda: self._edit(cols=self.cols + [self._next_seed()]))
         self.del_col.clicked.connect(lambda: self._edit(cols=self.cols[:-1]) if len(self.cols) > 1 else None)
         self.group.currentIndexChanged.connect(self._group_changed)
         self.custom.editingFinished.connect(lambda: (self._update_layers_label(), self.specChanged.emit()))
@@ -229,9 +254,29 @@ class GridPanel(QWidget):
                 self.psi.setValue(recipe.psi)
         psi = float(self.psi.value()) if self.psi_own else float(recipe.psi)
         self.noise_label.setText(f'noise {recipe.noise_mode}, strength {recipe.noise_strength:.2f} (Explore)')
+        used = {ref_key(s) for s in self.rows + self.cols if is_ref(s)}
+        latents = tuple(sorted((lat for k, lat in self.latents.items() if k in used), key=lambda x: x.key))
         return GridSpec(rows=tuple(self.rows), cols=tuple(self.cols), layers=self.layers(), psi=psi,
                         cutoff=recipe.cutoff, class_idx=recipe.class_idx, noise_mode=recipe.noise_mode,
-                        noise_strength=recipe.noise_strength, edits=tuple(recipe.edits))
+                        noise_strength=recipe.noise_strength, edits=tuple(recipe.edits), latents=latents)
+
+    def add_latent(self, lat: StoredLatent, which: str = 'row') -> None:
+        """Add ``lat`` as the last row (``which`` 'row') or column ('col'); a latent already there
+        is not added twice. Emits specChanged."""
+        self.latents[lat.key] = lat
+        lst = self.rows if which == 'row' else self.cols
+        if lat.ref in lst:
+            return
+        self._edit(**{'rows' if which == 'row' else 'cols': lst + [lat.ref]})
+
+    def remove_entry(self, which: str, i: int) -> None:
+        """Take row/column ``i`` out; the last one left becomes a seed instead."""
+        lst = list(self.rows if which == 'row' else self.cols)
+        if len(lst) > 1:
+            del lst[i]
+        else:
+            lst[i] = self._next_seed()
+        self._edit(**{'rows' if which == 'row' else 'cols': lst})
 
     def styles_text(self) -> str:
         """How the layers are chosen, as ``main.py mix --styles`` takes it ('coarse', '0-3,8')."""
@@ -252,7 +297,8 @@ class GridPanel(QWidget):
             self.psi.setValue(spec.psi)
         self.psi_own = True
         self.psi_follow.setEnabled(True)
-        self.rows, self.cols = [int(s) for s in spec.rows], [int(s) for s in spec.cols]
+        self.latents.update({lat.key: lat for lat in spec.latents})
+        self.rows, self.cols = [_entry(s) for s in spec.rows], [_entry(s) for s in spec.cols]
         self.tiles.clear()
         self._rebuild()
         self.specChanged.emit()
@@ -382,12 +428,24 @@ class GridPanel(QWidget):
 
     def _edit(self, rows=None, cols=None):
         if rows is not None:
-            self.rows = [int(s) for s in rows]
+            self.rows = [_entry(s) for s in rows]
         if cols is not None:
-            self.cols = [int(s) for s in cols]
+            self.cols = [_entry(s) for s in cols]
         self.tiles.clear()
         self._rebuild()
         self.specChanged.emit()
+
+    def _next_seed(self) -> int:
+        return max([s for s in self.rows + self.cols if not is_ref(s)] + [0]) + 1
+
+    def _header(self, which, i, value):
+        """The seed box of row/column ``i``, or the name of its stored latent."""
+        if is_ref(value) and ref_key(value) in self.latents:
+            h = LatentHeader(self.latents[ref_key(value)])
+            h.setFixedWidth(max(self.tile_size, MIN_COL_SPIN_W))
+            h.removePressed.connect(lambda: self.remove_entry(which, i))
+            return h
+        return self._seed_spin(0 if is_ref(value) else value, lambda v: self._set_seed(which, i, v))
 
     def _seed_spin(self, value, on_change):
         s = SeedBox(int(value))         # 0..2^32-1 (a QSpinBox stops at 2^31-1)
@@ -407,14 +465,14 @@ class GridPanel(QWidget):
         corner.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.grid.addWidget(corner, 0, 0)
         for c, seed in enumerate(self.cols):
-            spin = self._seed_spin(seed, lambda v, c=c: self._set_seed('col', c, v))
+            spin = self._header('col', c, seed)
             self.col_spins.append(spin)
             self.grid.addWidget(spin, 0, c + 2)
             t = Tile(self.tile_size)
             self.tile_widgets[('col', -1, c)] = t
             self.grid.addWidget(t, 1, c + 2)
         for r, seed in enumerate(self.rows):
-            spin = self._seed_spin(seed, lambda v, r=r: self._set_seed('row', r, v))
+            spin = self._header('row', r, seed)
             spin.setFixedWidth(ROW_SPIN_W)
             self.row_spins.append(spin)
             self.grid.addWidget(spin, r + 2, 0)
@@ -446,3 +504,8 @@ class GridPanel(QWidget):
             t.clear()
             t.setText('…')
         self.specChanged.emit()
+
+
+def _entry(s):
+    """A row or column as the panel keeps it: a seed (int) or a stored-latent ref (str)."""
+    return str(s) if is_ref(s) else int(s)

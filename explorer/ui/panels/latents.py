@@ -2,8 +2,9 @@
 
 One row per latent: a thumbnail (its image as a base, taken from the view when it is shown
 there: no extra render), its name, W or W+ and its shape. The buttons act on the selected
-row: use it as the base latent, add it as a style (mix) source, export it, or take it off
-the list. Import and "Keep this latent" act on the file system and the current recipe
+row: use it as the base latent, add it as a style (mix) source, add it to the Mixing grid as
+a row or a column, export it, or take it off the list. Import and "Keep this latent" act on
+the file system and the current recipe
 (``explorer.ui.latents_controller`` does the work; this panel only lists and asks).
 """
 
@@ -44,6 +45,7 @@ class LatentsPanel(QWidget):
     keepRequested = pyqtSignal()
     useAsBase = pyqtSignal(object)          # StoredLatent
     addAsMix = pyqtSignal(object)           # StoredLatent
+    addToGrid = pyqtSignal(object, str)     # StoredLatent, 'row' | 'col'
     exportRequested = pyqtSignal(object)    # StoredLatent
     removed = pyqtSignal(str)               # key of a latent taken off the list
 
@@ -78,10 +80,15 @@ class LatentsPanel(QWidget):
         self.mix_btn = QPushButton('Add as mix source')
         self.export_btn = QPushButton('Export…')
         self.remove_btn = QPushButton('Remove from list')
+        self.grid_row_btn = QPushButton('Add to grid as row')
+        self.grid_col_btn = QPushButton('Add to grid as column')
+        self.grid_row_btn.setToolTip('A destination face of the Mixing grid (its styles are replaced per column)')
+        self.grid_col_btn.setToolTip('A source face of the Mixing grid (its styles go into every row)')
         self.base_btn.setToolTip('Make the selected latent the base latent (double-click does the same)')
         self.mix_btn.setToolTip('Add it as a style source; choose its layers in Per-layer styles')
         self.export_btn.setToolTip('Write it as .npz in NVIDIA\'s projected_w layout')
-        for i, b in enumerate((self.base_btn, self.mix_btn, self.export_btn, self.remove_btn)):
+        for i, b in enumerate((self.base_btn, self.mix_btn, self.grid_row_btn, self.grid_col_btn,
+                               self.export_btn, self.remove_btn)):
             btns.addWidget(b, i // 2, i % 2)
         lay.addLayout(btns)
         self.import_btn.clicked.connect(self.importRequested)
@@ -89,6 +96,8 @@ class LatentsPanel(QWidget):
         self.base_btn.clicked.connect(lambda: self._emit_selected(self.useAsBase))
         self.mix_btn.clicked.connect(lambda: self._emit_selected(self.addAsMix))
         self.export_btn.clicked.connect(lambda: self._emit_selected(self.exportRequested))
+        self.grid_row_btn.clicked.connect(lambda: self._emit_to_grid('row'))
+        self.grid_col_btn.clicked.connect(lambda: self._emit_to_grid('col'))
         self.remove_btn.clicked.connect(self.remove_selected)
         self.list.itemDoubleClicked.connect(lambda _: self._emit_selected(self.useAsBase))
         self.list.currentRowChanged.connect(lambda _: self._update_buttons())
@@ -149,9 +158,14 @@ class LatentsPanel(QWidget):
         if lat is not None:
             signal.emit(lat)
 
+    def _emit_to_grid(self, which: str) -> None:
+        lat = self.selected()
+        if lat is not None:
+            self.addToGrid.emit(lat, which)
+
     def _update_buttons(self) -> None:
         lat = self.selected()
-        for b in (self.base_btn, self.mix_btn, self.export_btn):
+        for b in (self.base_btn, self.mix_btn, self.grid_row_btn, self.grid_col_btn, self.export_btn):
             b.setEnabled(lat is not None)
         self.remove_btn.setEnabled(lat is not None and lat.key not in self.in_use)
         self.remove_btn.setToolTip('The current image uses this latent' if lat is not None and lat.key in self.in_use
