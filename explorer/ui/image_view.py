@@ -125,8 +125,7 @@ class ImageView(pg.GraphicsLayoutWidget):
             self.fit()
             return
         zoom = clamp_zoom(zoom)
-        box = self.viewbox.sceneBoundingRect()
-        at = box.center() if anchor is None else self._scene(anchor)
+        at = self._box().center() if anchor is None else self._scene(anchor)
         self.origin = anchored_origin(at, self.viewbox.mapViewToScene(QPointF(0, 0)), self.scale(), zoom)
         self.zoom = zoom
         self._apply_zoom()
@@ -136,10 +135,15 @@ class ImageView(pg.GraphicsLayoutWidget):
         """Show the image at ``self.zoom`` with its corner at ``self.origin`` (also after a resize)."""
         if self.zoom is None:
             return
-        box, s, o = self.viewbox.sceneBoundingRect(), self.zoom, self.origin
+        box, s, o = self._box(), self.zoom, self.origin
         self.viewbox.setRange(xRange=((box.left() - o.x()) / s, (box.right() - o.x()) / s),
                               yRange=((box.top() - o.y()) / s, (box.bottom() - o.y()) / s), padding=0.0)
         self._update_smoothing()
+
+    def _box(self) -> QRectF:
+        """The view box's area in scene coordinates (its view range maps onto it; not
+        ``sceneBoundingRect``, which pyqtgraph pads by half a pixel)."""
+        return self.viewbox.mapRectToScene(self.viewbox.rect())
 
     def nearest(self) -> bool:
         """Drawn nearest-neighbour: a whole zoom (not fit) of a full-resolution frame."""
