@@ -53,6 +53,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.zoom: float | None = None      # None: fit
         self.origin = QPointF(0, 0)         # scene position of the image's top-left corner when zoomed
         self._pan = None                    # (start scene position, start origin) while panning
+        self._hover = (-1, -1)              # the pixel under the pointer, for a readout of a new frame
         self.viewbox.sigResized.connect(lambda *_: self._apply_zoom())
         # The drag overlay: the mask, lines handle -> target, the points on top.
         self.mask_item = pg.ImageItem(axisOrder='row-major')
@@ -88,6 +89,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.item.setImage(frame, autoLevels=False, levels=(0, 255))
         self._place(frame.shape[1], frame.shape[0])
         self._update_smoothing()
+        if self._hover != (-1, -1):
+            self.hovered.emit(*self._hover)     # the readout follows a new frame under a still pointer
 
     def _place(self, fw, fh) -> None:
         """Stretch the frame over the full-resolution square; fit the view to it when that changes."""
@@ -221,6 +224,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         return f'x {x}, y {y} · {what} ' + ' '.join(str(c) for c in v)
 
     def leaveEvent(self, ev):
+        self._hover = (-1, -1)
         self.hovered.emit(-1, -1)
         super().leaveEvent(ev)
 
@@ -287,7 +291,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         ev.accept()
 
     def mouseMoveEvent(self, ev):
-        self.hovered.emit(*self.pixel_at(ev.position()))
+        self._hover = self.pixel_at(ev.position())
+        self.hovered.emit(*self._hover)
         if self._pan is not None:
             self._move_pan(ev.position())
             ev.accept()

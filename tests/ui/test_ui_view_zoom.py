@@ -119,7 +119,8 @@ def test_pan_readout_and_fit_on_a_new_model(qtbot, win, tiny_ckpt):
         r, g, b = frame[py, px]
         assert win.pixel_label.text() == f'x {px}, y {py} · RGB {r} {g} {b}'
     known = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
-    view.set_frame(known)
+    view.set_frame(known)               # a new frame under the still pointer: the readout follows
+    assert win.pixel_label.text() == 'x 15, y 2 · RGB {} {} {}'.format(*known[2, 15])
     mouse(view, 'move', at(view, 9.5, 4.5), Qt.MouseButton.NoButton)
     assert win.pixel_label.text() == 'x 9, y 4 · RGB {} {} {}'.format(*known[4, 9])
     mouse(view, 'move', at(view, -3, 4.5), Qt.MouseButton.NoButton)    # outside the image
