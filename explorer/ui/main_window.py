@@ -69,6 +69,7 @@ from explorer.ui.recipe_fit import reconcile_recipe
 from explorer.ui.refine import ViewState
 from explorer.ui.refine_qt import QtRefineScheduler
 from explorer.ui.settings import open_settings, value_bool
+from explorer.ui.zoom_view import zoom_combo
 from explorer.workers.render_worker import RenderRequest, RenderWorker, default_session
 
 APP_NAME = 'StyleGAN Explorer'
@@ -199,6 +200,15 @@ class MainWindow(QMainWindow):
         self.cancel_btn.setVisible(False)
         sb.addPermanentWidget(self.progress_bar)
         sb.addPermanentWidget(self.cancel_btn)
+        self.pixel_label = QLabel('')          # the pixel under the pointer (issue #20)
+        self.pixel_label.setToolTip('The full-resolution pixel under the pointer and its value')
+        sb.addPermanentWidget(self.pixel_label)
+        self.view.hovered.connect(lambda x, y: self.pixel_label.setText(self.view.readout_text(x, y)))
+        self.zoom_box = zoom_combo(self.view)
+        self.zoom_box.setToolTip('Zoom of the image (or the mouse wheel over it; drag with the middle '
+                                 'button, or the left one outside Drag mode, to pan; double-click fits). '
+                                 'Whole zooms show each pixel as a sharp square.')
+        sb.addPermanentWidget(self.zoom_box)
         self.info_label = QLabel('')
         sb.addPermanentWidget(self.info_label)
 
@@ -381,6 +391,7 @@ class MainWindow(QMainWindow):
         recipe is kept as far as it fits (a favourite waiting for this model replaces it)."""
         self.progress_bar.setVisible(False)
         self.info = info
+        self.view.fit()                     # a new model starts fitted to the window
         for p in self.panels + [self.grid_panel]:
             p.set_model(info)
         fix = dict(reconcile_recipe(self.recipe, info))

@@ -10,7 +10,9 @@
 - Readout: ``hovered(x, y)`` with the image pixel under the pointer ((-1, -1) outside); the
   owner formats the text (it knows what the values mean).
 
-Plain QPainter on a QWidget: no scene graph, one drawImage per paint.
+Plain QPainter on a QWidget: no scene graph, one drawImage per paint. The zoom arithmetic
+(``clamp_zoom``, ``wheel_zoom``, ``anchored_origin``, ``is_whole``) and the Fit / k:1 choices
+(``zoom_combo``, ``add_zoom_actions``) are shared with the main view (``image_view.ImageView``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,29 @@ from explorer.ui.qimage import to_qimage
 ZOOM_LEVELS = (1, 2, 3, 4, 6, 8)
 MIN_ZOOM, MAX_ZOOM = 1 / 16, 64.0
 WHEEL_STEP = 1.25
+
+
+def clamp_zoom(zoom: float) -> float:
+    return min(max(float(zoom), MIN_ZOOM), MAX_ZOOM)
+
+
+def wheel_zoom(scale: float, delta_y: float) -> float | None:
+    """The zoom after a wheel turn of ``delta_y`` (1/8 degrees, 120 a notch) from ``scale``; None
+    for no turn."""
+    steps = delta_y / 120.0
+    return clamp_zoom(scale * WHEEL_STEP ** steps) if steps else None
+
+
+def anchored_origin(anchor: QPointF, origin: QPointF, scale: float, zoom: float) -> QPointF:
+    """Where the image's top-left corner goes (widget coordinates) when the zoom changes from
+    ``scale`` to ``zoom`` so that the image point under ``anchor`` stays under it."""
+    ix, iy = (anchor.x() - origin.x()) / scale, (anchor.y() - origin.y()) / scale
+    return QPointF(anchor.x() - ix * zoom, anchor.y() - iy * zoom)
+
+
+def is_whole(scale: float) -> bool:
+    """A whole zoom (1:1, 2:1 ...): drawn nearest-neighbour, every pixel a crisp square."""
+    return scale >= 1 and abs(scale - round(scale)) < 1e-6
 
 
 class ZoomView(QWidget):
@@ -83,12 +108,11 @@ class ZoomView(QWidget):
         if zoom is None:
             self.zoom = None
         else:
-            zoom = min(max(float(zoom), MIN_ZOOM), MAX_ZOOM)
+            zoom = clamp_zoom(zoom)
             anchor = anchor if anchor is not None else QPointF(self.width() / 2, self.height() / 2)
             pos, s = self._placement()
-            ix, iy = (anchor.x() - pos.x()) / s, (anchor.y() - pos.y()) / s
             self.zoom = zoom
-            self.offset = QPointF(anchor.x() - ix * zoom, anchor.y() - iy * zoom)
+            self.offset = anchored_origin(anchor, pos, s, zoom)
         self.zoomChanged.emit(self.zoom)
         self.update()
 
@@ -115,8 +139,7 @@ class ZoomView(QWidget):
 
     def nearest(self) -> bool:
         """Drawn nearest-neighbour (an integer zoom)?"""
-        s = self.scale()
-        return s >= 1 and abs(s - round(s)) < 1e-6
+        return is_whole(self.scale())
 
     # ------------------------------------------------------------------ painting
     def paintEvent(self, e):
@@ -135,9 +158,9 @@ class ZoomView(QWidget):
 
     # ------------------------------------------------------------------ input
     def wheelEvent(self, e):
-        steps = e.angleDelta().y() / 120.0
-        if steps and self.image is not None:
-            self.set_zoom(self.scale() * WHEEL_STEP ** steps, anchor=e.position())
+        zoom = wheel_zoom(self.scale(), e.angleDelta().y())
+        if zoom is not None and self.image is not None:
+            self.set_zoom(zoom, anchor=e.position())
         e.accept()
 
     def mousePressEvent(self, e):
@@ -177,8 +200,15 @@ def zoom_choices() -> list[tuple[str, float | None]]:
     return [('Fit', None)] + [(f'{k}:1', float(k)) for k in ZOOM_LEVELS]
 
 
-def zoom_combo(view: ZoomView):
-    """A combo box (Fit, 1:1 ... 8:1) bound to ``view``; wheel zooms show as a percentage."""
+def add_zoom_actions(menu, view) -> None:
+    """Fit, 1:1 ... 8:1 as actions of ``menu`` (a QMenu) that set ``view``'s zoom."""
+    for text, z in zoom_choices():
+        menu.addAction(text, lambda z=z: view.set_zoom(z))
+
+
+def zoom_combo(view):
+    """A combo box (Fit, 1:1 ... 8:1) bound to ``view`` (a ZoomView or the main ImageView: anything
+    with ``set_zoom`` and ``zoomChanged``); wheel zooms show as a percentage."""
     from PyQt6.QtCore import QSignalBlocker
     from PyQt6.QtWidgets import QComboBox
     box = QComboBox()
