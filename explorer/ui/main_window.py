@@ -31,11 +31,8 @@ import time
 from PyQt6.QtCore import QEvent, QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QApplication,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
@@ -69,7 +66,7 @@ from explorer.ui.recipe_fit import reconcile_recipe
 from explorer.ui.refine import ViewState
 from explorer.ui.refine_qt import QtRefineScheduler
 from explorer.ui.settings import open_settings, value_bool
-from explorer.ui.zoom_view import zoom_combo
+from explorer.ui.status_bar import build_status_bar
 from explorer.workers.render_worker import RenderRequest, RenderWorker, default_session
 
 APP_NAME = 'StyleGAN Explorer'
@@ -189,28 +186,7 @@ class MainWindow(QMainWindow):
         self.noise_panel.viewChanged.connect(self.set_view_mode)
         self.favourites_panel.listChanged.connect(self._save_favourites)
 
-        sb = self.statusBar()
-        self.status_label = QLabel('Starting…')
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        sb.addWidget(self.status_label, 1)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumWidth(240)
-        self.progress_bar.setVisible(False)
-        self.cancel_btn = QPushButton('Cancel')
-        self.cancel_btn.setVisible(False)
-        sb.addPermanentWidget(self.progress_bar)
-        sb.addPermanentWidget(self.cancel_btn)
-        self.pixel_label = QLabel('')          # the pixel under the pointer (issue #20)
-        self.pixel_label.setToolTip('The full-resolution pixel under the pointer and its value')
-        sb.addPermanentWidget(self.pixel_label)
-        self.view.hovered.connect(lambda x, y: self.pixel_label.setText(self.view.readout_text(x, y)))
-        self.zoom_box = zoom_combo(self.view)
-        self.zoom_box.setToolTip('Zoom of the image (or the mouse wheel over it; drag with the middle '
-                                 'button, or the left one outside Drag mode, to pan; double-click fits). '
-                                 'Whole zooms show each pixel as a sharp square.')
-        sb.addPermanentWidget(self.zoom_box)
-        self.info_label = QLabel('')
-        sb.addPermanentWidget(self.info_label)
+        build_status_bar(self)
 
     @staticmethod
     def _stack(*widgets):
