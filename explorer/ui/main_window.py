@@ -31,6 +31,7 @@ import time
 from PyQt6.QtCore import QEvent, QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QApplication,
+    QLabel,
     QMainWindow,
     QMessageBox,
     QScrollArea,
@@ -166,8 +167,8 @@ class MainWindow(QMainWindow):
         self.controls.addTab(_scrolled(self.noise_panel), 'Noise')
         self.latents_panel = LatentsPanel()     # stored latents (issue #16)
         saved = QSplitter(Qt.Orientation.Vertical)     # what you keep: favourites above, stored latents below
-        saved.addWidget(self.favourites_panel)
-        saved.addWidget(self.latents_panel)
+        saved.addWidget(self._stack(QLabel('<b>Favourites</b>'), self.favourites_panel, stretch=False))
+        saved.addWidget(self._stack(QLabel('<b>Stored latents</b>'), self.latents_panel, stretch=False))
         self.controls.addTab(saved, 'Saved')
         self.controls.setTabToolTip(3, 'Favourites (starred states) and stored latents (imported, kept, dragged)')
         self.controls.setMinimumWidth(520)
@@ -189,13 +190,14 @@ class MainWindow(QMainWindow):
         build_status_bar(self)
 
     @staticmethod
-    def _stack(*widgets):
+    def _stack(*widgets, stretch=True):
         w = QWidget()
         lay = QVBoxLayout(w)
         lay.setContentsMargins(0, 0, 0, 0)
         for x in widgets:
             lay.addWidget(x)
-        lay.addStretch(1)
+        if stretch:
+            lay.addStretch(1)
         return w
 
     def add_tab(self, widget, title) -> int:
