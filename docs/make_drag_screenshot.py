@@ -9,10 +9,7 @@ The points and the mask are placed with mouse events on the view, as a user woul
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,32 +28,12 @@ def main(argv=None):
     ap.add_argument('--keep', default='', help='also write the three full grabs into this folder')
     args = ap.parse_args(argv)
 
-    from explorer.paths import CONFIG_ENV
-    os.environ[CONFIG_ENV] = tempfile.mkdtemp(prefix='explorer-screenshots-')
+    from make_screenshots import open_window, settler, waiter
     from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
     from PyQt6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter
-
-    from explorer.ui.app import make_app
-    app = make_app()
-    from explorer.ui.main_window import MainWindow
-    win = MainWindow(checkpoint=args.checkpoint, cpu_threads='auto')
-    win.resize(1400, 900)
-    win.show()
-
-    def wait(cond, timeout=300):
-        end = time.time() + timeout
-        while not cond():
-            app.processEvents()
-            time.sleep(0.01)
-            if time.time() > end:
-                raise SystemExit('timed out')
-
-    def settle():
-        wait(lambda: win.last_request is not None and win._shown_id >= win.last_request.request_id
-             and win.frame_recipe == win.recipe)
-        for _ in range(30):
-            app.processEvents()
-            time.sleep(0.01)
+    app, win = open_window(args.checkpoint, (1400, 900))
+    wait = waiter(app, 300)
+    settle = settler(app, win, wait, same_recipe=True)
 
     def mouse(kind, x, y, button=Qt.MouseButton.LeftButton):
         vp = win.view.viewport()

@@ -11,7 +11,6 @@ without a recipe, opened as a dropped file would be.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -30,32 +29,13 @@ def main(argv=None):
     ap.add_argument('--outdir', default=str(ROOT / 'docs'))
     args = ap.parse_args(argv)
 
-    from explorer.paths import CONFIG_ENV
-    os.environ[CONFIG_ENV] = tempfile.mkdtemp(prefix='explorer-screenshots-')
+    from make_screenshots import open_window, settler, waiter
     from PIL import Image
 
     from explorer.training.synthetic import SyntheticPortraits
-    from explorer.ui.app import make_app
-    app = make_app()
-    from explorer.ui.main_window import MainWindow
-    win = MainWindow(checkpoint=args.checkpoint, cpu_threads='auto')
-    win.resize(1400, 900)
-    win.show()
-
-    def wait(cond, timeout=600):
-        end = time.time() + timeout
-        while not cond():
-            app.processEvents()
-            time.sleep(0.005)
-            if time.time() > end:
-                raise SystemExit('timed out')
-
-    def settle():
-        wait(lambda: win.last_request is not None and win._shown_id >= win.last_request.request_id
-             and win.frame_recipe == win.recipe)
-        for _ in range(30):
-            app.processEvents()
-            time.sleep(0.01)
+    app, win = open_window(args.checkpoint, (1400, 900))
+    wait = waiter(app, 600)
+    settle = settler(app, win, wait, same_recipe=True)
 
     wait(lambda: win.frame is not None)
     photo = Path(tempfile.mkdtemp()) / 'portrait.png'

@@ -43,9 +43,9 @@ def pump(app, n=20):
         time.sleep(0.01)
 
 
-def waiter(app):
+def waiter(app, default_timeout=120):
     """wait(cond, timeout): process events until cond() holds; exits on a timeout."""
-    def wait(cond, timeout=120):
+    def wait(cond, timeout=default_timeout):
         end = time.time() + timeout
         while not cond():
             app.processEvents()
@@ -55,11 +55,13 @@ def waiter(app):
     return wait
 
 
-def settler(app, win, wait):
-    """settle(): wait until the newest request's frame is on screen, then let it paint."""
+def settler(app, win, wait, same_recipe=False):
+    """settle(): wait until the newest request's frame is on screen (``same_recipe``: and the full
+    frame shows the window's recipe), then let it paint."""
     def settle():
-        wait(lambda: win.last_request is not None and win._shown_id >= win.last_request.request_id)
-        pump(app)
+        wait(lambda: win.last_request is not None and win._shown_id >= win.last_request.request_id
+             and (not same_recipe or win.frame_recipe == win.recipe))
+        pump(app, 30)
     return settle
 
 
