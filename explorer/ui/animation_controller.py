@@ -161,7 +161,7 @@ class AnimationController(QObject):
         for i, r in enumerate(fav.recipes):
             menu.addAction(fav.thumbs[i], keyframe_title(r), lambda i=i: self.add_favourite(i))
         if not fav.recipes:
-            menu.addAction('No favourites yet (star a state in the Favourites tab)').setEnabled(False)
+            menu.addAction('No favourites yet (star a state: Saved tab)').setEnabled(False)
 
     def _fill_latents(self, menu):
         menu.clear()
@@ -169,7 +169,7 @@ class AnimationController(QObject):
         for lat in lats:
             menu.addAction(lat.name or lat.key[:8], lambda lat=lat: self.add_latent(lat))
         if not lats:
-            menu.addAction('No stored latents yet (import or keep one in the Latents tab)').setEnabled(False)
+            menu.addAction('No stored latents yet (import or keep one: Saved tab)').setEnabled(False)
 
     def _request_thumb(self, uid, recipe):
         self._tag += 1

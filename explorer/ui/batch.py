@@ -116,7 +116,7 @@ class BatchDialog(QDialog):
         self.start = seed
         lay.addRow(self.use_count, self.count)
         lay.addRow(self.use_range, self.range)
-        self.use_latents = QRadioButton(f'Every stored latent in the Latents list ({n_latents}), each as the base')
+        self.use_latents = QRadioButton(f'Every stored latent in the Saved tab ({n_latents}), each as the base')
         self.use_latents.setEnabled(n_latents > 0)
         self.use_latents.setToolTip('One image per stored latent (file latent_<name>_<key>): the current settings, '
                                     'mix sources and edits, with that latent as the base')

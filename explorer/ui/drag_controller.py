@@ -322,7 +322,7 @@ class DragController(QObject):
             if latents_panel is not None:
                 latents_panel.add(lat, select=True)
             w.restore_recipe(kept_recipe(recipe, lat))
-            text += f' · "{lat.name}" is the base latent now (Latents tab)'
+            text += f' · "{lat.name}" is the base latent now (Saved tab)'
         else:
             w.set_recipe(w.recipe, exact=True)
         self._refresh()

@@ -186,7 +186,7 @@ class Exporter:
             if info is not None and not info.live:     # the favourite knows its checkpoint
                 recipe = recipe.replace(checkpoint=info.name, checkpoint_sha256=info.sha256)
             win.favourites_panel.add(recipe, frame, info.path if info is not None else '')
-            win._status('Starred. See the Favourites tab.')
+            win._status('Starred. See the Saved tab.')
 
     def shutdown(self) -> None:
         self._exact_jobs.clear()
