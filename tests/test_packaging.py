@@ -36,13 +36,15 @@ def test_pip_install_ships_the_default_checkpoint(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     shutil.rmtree(src)          # the installed copy must not lean on the source tree
     code = ('import explorer, explorer.engine.checkpoint as c\n'
+            'from explorer.engine.direction_set import default_directions_path\n'
             'p = c.default_checkpoint_path()\n'
-            'print(explorer.__file__); print(p); print(p.with_name("README.md"))\n')
+            'print(explorer.__file__); print(p); print(p.with_name("README.md")); print(default_directions_path(p))\n')
     r = subprocess.run([str(py), '-c', code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
                        env=dict(env, STYLEGAN_EXPLORER_CACHE=str(tmp_path / 'cache')))
     assert r.returncode == 0, r.stdout + r.stderr
-    module, path, card = (Path(line) for line in r.stdout.split())
+    module, path, card, dirs = (Path(line) for line in r.stdout.split())
     assert module.is_relative_to(venv), module                  # the installed copy, not the checkout
     assert path.is_relative_to(venv) and path.name == 'portraits64.pt', path
     assert filecmp.cmp(path, ROOT / 'checkpoints' / 'portraits64.pt', shallow=False)
     assert filecmp.cmp(card, ROOT / 'checkpoints' / 'README.md', shallow=False)
+    assert filecmp.cmp(dirs, ROOT / 'checkpoints' / 'portraits64_directions.npz', shallow=False)   # named sliders
