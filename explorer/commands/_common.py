@@ -153,7 +153,8 @@ def info(msg):
 
 
 def add_export_args(p, default_format_help='png'):
-    """--format, --quality, --lossless, --bits, --strip, --watermark, --watermark-corner (image files)."""
+    """--format, --quality, --lossless, --bits, --strip, --watermark, --watermark-corner, --c2pa-* (image files)."""
+    from explorer.engine.c2pa_credentials import ALGORITHMS
     from explorer.engine.image_export import CORNERS, FORMATS, METADATA_FIELDS
     p.add_argument('--format', choices=FORMATS, default=None,
                    help=f'image format (default {default_format_help}); every format embeds an sRGB profile, '
@@ -168,6 +169,12 @@ def add_export_args(p, default_format_help='png'):
                         "(ai_label only when you must; without recipe the file cannot be re-rendered)")
     p.add_argument('--watermark', default='', metavar='TEXT', help='visible text drawn on the image')
     p.add_argument('--watermark-corner', choices=CORNERS, default='bottom-right', help='where the watermark goes')
+    p.add_argument('--c2pa-cert', metavar='CERT.pem', default='',
+                   help='sign every image with C2PA content credentials: your PEM certificate chain (end-entity '
+                        'first; needs the c2pa extra and --c2pa-key)')
+    p.add_argument('--c2pa-key', metavar='KEY.pem', default='', help='the PEM private key of --c2pa-cert')
+    p.add_argument('--c2pa-alg', choices=ALGORITHMS, default='es256',
+                   help='C2PA signing algorithm, matching the key (default es256)')
 
 
 def export_options(args, default_format='png', default_bits=8):
@@ -177,7 +184,16 @@ def export_options(args, default_format='png', default_bits=8):
     bad = [s for s in strip if s not in METADATA_FIELDS]
     if bad:
         raise UserError(f'--strip: unknown field(s) {", ".join(bad)} (choose from {", ".join(METADATA_FIELDS)})')
-    return ExportOptions(format=args.format or default_format, quality=args.quality, lossless=args.lossless,
+    options = ExportOptions(format=args.format or default_format, quality=args.quality, lossless=args.lossless,
                          bits=args.bits or default_bits, upscale=getattr(args, 'upscale', 1) or 1,
                          watermark=args.watermark, watermark_corner=args.watermark_corner,
+                         c2pa_cert=getattr(args, 'c2pa_cert', '') or '', c2pa_key=getattr(args, 'c2pa_key', '') or '',
+                         c2pa_alg=getattr(args, 'c2pa_alg', 'es256') or 'es256',
                          **{f: False for f in strip})
+    if options.signs:       # refuse a missing extra or a bad file before rendering anything
+        from explorer.engine import c2pa_credentials as C2PA
+        if not C2PA.available():
+            raise UserError(C2PA.INSTALL_HINT)
+        C2PA.read_pem(options.c2pa_cert, 'certificate chain')
+        C2PA.read_pem(options.c2pa_key, 'private key')
+    return options

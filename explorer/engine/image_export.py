@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageDraw, ImageFont, PngImagePlugin
 
+from explorer.engine import c2pa_credentials as C2PA
 from explorer.engine import xmp as X
 from explorer.engine.atomic import atomic_write
+from explorer.engine.c2pa_credentials import ALGORITHMS as C2PA_ALGORITHMS
 from explorer.engine.deep_image import (
     TIFF_DESCRIPTION,
     TIFF_ICC,
@@ -82,6 +84,9 @@ class ExportOptions:
     icc: bool = True                    # embed the sRGB ICC profile
     watermark: str = ''                 # visible text drawn on the image ('' = none)
     watermark_corner: str = 'bottom-right'
+    c2pa_cert: str = ''                 # C2PA: the user's PEM certificate chain file ('' = do not sign)
+    c2pa_key: str = ''                  # C2PA: the matching PEM private key file
+    c2pa_alg: str = 'es256'             # C2PA signing algorithm (c2pa_credentials.ALGORITHMS)
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -94,7 +99,16 @@ class ExportOptions:
             raise UserError(f'16-bit export is for PNG and TIFF, not {self.format.upper()}')
         if self.watermark_corner not in CORNERS:
             raise UserError(f'watermark corner must be one of {", ".join(CORNERS)}')
+        if bool(self.c2pa_cert) != bool(self.c2pa_key):
+            raise UserError('C2PA signing needs both a certificate chain and a private key file')
+        if self.c2pa_alg not in C2PA_ALGORITHMS:
+            raise UserError(f'C2PA signing algorithm must be one of {", ".join(C2PA_ALGORITHMS)}')
         object.__setattr__(self, 'upscale', check_upscale(self.upscale))
+
+    @property
+    def signs(self) -> bool:
+        """Are exports signed with C2PA content credentials?"""
+        return bool(self.c2pa_cert and self.c2pa_key)
 
     @property
     def extension(self) -> str:
@@ -255,11 +269,34 @@ def save_image(path, array: np.ndarray, recipe: dict | None = None, options: Exp
         raise UserError(f'cannot write {path}: folder does not exist')
     if not path.parent.is_dir():
         raise UserError(f'cannot write {path}: {os.strerror(errno.ENOTDIR)}')
+    write = lambda f: encode(f, array, meta, options)     # noqa: E731
+    if options.signs:       # encoded and signed in memory, then written once: signed or untouched
+        buf = io.BytesIO()
+        encode(buf, array, dict(meta), options)
+        signed = _sign(buf.getvalue(), recipe, options, path.name)
+        write = lambda f: f.write(signed)       # noqa: E731
     try:
-        atomic_write(path, lambda f: encode(f, array, meta, options))
+        atomic_write(path, write)
     except OSError as e:  # permission denied, a folder in the way, disk full ...
         raise UserError(f'cannot write {path}: {e.strerror or e}') from None
     return path
+
+
+def model_of(recipe: dict | None) -> tuple[str, str]:
+    """(checkpoint name, SHA-256) a recipe (or a grid recipe) records; '' where it records none."""
+    r = recipe or {}
+    if not (r.get('checkpoint') or r.get('checkpoint_sha256')) and isinstance(r.get('grid'), dict):
+        r = r['grid']
+    return str(r.get('checkpoint') or ''), str(r.get('checkpoint_sha256') or '')
+
+
+def _sign(data: bytes, recipe: dict | None, options: ExportOptions, title: str) -> bytes:
+    """The encoded image with a C2PA manifest signed by the user's chain and key (the model named
+    only when the checkpoint field is kept)."""
+    cert = C2PA.read_pem(options.c2pa_cert, 'certificate chain')
+    key = C2PA.read_pem(options.c2pa_key, 'private key')
+    name, sha = model_of(recipe)
+    return C2PA.sign_bytes(data, cert, key, options.c2pa_alg, name, sha, title=title, model=options.checkpoint)
 
 
 def _exif(meta: dict) -> bytes:

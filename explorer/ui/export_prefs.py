@@ -4,6 +4,10 @@ export carries, and an optional visible watermark (stored in the GUI settings un
 The AI label (IPTC DigitalSourceType trainedAlgorithmicMedia) is on unless the user turns it
 off here; stripping the recipe keeps the label. Save, batch export and grid images all use these
 options (a file name's suffix in Save picks the format for that file).
+
+C2PA content credentials (optional, the ``c2pa`` extra): the user names their own PEM certificate
+chain and private key here; every export is then signed with them. Nothing is ever generated:
+with both fields empty, nothing is signed.
 """
 
 from __future__ import annotations
@@ -13,12 +17,18 @@ from PyQt6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
+    QPushButton,
     QSpinBox,
+    QWidget,
 )
 
+from explorer.engine import c2pa_credentials as C2PA
 from explorer.engine.image_export import CORNERS, DEEP_FORMATS, FORMATS, METADATA_FIELDS, ExportOptions
 from explorer.errors import ExplorerError
 from explorer.ui.settings import value_bool
@@ -61,6 +71,12 @@ def load_export_options(settings) -> ExportOptions:
     kw['watermark'] = str(settings.value(PREFIX + 'watermark', '') or '')
     corner = str(settings.value(PREFIX + 'watermark_corner', d.watermark_corner))
     kw['watermark_corner'] = corner if corner in CORNERS else d.watermark_corner
+    cert = str(settings.value(PREFIX + 'c2pa_cert', '') or '')
+    key = str(settings.value(PREFIX + 'c2pa_key', '') or '')
+    if cert and key:                        # both or neither
+        kw['c2pa_cert'], kw['c2pa_key'] = cert, key
+    alg = str(settings.value(PREFIX + 'c2pa_alg', d.c2pa_alg) or d.c2pa_alg)
+    kw['c2pa_alg'] = alg if alg in C2PA.ALGORITHMS else d.c2pa_alg
     try:
         return ExportOptions(**kw)
     except ExplorerError:
@@ -115,12 +131,62 @@ class ExportPrefsDialog(QDialog):
             self.corner.addItem(c.replace('-', ' ').capitalize(), c)
         self.corner.setCurrentIndex(self.corner.findData(options.watermark_corner))
         lay.addRow('Watermark corner', self.corner)
+        self._add_c2pa_rows(lay, options)
         self.format.currentIndexChanged.connect(self._sync)
         self._sync()
         bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         bb.accepted.connect(self.accept)
         bb.rejected.connect(self.reject)
         lay.addRow(bb)
+
+    def _add_c2pa_rows(self, lay, options: ExportOptions) -> None:
+        have = C2PA.available()
+        note = ('Sign every export with your own certificate chain and private key (PEM files). '
+                'Nothing is generated for you: leave both empty to export unsigned.')
+        if not have:
+            note += ' Needs the optional extra: pip install "stylegan-explorer[c2pa]".'
+        label = QLabel(note)
+        label.setWordWrap(True)
+        lay.addRow(QLabel('C2PA content credentials:'))
+        lay.addRow(label)
+        self.c2pa_cert = QLineEdit(options.c2pa_cert)
+        self.c2pa_key = QLineEdit(options.c2pa_key)
+        for edit, what, text in ((self.c2pa_cert, 'certificate chain', 'Certificate chain'),
+                                 (self.c2pa_key, 'private key', 'Private key')):
+            edit.setPlaceholderText('none (exports are not signed)')
+            row = QWidget()
+            h = QHBoxLayout(row)
+            h.setContentsMargins(0, 0, 0, 0)
+            h.addWidget(edit)
+            browse = QPushButton('Browse…')
+            browse.clicked.connect(lambda _=False, e=edit, w=what: self._browse(e, w))
+            h.addWidget(browse)
+            row.setEnabled(have or bool(edit.text()))   # a saved path stays visible (and clearable)
+            lay.addRow(text, row)
+        self.c2pa_alg = QComboBox()
+        for a in C2PA.ALGORITHMS:
+            self.c2pa_alg.addItem(a.upper(), a)
+        self.c2pa_alg.setCurrentIndex(max(0, self.c2pa_alg.findData(options.c2pa_alg)))
+        self.c2pa_alg.setEnabled(have)
+        lay.addRow('Signing algorithm', self.c2pa_alg)
+
+    def _browse(self, edit: QLineEdit, what: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, f'C2PA {what} (PEM)', edit.text(),
+                                              'PEM files (*.pem *.crt *.cer *.key);;All files (*)')
+        if path:
+            edit.setText(path)
+
+    def accept(self) -> None:
+        """Refuse half a signing setup or files that are not PEM (a message; the dialog stays)."""
+        try:
+            o = self.options()
+            if o.signs:
+                C2PA.read_pem(o.c2pa_cert, 'certificate chain')
+                C2PA.read_pem(o.c2pa_key, 'private key')
+        except ExplorerError as e:
+            QMessageBox.warning(self, 'Export preferences', str(e))
+            return
+        super().accept()
 
     def _sync(self) -> None:
         fmt = self.format.currentData()
@@ -134,4 +200,6 @@ class ExportPrefsDialog(QDialog):
                              bits=self.bits.currentData() if fmt in DEEP_FORMATS else 8, upscale=upscale,
                              icc=self.icc.isChecked(), watermark=self.watermark.text().strip(),
                              watermark_corner=self.corner.currentData(),
+                             c2pa_cert=self.c2pa_cert.text().strip(), c2pa_key=self.c2pa_key.text().strip(),
+                             c2pa_alg=self.c2pa_alg.currentData(),
                              **{k: b.isChecked() for k, b in self.fields.items()})

@@ -4,7 +4,8 @@ A checkpoint loads in the render worker; the window keeps its model until the ne
 loaded (``MainWindow._on_loaded``), and a failure leaves everything as it was. A favourite
 made with another checkpoint loads that file first (refused unless its SHA-256 matches)
 and is restored once it is open. A recipe PNG restores the settings it was made with (a
-single image, or a mixing grid).
+single image, or a mixing grid). An opened image's C2PA content credentials (when the optional
+extra is installed and the file has a manifest) are verified and the result shown in the status bar.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
+from explorer.engine import c2pa_credentials as C2PA
 from explorer.engine.grid_spec import GridSpec
 from explorer.engine.image_export import format_of
 from explorer.engine.png import read_recipe
@@ -163,6 +165,7 @@ class Opener:
             text = error_text(e, path)
             win.show_error('Could not open recipe', text if str(path) in text else f'{path}: {text}')
             return False
+        self.show_credentials(path)
         sha, made_with = d.get('checkpoint_sha256') or '', d.get('checkpoint') or ''
         if win.info is not None and sha and sha != win.info.sha256:
             win.show_error('Different checkpoint',
@@ -173,6 +176,42 @@ class Opener:
             return win.grid.open(grid, str(d['grid'].get('styles') or ''))
         win.restore_recipe(recipe)
         return True
+
+    def show_credentials(self, path) -> 'C2PA.Verification | None':
+        """Verify the C2PA manifest of an opened image and show the result (status line and a
+        lasting label with the details as its tooltip); nothing shown for a file without one or
+        without the extra. -> the Verification, or None."""
+        label = getattr(self.win, 'credentials_label', None)
+        if label is not None:
+            label.setVisible(False)
+        if not C2PA.available():
+            return None
+        try:
+            v = C2PA.verify_file(path)
+        except ExplorerError as e:
+            log.info('content credentials of %s not read: %s', path, e)
+            return None
+        if v.status == 'none':
+            return None
+        text = v.summary()
+        if v.status == 'valid':
+            self.win._status(f'{Path(path).name}: {text}')
+        else:
+            self.win._status_error(f'{Path(path).name}: {text}')
+        if label is not None:
+            details = [str(path), text]
+            if v.claim_generator:
+                details.append(f'Made by: {v.claim_generator}')
+            if v.model:
+                details.append(f"Model: {v.model.get('name') or '?'} (SHA-256 {v.model.get('sha256') or '?'})")
+            if v.digital_source_type:
+                details.append(f'Digital source type: {v.digital_source_type}')
+            details += list(v.messages)
+            label.setText('C2PA: ' + ('valid' if v.status == 'valid' else 'INVALID'))
+            label.setStyleSheet('' if v.status == 'valid' else 'color: #d33;')
+            label.setToolTip('\n'.join(details))
+            label.setVisible(True)
+        return v
 
     def open_recipe_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.win, 'Open recipe', '',

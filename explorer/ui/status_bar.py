@@ -10,8 +10,8 @@ from explorer.ui.zoom_view import zoom_combo
 
 
 def build_status_bar(win) -> None:
-    """Sets ``win.status_label``, ``progress_bar``, ``cancel_btn``, ``pixel_label``, ``zoom_box`` and
-    ``info_label`` (``win.view`` must exist)."""
+    """Sets ``win.status_label``, ``progress_bar``, ``cancel_btn``, ``credentials_label``, ``pixel_label``,
+    ``zoom_box`` and ``info_label`` (``win.view`` must exist)."""
     sb = win.statusBar()
     win.status_label = QLabel('Starting…')
     win.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -23,6 +23,9 @@ def build_status_bar(win) -> None:
     win.cancel_btn.setVisible(False)
     sb.addPermanentWidget(win.progress_bar)
     sb.addPermanentWidget(win.cancel_btn)
+    win.credentials_label = QLabel('')    # C2PA content credentials of the image last opened (ui/opener.py)
+    win.credentials_label.setVisible(False)
+    sb.addPermanentWidget(win.credentials_label)
     win.pixel_label = QLabel('')          # the pixel under the pointer (issue #20)
     win.pixel_label.setToolTip('The full-resolution pixel under the pointer and its value')
     sb.addPermanentWidget(win.pixel_label)
