@@ -67,6 +67,16 @@ def fp32_math():
 
 
 @pytest.fixture
+def one_thread():
+    """torch on one thread for the test: on a shared 2-core machine two threads spin against each
+    other (several times slower), and results do not depend on the thread count."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def tiny_G():
     """A tiny StyleGAN2 generator (16x16) with non-trivial noise strengths."""
     from explorer.engine.networks_stylegan2 import Generator

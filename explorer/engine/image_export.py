@@ -47,13 +47,13 @@ from explorer.engine.deep_image import (
 )
 from explorer.engine.png import (
     EXPORT_KEY,
-    MAX_EXPORT_SIDE,
     RECIPE_KEY,
     check_upscale,
     open_image_info,
     pil_image,
     save_png,
     upscale_image,
+    upscaled_size,
 )
 from explorer.errors import UserError
 from explorer.version import __version__
@@ -224,14 +224,11 @@ def apply_watermark(array: np.ndarray, text: str, corner: str = 'bottom-right') 
 
 def upscale_deep(array: np.ndarray, factor: int) -> np.ndarray:
     """uint16 [H, W, C] -> [H*f, W*f, C], Lanczos per channel in float (as ``upscale_image`` for 8 bits)."""
-    factor = check_upscale(factor)
+    factor, w, h = upscaled_size(array, factor)
     if factor == 1:
         return array
-    h, w = array.shape[:2]
-    if max(h, w) * factor > MAX_EXPORT_SIDE:
-        raise UserError(f'{w}x{h} upscaled x{factor} is larger than {MAX_EXPORT_SIDE} pixels a side')
     chans = [np.asarray(Image.fromarray(array[:, :, i].astype(np.float32), 'F')
-                        .resize((w * factor, h * factor), Image.Resampling.LANCZOS)) for i in range(array.shape[2])]
+                        .resize((w, h), Image.Resampling.LANCZOS)) for i in range(array.shape[2])]
     return np.clip(np.rint(np.stack(chans, axis=2)), 0, 65535).astype(np.uint16)
 
 

@@ -63,15 +63,22 @@ def check_upscale(factor) -> int:
     return f
 
 
-def upscale_image(array: np.ndarray, factor: int) -> np.ndarray:
-    """[H, W, C] uint8 -> [H*f, W*f, C] uint8, Lanczos (Pillow); factor 1 returns the array."""
+def upscaled_size(array: np.ndarray, factor) -> tuple[int, int, int]:
+    """(factor, width, height) of ``array`` [H, W, ...] upscaled ``factor`` times; UserError for a
+    bad factor or a result over MAX_EXPORT_SIDE a side."""
     factor = check_upscale(factor)
-    if factor == 1:
-        return array
     h, w = array.shape[:2]
     if max(h, w) * factor > MAX_EXPORT_SIDE:
         raise UserError(f'{w}x{h} upscaled x{factor} is larger than {MAX_EXPORT_SIDE} pixels a side')
-    im = pil_image(np.ascontiguousarray(array)).resize((w * factor, h * factor), Image.Resampling.LANCZOS)
+    return factor, w * factor, h * factor
+
+
+def upscale_image(array: np.ndarray, factor: int) -> np.ndarray:
+    """[H, W, C] uint8 -> [H*f, W*f, C] uint8, Lanczos (Pillow); factor 1 returns the array."""
+    factor, w, h = upscaled_size(array, factor)
+    if factor == 1:
+        return array
+    im = pil_image(np.ascontiguousarray(array)).resize((w, h), Image.Resampling.LANCZOS)
     out = np.asarray(im)
     return out[:, :, None] if array.ndim == 3 and out.ndim == 2 else out
 

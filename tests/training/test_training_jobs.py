@@ -27,14 +27,6 @@ TINY_SIZES = (('z_dim', 16), ('w_dim', 16), ('mapping_layers', 1), ('channel_bas
               ('num_fp16_res', 0), ('pl_weight', 0.0), ('style_mixing_prob', 0.0))
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def fake_snapshot(run_dir, nimg, **config):
     """A snapshot file with the fields a run's inspection reads (networks left empty)."""
     cfg = dict(data='synthetic', resolution=32, batch=4, kimg=10.0, augment=False, ada_target=0.6,

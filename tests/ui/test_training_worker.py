@@ -19,14 +19,6 @@ TINY = (('z_dim', 16), ('w_dim', 16), ('mapping_layers', 1), ('channel_base', 12
 
 
 @pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
 def folder(tmp_path):
     from PIL import Image
     d = tmp_path / 'data'

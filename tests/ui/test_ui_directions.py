@@ -23,11 +23,6 @@ from explorer.engine.stored_latents import Edit  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def tiny_ckpt(tiny_G, tmp_path):
-    return str(save_generator(tiny_G, tmp_path / 'tiny.pt'))
-
-
 def _window(qtbot, checkpoint):
     from explorer.ui.app import make_app
     make_app()

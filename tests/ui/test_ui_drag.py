@@ -17,17 +17,12 @@ from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
 from PyQt6.QtGui import QMouseEvent  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
+from explorer.engine.checkpoint import load_generator  # noqa: E402
 from explorer.engine.export import to_uint8  # noqa: E402
 from explorer.engine.stored_latents import is_ref  # noqa: E402
 from explorer.ui.drag_controller import DragPoints, status_text  # noqa: E402
 
 R = 16
-
-
-@pytest.fixture
-def tiny_ckpt(tiny_G, tmp_path):
-    return str(save_generator(tiny_G, tmp_path / 'tiny.pt'))
 
 
 @pytest.fixture

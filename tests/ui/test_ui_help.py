@@ -11,21 +11,11 @@ pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut  # noqa: E402
-from ui_helpers import FakeEngine  # noqa: E402
 
 
 @pytest.fixture
-def win(qtbot):
-    from explorer.ui.app import make_app
-    make_app()
-    from explorer.ui.main_window import MainWindow
-    w = MainWindow(engine=FakeEngine())
-    qtbot.addWidget(w)
-    try:
-        qtbot.waitUntil(lambda: w.frame is not None, timeout=10000)
-        yield w
-    finally:
-        w.shutdown()
+def win(fake_win):
+    return fake_win
 
 
 def help_action(win, words):

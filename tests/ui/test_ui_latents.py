@@ -12,18 +12,13 @@ pytest.importorskip('pytestqt')
 
 import torch  # noqa: E402
 
-from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
+from explorer.engine.checkpoint import load_generator  # noqa: E402
 from explorer.engine.export import to_uint8  # noqa: E402
 from explorer.engine.png import load_png, read_recipe  # noqa: E402
 from explorer.engine.recipe import Recipe  # noqa: E402
 from explorer.engine.rendering import recipe_ws, render  # noqa: E402
 from explorer.engine.stored_latents import Edit, StoredLatent  # noqa: E402
 from explorer.ui.latents_controller import kept_name, model_fixes, plain_base, with_mix_source  # noqa: E402
-
-
-@pytest.fixture
-def tiny_ckpt(tiny_G, tmp_path):
-    return str(save_generator(tiny_G, tmp_path / 'tiny.pt'))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
 # The training-worker tests' fixtures: 1 torch thread, a tiny dataset (conftest fails a test that leaves a thread).
-from test_training_worker import folder, one_thread, tiny_job  # noqa: E402,F401
+from test_training_worker import folder, tiny_job  # noqa: E402,F401
 
 
 def other_arch_record(kimg=1.0):

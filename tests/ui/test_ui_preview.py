@@ -37,11 +37,6 @@ def _one_thread():
 
 
 @pytest.fixture
-def tiny_ckpt(tiny_G, tmp_path):
-    return str(save_generator(tiny_G, tmp_path / 'tiny.pt'))
-
-
-@pytest.fixture
 def win(qtbot, tiny_ckpt):
     from explorer.ui.main_window import MainWindow
     w = MainWindow(checkpoint=tiny_ckpt, device='cpu')

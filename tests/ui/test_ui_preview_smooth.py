@@ -13,7 +13,6 @@ import torch
 pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
-from explorer.engine.checkpoint import save_generator  # noqa: E402
 from explorer.engine.export import to_uint8  # noqa: E402
 from explorer.engine.recipe import Recipe  # noqa: E402
 from explorer.engine.rendering import render
@@ -26,11 +25,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-@pytest.fixture
-def tiny_ckpt(tiny_G, tmp_path):
-    return str(save_generator(tiny_G, tmp_path / 'tiny.pt'))
 
 
 @pytest.mark.parametrize('path', ['auto', 'exact'])

@@ -9,29 +9,12 @@ import pytest
 pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
-# The training-worker tests' fixtures: no training thread left running (autouse), 1 torch thread.
-
-import pytest
-from test_training_worker import one_thread  # noqa: E402,F401
-from ui_helpers import FakeEngine  # noqa: E402
-
-pytest.importorskip('PyQt6')
-pytest.importorskip('pytestqt')
 from ui_helpers import FakeEngine, make_window, settle  # noqa: E402
 
 
 @pytest.fixture
-def win(qtbot):
-    from explorer.ui.app import make_app
-    make_app()
-    from explorer.ui.main_window import MainWindow
-    w = MainWindow(engine=FakeEngine())
-    qtbot.addWidget(w)
-    try:
-        qtbot.waitUntil(lambda: w.frame is not None, timeout=10000)
-        yield w
-    finally:
-        w.shutdown()
+def win(fake_win):
+    return fake_win
 
 
 def is_red(label) -> bool:

@@ -9,14 +9,8 @@ pytest.importorskip('pytestqt')
 
 from PyQt6.QtCore import Qt  # noqa: E402
 
-from explorer.engine.checkpoint import save_generator  # noqa: E402
 from explorer.engine.png import load_png, read_recipe  # noqa: E402
 from explorer.engine.recipe import Recipe  # noqa: E402
-
-
-@pytest.fixture
-def tiny_ckpt(tiny_G, tmp_path):
-    return str(save_generator(tiny_G, tmp_path / 'tiny.pt'))
 
 
 @pytest.fixture
