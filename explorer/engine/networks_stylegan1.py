@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explorer.engine.fast_synthesis import check_impl
 from explorer.engine.layers import StyleLayer, per_layer_values
 from explorer.errors import UserError
 
@@ -394,9 +395,15 @@ class SynthesisNetwork(torch.nn.Module):
         return self.img_resolution - t - b, self.img_resolution - l - r
 
     def forward(self, ws, noise_mode='const', noise_scale=None, noise_generator=None, force_fp32=False,
-                stop_at=None, **_ignored):
+                stop_at=None, impl='auto', **_ignored):
         """ws [N, num_ws, w_dim] -> img [N, C, H, W]; ``stop_at``: the image at a lower resolution
-        through that resolution's ToRGB. ``force_fp32`` and other extras are accepted and ignored."""
+        through that resolution's ToRGB. ``force_fp32`` and other extras are accepted and ignored.
+
+        ``impl``: ``'auto'`` | ``'ref'``, as for StyleGAN2 (DESIGN.md: under ``torch.no_grad()``
+        the fastest path that matches the reference to float rounding). StyleGAN1 has no faster
+        path that matches yet, so both render with this reference (bit-identical, with or
+        without gradients)."""
+        check_impl(impl)
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
             f'ws must be [N, {self.num_ws}, {self.w_dim}]'
         if noise_mode not in NOISE_MODES:
