@@ -413,7 +413,7 @@ class SynthesisNetwork(torch.nn.Module):
 
         ``impl``: ``'auto'`` (default) renders under ``torch.no_grad()`` on the fast fp32 path
         (``explorer.engine.fast_synthesis``: the precomputed StyleGAN2 plan, max |difference|
-        from the reference <= 1e-3 on [-1, 1] images, measured ~1e-5..3e-4) wherever it
+        from the reference <= 1e-4 on [-1, 1] images on the CPU, measured ~1e-5) wherever it
         supports the call, else with the reference below; ``'ref'`` always renders with the
         reference, as does ``EXPLORER_KERNELS=ref``. With gradients enabled (or in train mode)
         it is always the differentiable reference."""
