@@ -397,6 +397,10 @@ class SynthesisNetwork(torch.nn.Module):
                 self.num_ws += block.num_torgb
             setattr(self, f'b{res}', block)
 
+    def fast_available(self) -> bool:
+        """Does ``impl='auto'`` under ``torch.no_grad()`` render a full image on the fast path here?"""
+        return fast_synthesis.available(self)
+
     def block_ws_slices(self):
         """[(res, start, count)]: which slice of ws each block reads (torgb shares the next conv's w)."""
         out = []
