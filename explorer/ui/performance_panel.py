@@ -1,5 +1,6 @@
 """Performance: rolling graphs of the render, mapping and frame-to-screen times, FPS, the path
-running (exact / fast fp32 / fast bf16, device, threads), peak device memory and an FPS cap.
+running (export pixels: fast fp32 or reference synthesis; view: fast fp32 / fast bf16; device,
+threads), peak device memory and an FPS cap.
 
 Fed from what every shown frame already carries (``RenderResult.timings``: 'synthesis_ms' or
 'total_ms', 'mapping_ms', 'path', 'peak_mem_mb') and the window's submit -> shown latency.
@@ -68,6 +69,8 @@ class PerformancePanel(QWidget):
             self.samples[key].append(float('nan') if v is None else float(v))
         self.times.append(now)
         path = timings.get('path', 'exact')
+        if path == 'exact' and timings.get('synthesis'):        # the export's pixels: which path made them
+            path = f'export pixels ({timings["synthesis"]})'
         if timings.get('preview'):
             path += f'  ·  preview {timings.get("resolution")} px'
         self.path_label.setText(path)
