@@ -21,6 +21,15 @@ SERIES = (('render_ms', 'render (synthesis)', '#4e9af1'), ('mapping_ms', 'mappin
           ('screen_ms', 'submit → on screen', '#7ed321'))
 
 
+def path_text(timings: dict) -> str:
+    """The path a frame took, for people: 'fast fp32' / 'fast bf16' (the view), or for the
+    frame an export would write 'export pixels (fast fp32)' / 'export pixels (reference)'."""
+    path = timings.get('path', 'exact')
+    if path == 'exact' and timings.get('synthesis'):
+        return f'export pixels ({timings["synthesis"]})'
+    return path
+
+
 class PerformancePanel(QWidget):
     capChanged = pyqtSignal(float)      # frames per second, 0 = no cap
 
@@ -68,9 +77,7 @@ class PerformancePanel(QWidget):
         for key, v in (('render_ms', render), ('mapping_ms', timings.get('mapping_ms')), ('screen_ms', screen_ms)):
             self.samples[key].append(float('nan') if v is None else float(v))
         self.times.append(now)
-        path = timings.get('path', 'exact')
-        if path == 'exact' and timings.get('synthesis'):        # the export's pixels: which path made them
-            path = f'export pixels ({timings["synthesis"]})'
+        path = path_text(timings)
         if timings.get('preview'):
             path += f'  ·  preview {timings.get("resolution")} px'
         self.path_label.setText(path)
