@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 import torch
 
-from explorer.engine import latents
+from explorer.engine import fast_synthesis, latents
 from explorer.engine.activation_view import Inspection, InspectOptions, LayerInfo, inspect_array
 from explorer.engine.animation_spec import Animation
 from explorer.engine.capabilities import dtype_supported
@@ -328,6 +328,8 @@ class Session:
         """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
         if not self.use_fast or G.family != 'stylegan2' or forced_ref():
             return ()
+        if not fast_synthesis.available(G.synthesis):      # e.g. a layer the plan does not support
+            return ()
         # On CUDA/MPS each path serves only after its first-use self-check (explorer.engine.selfcheck).
         if not selfcheck.allowed('render.fp32', self.device):
             return ()
@@ -341,7 +343,10 @@ class Session:
             return None
         fr = self._fast.get(dtype)
         if fr is None:
-            fr = self._fast[dtype] = FastRenderer(self.G, self.device, dtype=dtype)
+            # CPU fp32 (no CUDA graphs): the renderer G.synthesis itself keeps (one plan in memory;
+            # the view's full frames are then bit for bit the 'fast' export's).
+            shared = fast_synthesis.renderer(self.G.synthesis) if (dtype, self.device.type) == ('fp32', 'cpu') else None
+            fr = self._fast[dtype] = shared or FastRenderer(self.G, self.device, dtype=dtype)
         return fr
 
     # ------------------------------------------------------------------ rendering
