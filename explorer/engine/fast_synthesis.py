@@ -87,7 +87,7 @@ class FastCache:
     def __init__(self):
         self.renderer = None        # FastRenderer for ``device``
         self.device = None
-        self.reason = None          # why this module renders with the reference (None: it may not)
+        self.reason = None          # why this module renders with the reference (None: no reason known)
         self.lock = threading.RLock()
 
     def __deepcopy__(self, memo):   # copies of the module build their own
