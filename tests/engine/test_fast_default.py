@@ -256,15 +256,53 @@ def test_bits_do_not_depend_on_batch_size_or_position(threads):
 
 # ------------------------------------------------------------------ StyleGAN1
 
-def test_stylegan1_auto_is_its_reference():
+def _G1(res=64):
     from explorer.engine.networks_stylegan1 import Generator as G1
     torch.manual_seed(0)
-    G = G1(z_dim=16, w_dim=16, img_resolution=16, img_channels=3, fmap_base=64, fmap_max=16,
-           mapping_layers=2).eval()
-    ws = G.mapping(torch.randn(2, 16), None)
+    G = G1(z_dim=16, w_dim=16, img_resolution=res, img_channels=3, fmap_base=256, fmap_max=16,
+           mapping_layers=2).eval().requires_grad_(False)
     with torch.no_grad():
-        a = G.synthesis(ws, noise_mode='const')
-        b = G.synthesis(ws, noise_mode='const', impl='ref')
-    assert torch.equal(a, b)
+        for name, p in G.named_parameters():
+            if name.endswith('noise_strength'):
+                p.fill_(0.3)
+    return G
+
+
+@pytest.mark.parametrize('noise_mode', ['const', 'random', 'none'])
+def test_stylegan1_default_matches_its_reference(one_thread, noise_mode):
+    G = _G1()
+    ws = _ws(G, 2)
+    kw = dict(noise_mode=noise_mode, noise_scale=0.7)
+    with torch.no_grad():
+        fast = G.synthesis(ws, noise_generator=torch.Generator().manual_seed(2), **kw)
+        ref = G.synthesis(ws, noise_generator=torch.Generator().manual_seed(2), impl='ref', **kw)
+        preview = G.synthesis(ws, stop_at=32, **kw)
+    assert not torch.equal(fast, ref), 'the 32x32 and 64x64 convolutions should have taken NNPACK'
+    assert (fast - ref).abs().max() <= BOUND and _levels(fast, ref) <= 1
+    assert preview.shape == (2, 3, 32, 32)
+    assert G.synthesis.fast_available()
+
+
+def test_stylegan1_reference_when_asked_or_with_gradients(monkeypatch):
+    G = _G1()
+    ws = _ws(G).requires_grad_(True)
+    with torch.enable_grad():
+        grad_path = G.synthesis(ws, noise_mode='const')
+    assert grad_path.grad_fn is not None
+    grad_path = grad_path.detach()
+    with torch.no_grad():
+        assert torch.equal(G.synthesis(ws, noise_mode='const', impl='ref'), grad_path)
+        monkeypatch.setenv('EXPLORER_KERNELS', 'ref')
+        assert torch.equal(G.synthesis(ws, noise_mode='const'), grad_path)
+        assert not G.synthesis.fast_available()
     with pytest.raises(ValueError, match='impl must be'):
         G.synthesis(ws, impl='fast')
+
+
+def test_stylegan1_bits_do_not_depend_on_batch():
+    G = _G1()
+    ws = _ws(G, 3)
+    with torch.no_grad():
+        batch = G.synthesis(ws, noise_mode='const')
+        for i in range(3):
+            assert torch.equal(batch[i:i + 1], G.synthesis(ws[i:i + 1], noise_mode='const'))
