@@ -146,7 +146,8 @@ def apply_input_transform(G, recipe: Recipe) -> None:
 def fast_available(G) -> bool:
     """Does this model's ``G.synthesis`` take a fast path under ``torch.no_grad()`` for a recipe
     (full resolution, any noise mode) in this process? A synthesis network says so with a
-    ``fast_available()`` method (StyleGAN2: the plan; the others: none yet, i.e. the reference)."""
+    ``fast_available()`` method (StyleGAN2: the plan; StyleGAN1: NNPACK convolutions on the CPU);
+    a network without one renders recipes with the reference."""
     probe = getattr(G.synthesis, 'fast_available', None)
     return bool(probe()) if callable(probe) else False
 
