@@ -22,8 +22,10 @@ with an empty one) and returns None -- the caller then runs the reference -- unl
   CUDA/MPS, the ``render.fp32`` first-use self-check passed.
 
 The plan rebuilds itself when a weight changes (``fast_render.weights_token``: one
-(data_ptr, version) pair per tensor, microseconds). Random noise is drawn from the same
-generator in the same order and shapes as the reference, so the same values come out.
+(data_ptr, version) pair per tensor, ~0.2 ms). Random noise is drawn from the same generator
+in the same order and shapes as the reference, so the same values come out (with ``stop_at``
+the plan also draws the noise of the layers it skips: the image is the same, the generator is
+left further along than by the reference).
 
 Bound (tests/engine/test_fast_default.py, CPU fp32, 1 and 2 threads): max |fast - reference|
 <= 1e-4 on images in about [-1, 1]. Measured: 0.7e-5 .. 1.5e-5 on tiny skip/resnet/orig nets and
