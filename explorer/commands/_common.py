@@ -88,6 +88,17 @@ def positive_float(text):
     return v
 
 
+def add_exact_arg(p):
+    p.add_argument('--exact', action='store_true',
+                   help='render with the reference synthesis (recorded as synthesis "ref"); default: the fast '
+                        'path where the model has one (within float rounding of it, recorded as "fast")')
+
+
+def synthesis_of(args) -> str:
+    """The Recipe.synthesis a command's flags ask for: 'ref' with --exact, else 'auto'."""
+    return 'ref' if getattr(args, 'exact', False) else 'auto'
+
+
 def pick_device(name=None):
     """explorer.engine.device.pick_device, imported when a command runs (``--help`` stays torch-free)."""
     from explorer.engine.device import pick_device as pick

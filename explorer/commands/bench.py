@@ -31,7 +31,8 @@ def add_arguments(p):
     p.add_argument('--batches', type=_batches, default=None,
                    help='batch sizes, e.g. 1,8,32,64 (default: 1,8,32,64 on CUDA, 1,8 on CPU)')
     p.add_argument('--impls', default=None,
-                   help='comma-separated subset of ref,auto,fast,fast+graphs,bf16,fp16 (default: all available)')
+                   help='comma-separated subset of ref,default,auto,fast,fast+graphs,bf16,fp16 (default: all '
+                        'available; default = G.synthesis under no_grad, what callers get)')
     p.add_argument('--threads', type=C.nonneg_int, default=None, help='CPU threads (default: torch default)')
     p.add_argument('--max-seconds', type=float, default=120.0,
                    help='skip a batch size whose estimated time exceeds this (default 120)')

@@ -34,6 +34,7 @@ def add_arguments(p):
     p.add_argument('--out', required=True, metavar='F.npz', help='output latent (.npz); the PNG goes beside it')
     p.add_argument('--threads', type=C.positive_int, default=None, help='CPU threads (default: torch\'s choice)')
     C.add_device_arg(p)
+    C.add_exact_arg(p)
 
 
 def parse_points(items, resolution=None) -> tuple[list, list]:
@@ -128,7 +129,8 @@ def run(args):
                      progress=bar)
     write_latent_npz(out, res.ws)
     stored = StoredLatent.from_array(res.ws, name=f'{source} dragged')
-    recipe = Recipe().with_latent(stored).replace(seeds=(stored.ref,), seed_weights=(1.0,))
+    recipe = Recipe(synthesis=C.synthesis_of(args)).with_latent(stored).replace(seeds=(stored.ref,),
+                                                                                seed_weights=(1.0,))
     png = render_recipe_png(G, path, recipe, out.with_suffix('.png'), device=device)
     dist = ', '.join(f'{a:.1f}->{b:.1f}' for a, b in zip(res.start_distances, res.distances))
     C.info(f'{"reached" if res.reached else "stopped"} after {res.steps} steps (distance px {dist}); '

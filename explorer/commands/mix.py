@@ -26,6 +26,7 @@ def add_arguments(p):
     p.add_argument('--labels', action='store_true', help='seed numbers above the columns and left of the rows')
     C.add_export_args(p, default_format_help="the --out file's suffix")
     C.add_device_arg(p)
+    C.add_exact_arg(p)
 
 
 def run(args):
@@ -35,7 +36,7 @@ def run(args):
     from explorer.engine.checkpoint import sha256_file
     from explorer.engine.grid_spec import GridSpec, grid_recipe
     from explorer.engine.image_export import format_of, save_image
-    from explorer.engine.mixing import render_grid
+    from explorer.engine.mixing import render_grid, resolved_spec
     from explorer.errors import UserError
     rows = latents.parse_seeds(args.rows)
     cols = latents.parse_seeds(args.cols)
@@ -55,7 +56,8 @@ def run(args):
     G, path = C.load_for_cli(args.checkpoint, device)
     layers = latents.parse_layers(args.styles, G)
     spec = GridSpec(rows=tuple(rows), cols=tuple(cols), layers=tuple(layers), psi=args.psi, cutoff=args.cutoff,
-                    class_idx=args.class_idx, noise_mode=args.noise_mode)
+                    class_idx=args.class_idx, noise_mode=args.noise_mode, synthesis=C.synthesis_of(args))
+    spec = resolved_spec(G, spec)           # the grid file records the path its tiles took
     export = {}
     with C.TextProgress('mix') as bar:
         grid = render_grid(G, spec, device=device, progress=bar, upscale=args.upscale, labels=args.labels,

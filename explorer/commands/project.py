@@ -55,6 +55,7 @@ def add_arguments(p):
                    help='CPU threads for torch (default: 1 for models up to 128 px, whose small convolutions '
                         'gain little from more and slow down badly on a busy machine; else torch\'s default)')
     C.add_device_arg(p)
+    C.add_exact_arg(p)
 
 
 SMALL_MODEL_RESOLUTION = 128
@@ -104,7 +105,7 @@ def run(args):
         C.info(f'wrote {video.close()}')
     png = out.with_suffix('.png')
     write_latent_npz(out, result.ws, G.num_ws)
-    _write_png(G, path, result, png, Path(args.target).name, device)
+    _write_png(G, path, result, png, Path(args.target).name, device, C.synthesis_of(args))
     C.info(f'wrote {out} and {png}: PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.4f} '
            f'({result.space.upper()}, {result.steps_done} steps, {result.seconds:.1f} s)')
     if args.save_target:
@@ -161,12 +162,12 @@ def _discriminator(path, device):
     return D.to(device)
 
 
-def _write_png(G, path, result, png, target_name, device):
+def _write_png(G, path, result, png, target_name, device, synthesis='auto'):
     from explorer.engine.recipe import Recipe
     from explorer.engine.render_batch import render_recipe_png
     from explorer.engine.stored_latents import StoredLatent
     lat = StoredLatent.from_array(result.latent(), name=f'{target_name} projected')
-    recipe = Recipe().with_latent(lat).replace(seeds=(lat.ref,), seed_weights=(1.0,))
+    recipe = Recipe(synthesis=synthesis).with_latent(lat).replace(seeds=(lat.ref,), seed_weights=(1.0,))
     return render_recipe_png(G, path, recipe, png, device=device)
 
 
@@ -191,7 +192,8 @@ def _pivotal_tuning(args, G, path, result, target, out, device):
         'note': 'pivotal tuning: finetuned around one projected latent; renders that image, not a general model',
         'base_checkpoint': Path(path).name, 'base_checkpoint_sha256': sha256_file(path),
         'target': Path(args.target).name, 'latent_file': out.name, 'steps': cfg.steps, 'lr': cfg.lr}})
-    png = _write_png(G_tuned, model, result, out.with_name(out.stem + '.pti.png'), Path(args.target).name, device)
+    png = _write_png(G_tuned, model, result, out.with_name(out.stem + '.pti.png'), Path(args.target).name, device,
+                     C.synthesis_of(args))
     with torch.no_grad():
         ws = torch.from_numpy(result.ws)[None].to(device)
         psnr = psnr_uint8(to_uint8(G_tuned.synthesis(ws, noise_mode='const')), target)

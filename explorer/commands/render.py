@@ -29,8 +29,9 @@ def add_arguments(p):
     p.add_argument('--outdir', default='out', help='output folder (default: out)')
     p.add_argument('--recipe', metavar='IMG.png', default=None,
                    help="re-render a PNG this tool exported, from the recipe it embeds (its own psi, noise, "
-                        "mixing...; the other settings flags are ignored): writes OUTDIR/<same name>.png, or with "
-                        "--seeds one PNG per seed with the recipe's settings")
+                        "mixing, synthesis path...; the other settings flags are ignored): writes OUTDIR/<same "
+                        "name>.png, bit for bit the same pixels, or with --seeds one PNG per seed with the recipe's "
+                        "settings")
     p.add_argument('--skip-existing', action='store_true',
                    help='leave PNGs already in --outdir alone (always on under torchrun)')
     p.add_argument('--latent', metavar='F.npz', default=None,
@@ -41,6 +42,7 @@ def add_arguments(p):
                    help='add A times direction K of --directions to the layers SPEC (coarse|middle|fine|all|0-3,8; '
                         'default: the set\'s layers), after truncation and mixing; repeatable')
     C.add_device_arg(p)
+    C.add_exact_arg(p)
     p.add_argument('--upscale', type=int, choices=(1, 2, 4, 8), default=1,
                    help='write each PNG N times larger (Lanczos); the embedded recipe stays native')
     C.add_export_args(p, default_format_help="png; with --recipe the source image's format")
@@ -103,7 +105,8 @@ def _base_recipe(args, G, path):
             C.info(f'warning: {warning}')
         edits = tuple(parse_edit(e, dset, G) for e in args.edit)
     return Recipe(psi=args.psi, cutoff=args.cutoff, class_idx=args.class_idx, noise_mode=args.noise_mode,
-                  noise_seed=args.noise_seed, noise_strength=args.noise_strength, edits=edits)
+                  noise_seed=args.noise_seed, noise_strength=args.noise_strength, edits=edits,
+                  synthesis=C.synthesis_of(args))
 
 
 def _run_recipe(args):
@@ -122,6 +125,8 @@ def _run_recipe(args):
         raise UserError(f'{src}: the embedded recipe is not valid ({e})') from None
     if recipe is None:
         raise UserError(f'{src}: the embedded recipe is not valid (not a JSON object)')
+    if args.exact:
+        recipe = recipe.replace(synthesis='ref')      # else the path it records (old PNGs: 'ref')
     seeds = latents.parse_seeds(args.seeds) if args.seeds is not None else None
     same = args.format is None or args.format == format_of(src)         # keep the source's depth too
     options = C.export_options(args, default_format=format_of(src) or 'png',
@@ -164,7 +169,7 @@ def _run_distributed(args, seeds, outdir, options=None):
                                       noise_mode=args.noise_mode, noise_seed=args.noise_seed,
                                       noise_strength=args.noise_strength, class_idx=args.class_idx,
                                       device=ctx.device, skip_existing=True,
-                                      upscale=args.upscale, options=options)
+                                      upscale=args.upscale, options=options, synthesis=C.synthesis_of(args))
         counts = torch.tensor([len(written), len(mine) - len(written)], dtype=torch.float64, device=ctx.device)
         distributed.all_reduce_(counts, 'sum')
         if ctx.is_main:

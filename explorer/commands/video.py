@@ -62,8 +62,10 @@ def add_arguments(p):
     p.add_argument('--quality', type=C.nonneg_int, default=None,
                    help='0..100 (default 75): MP4 CRF 40..10, WebP quality (100 = lossless); GIF ignores it')
     p.add_argument('--fast', action='store_true',
-                   help='render through the interactive view\'s fast path (StyleGAN2; ~2x on CPU, '
-                        'frames within float rounding of single renders) instead of the exact one')
+                   help='frames are fast by default (each one as `render` would make it); --fast also batches '
+                        'them through the interactive view\'s renderer (StyleGAN2; CUDA graphs on a GPU; '
+                        'within float rounding of single renders)')
+    C.add_exact_arg(p)
     p.add_argument('--threads', type=C.positive_int, default=None,
                    help='CPU threads for rendering (default: torch\'s choice; on a busy 2-core machine 1 is '
                         'several times faster)')
@@ -93,6 +95,8 @@ def run(args):
 
     if (args.seeds is None) == (args.keyframes is None):
         raise UserError('give --seeds (e.g. 3,7,11) or --keyframes K.json')
+    if args.fast and args.exact:
+        raise UserError('give --fast or --exact, not both')
     if args.seeds is not None and args.seconds is None:
         raise UserError('give --seconds S (the length of the video)')
     if args.fps is not None and args.fps > A.MAX_FPS:
@@ -130,7 +134,8 @@ def run(args):
     from explorer.commands._common import TextProgress
     with TextProgress('video') as bar:
         written = A.export_animation(G, anim, out, device=device, path='fast' if args.fast else 'exact',
-                                     scale=scale, resample=args.resample, quality=args.quality, progress=bar)
+                                     scale=scale, resample=args.resample, quality=args.quality, progress=bar,
+                                     synthesis=C.synthesis_of(args))
     C.info(f'wrote {written} ({anim.num_frames} frames, {anim.seconds:g} s at {anim.fps:g} fps) '
            f'and {vw.sidecar_path(written)}')
     return 0

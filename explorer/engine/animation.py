@@ -26,9 +26,12 @@ seed and class must be the same in every keyframe.
 A frame's interpolated recipe (``AnimationPlan.frame_recipe(i)``) holds its ws as a
 stored W+ latent (``'latent:<key>'``) with the frame's noise settings, so
 ``rendering.render(G, plan.frame_recipe(i))`` is the frame: the ``'exact'`` path renders
-each frame through exactly that call (batch 1, bit-exact). The ``'fast'`` path renders
-the same ws through ``FastRenderer`` (the interactive view's path): equal to a single
-``FastRenderer`` render of that ws, and to ``render`` within float rounding.
+each frame through exactly that call (batch 1, bit-exact). Frame recipes record the synthesis
+path (``synthesis``: 'auto' resolves to 'fast' where the model has that path, which is the
+default of ``G.synthesis`` under no_grad; 'ref' the reference, the CLI's ``--exact``). The
+``'fast'`` plan path renders the same ws through ``FastRenderer`` in batches (the interactive
+view's path, CUDA graphs on a GPU): equal to a single ``FastRenderer`` render of that ws, and to
+``render`` within float rounding (on the CPU, bit for bit with a 'fast' frame recipe).
 
 Generated animations (functions returning an ``Animation``): ``truncation_sweep``,
 ``direction_sweep`` (-A..+A along one direction), ``style_walk`` (only a layer range
@@ -205,10 +208,12 @@ class AnimationPlan:
     and cancellation, for a GUI worker or the CLI.
     """
 
-    def __init__(self, G, anim: Animation, device=None, path='exact', batch=8):
+    def __init__(self, G, anim: Animation, device=None, path='exact', batch=8, synthesis='auto'):
+        from explorer.engine.rendering import synthesis_path
         if path not in PATHS:
             raise ValueError(f'path must be one of {PATHS}, got {path!r}')
         self.G = G
+        self.synthesis = synthesis_path(G, 'auto' if path == 'fast' else synthesis)    # 'fast' | 'ref'
         self.anim = anim
         self.device = device if device is not None else latents._device_of(G)
         for k, kf in enumerate(anim.keyframes):
@@ -302,7 +307,7 @@ class AnimationPlan:
             noise_strength=float(_lerp(ra.noise_strength, rb.noise_strength, t)), layer_noise=layer_noise,
             translate=tuple(float(_lerp(x, y, t)) for x, y in zip(ra.translate, rb.translate)),
             rotate=float(_lerp(ra.rotate, rb.rotate, t)),
-            checkpoint=ra.checkpoint, checkpoint_sha256=ra.checkpoint_sha256)
+            checkpoint=ra.checkpoint, checkpoint_sha256=ra.checkpoint_sha256, synthesis=self.synthesis)
         theta = None
         if self._noise is not None:
             theta = 2 * math.pi * self.anim.noise_loop.turns * u
@@ -367,15 +372,19 @@ class AnimationPlan:
 
 def export_animation(G, anim: Animation, out, device=None, path='exact', scale: int = 1, resample='lanczos',
                      quality: int | None = None, progress: Progress | None = None,
-                     cancel: Callable[[], bool] | None = None, batch: int = 8, extra: dict | None = None):
+                     cancel: Callable[[], bool] | None = None, batch: int = 8, extra: dict | None = None,
+                     synthesis: str = 'auto'):
     """Render ``anim`` and write it to ``out`` (.mp4 / .gif / .webp / a folder of PNGs), with the
     animation JSON beside it and inside it. Cancelling (``Cancelled`` from ``progress`` or
-    ``cancel``, or Ctrl+C) leaves nothing under ``out``. -> the written path."""
+    ``cancel``, or Ctrl+C) leaves nothing under ``out``. ``synthesis``: 'auto' (fast where the
+    model has it) or 'ref'; the metadata and frame recipes record the concrete path.
+    -> the written path."""
     from explorer.engine import video_writers as vw
-    plan = AnimationPlan(G, anim, device=device, path=path, batch=batch)
+    plan = AnimationPlan(G, anim, device=device, path=path, batch=batch, synthesis=synthesis)
     meta = dict(extra or {})
     meta['output'] = {'format': vw.format_of(out), 'scale': scale, 'resample': resample,
                       'quality': vw.DEFAULT_QUALITY if quality is None else quality, 'render_path': plan.path,
+                      'synthesis': plan.synthesis,
                       'width': int(G.img_resolution) * scale, 'height': int(G.img_resolution) * scale}
     writer = vw.open_writer(out, anim.fps, quality=vw.DEFAULT_QUALITY if quality is None else quality,
                             scale=scale, resample=resample, metadata=anim.to_json(meta))

@@ -6,8 +6,10 @@ quality (PSNR against the fp32 reference render) for every implementation the
 device offers, plus the progressive-preview latency per ``stop_at`` resolution.
 
 Implementations:
-- ``ref``          ``G.synthesis`` with the reference kernels (``EXPLORER_KERNELS=ref``);
-- ``auto``         ``G.synthesis`` with ``impl='auto'`` kernels (Triton on CUDA; CUDA only);
+- ``ref``          ``G.synthesis(impl='ref')`` with the reference kernels (``EXPLORER_KERNELS=ref``);
+- ``default``      ``G.synthesis(ws)`` under ``torch.no_grad()``: what every caller gets by default
+                   (StyleGAN2: the fast fp32 plan, ``explorer.engine.fast_synthesis``);
+- ``auto``         ``G.synthesis(impl='ref')`` with ``impl='auto'`` kernels (Triton on CUDA; CUDA only);
 - ``fast``         ``FastRenderer`` fp32, no graphs;
 - ``fast+graphs``  ``FastRenderer`` fp32 with CUDA-graph replay (CUDA only);
 - ``bf16`` / ``fp16``  ``FastRenderer`` in that dtype (graphs on CUDA), where supported.
@@ -117,7 +119,7 @@ def _peak_rss_mb():
 
 def available_impls(G, device) -> list:
     device = torch.device(device)
-    out = ['ref']
+    out = ['ref', 'default']
     if device.type == 'cuda':
         out.append('auto')
     out.append('fast')
@@ -152,8 +154,10 @@ class _Impl:
             kw['stop_at'] = stop_at
         if self.name == 'ref':
             with _env('EXPLORER_KERNELS', 'ref'):
-                return self.G.synthesis(ws, **kw)
-        return self.G.synthesis(ws, **kw)
+                return self.G.synthesis(ws, impl='ref', **kw)
+        if self.name == 'auto':
+            return self.G.synthesis(ws, impl='ref', **kw)
+        return self.G.synthesis(ws, **kw)       # default: what callers get
 
 
 def run_bench(G, device='cpu', impls=None, iters=10, batches=(1, 8), quick=False, max_seconds=120.0,
@@ -175,7 +179,7 @@ def run_bench(G, device='cpu', impls=None, iters=10, batches=(1, 8), quick=False
     ws1 = ws_all[:1]
 
     with torch.no_grad(), _env('EXPLORER_KERNELS', 'ref'):
-        reference = G.synthesis(ws1, noise_mode='const').float()
+        reference = G.synthesis(ws1, noise_mode='const', impl='ref').float()
 
     result = {
         'label': label,

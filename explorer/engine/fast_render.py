@@ -39,7 +39,9 @@ The preview policy (which ``stop_at`` resolution an interactive request renders 
 ``render(..., interrupt=f)`` asks ``f()`` before every layer and stops with ``Cancelled``
 when it returns True (the GUI worker: a newer request waits; ``explorer.engine.interrupt``).
 Which dtypes a device runs fast: ``explorer.engine.capabilities``.
-``EXPLORER_KERNELS=ref`` turns the plan off (plain ``G.synthesis``).
+``EXPLORER_KERNELS=ref`` turns the plan off (plain ``G.synthesis``). A StyleGAN2
+``G.synthesis`` call under ``torch.no_grad()`` itself renders through an fp32 FastRenderer
+kept on the module (``explorer.engine.fast_synthesis``).
 On CUDA/MPS each fast path (the plan in each dtype, CUDA graphs, the Triton epilogue) runs its
 first-use self-check (``explorer.engine.selfcheck``) before it serves; a failed one is off.
 """
@@ -222,27 +224,11 @@ class FastRenderer:
 
 
 # ---------------------------------------------------------------- first-use self-check (kernels.selfcheck)
-# The plan in each dtype against G.synthesis in fp32 on a tiny seeded generator.
+# The plan in each dtype against G.synthesis(impl='ref') in fp32 on a tiny seeded generator.
 # Relative max error allowed: fp32 leaves room for TF32 convs on CUDA; fp16/bf16 keep their
 # first blocks in fp32 (``fp32_upto``) but not here
 # (fp32_upto=4), so the check sees the low precision itself. A broken path is off by O(1).
 RENDER_TOLERANCE = {'fp32': 1e-2, 'fp16': 3e-2, 'bf16': 1e-1}
-
-
-def _tiny_generator(device):
-    """A 32 px StyleGAN2 generator with seeded weights (global RNG untouched)."""
-    from explorer.engine.networks_stylegan2 import Generator
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=32, img_channels=3,
-                      mapping_kwargs=dict(num_layers=1),
-                      synthesis_kwargs=dict(channel_base=256, channel_max=16, architecture='skip'))
-        with torch.no_grad():
-            for name, p in G.named_parameters():
-                if name.endswith('noise_strength'):
-                    p.fill_(0.3)
-        ws = G.mapping(torch.randn(1, G.z_dim), None)
-    return G.eval().requires_grad_(False).to(device), ws.to(device)
 
 
 def _render_unavailable(dtype):
@@ -255,17 +241,22 @@ def _render_unavailable(dtype):
     return why
 
 
-def _render(dtype):
+def _render(dtype, tiny_generator):
     def run(device):
-        G, ws = _tiny_generator(device)
+        G, ws = tiny_generator(device)
         fr = FastRenderer(G, device, dtype=dtype, use_graphs=False, fp32_upto=4)
         fast = fr.render(ws, noise_mode='const')
-        ref = G.synthesis(ws, noise_mode='const')
+        ref = G.synthesis(ws, noise_mode='const', impl='ref')
         return fast, ref
     return run
 
 
-for _dtype in DTYPES:
-    selfcheck.register(selfcheck.FastPath(f'render.{_dtype}', f'fast renderer, {_dtype} (StyleGAN2 view)',
-                                          _render(_dtype), tolerance=RENDER_TOLERANCE[_dtype],
-                                          unavailable=_render_unavailable(_dtype)))
+def register_selfchecks(tiny_generator) -> None:
+    """Register 'render.<dtype>' for every dtype. ``tiny_generator(device) -> (G, ws)``: a small
+    seeded StyleGAN2 generator; the network module passes its own
+    (``networks_stylegan2.selfcheck_generator``), so this module never imports the network that
+    asks it for its default fast path (no import cycle)."""
+    for dtype in DTYPES:
+        selfcheck.register(selfcheck.FastPath(f'render.{dtype}', f'fast renderer, {dtype} (StyleGAN2)',
+                                              _render(dtype, tiny_generator), tolerance=RENDER_TOLERANCE[dtype],
+                                              unavailable=_render_unavailable(dtype)))

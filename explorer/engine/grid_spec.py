@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from explorer.engine.png import pil_image, upscale_image
-from explorer.engine.recipe import MAX_EDITS, MAX_SOURCES, RECIPE_VERSION, Recipe
+from explorer.engine.recipe import MAX_EDITS, MAX_SOURCES, RECIPE_VERSION, SYNTHESIS_PATHS, Recipe
 from explorer.engine.seeds import MAX_SEED
 from explorer.engine.stored_latents import Edit, StoredLatent, is_ref, ref_key, source_label
 from explorer.errors import UserError
@@ -31,8 +31,11 @@ class GridSpec:
     noise_strength: float = 1.0
     edits: tuple = ()           # direction edits (stored_latents.Edit) applied to every tile, as in Explore
     latents: tuple = ()         # StoredLatent values that rows/cols refer to as 'latent:<key>'
+    synthesis: str = 'auto'     # Recipe.synthesis of every tile; a grid file records 'fast' | 'ref'
 
     def __post_init__(self):
+        if self.synthesis not in SYNTHESIS_PATHS:
+            raise UserError(f'the grid has an unknown synthesis path {self.synthesis!r}')
         if not all(isinstance(x, StoredLatent) for x in self.latents):
             raise UserError('the grid latents must be stored latents')
         keys = {lat.key for lat in self.latents}
@@ -46,6 +49,10 @@ class GridSpec:
                 raise UserError(f'the grid has a bad row or column {str(s)[:40]!r} (a seed 0..{MAX_SEED} '
                                 f'or a stored latent)')
 
+    def replace(self, **changes) -> 'GridSpec':
+        import dataclasses
+        return dataclasses.replace(self, **changes)
+
     def label(self, source) -> str:
         """A row or column header: the seed number, or the stored latent's name."""
         return source_label(source, self.latents) if is_ref(source) else str(source)
@@ -55,7 +62,7 @@ class GridSpec:
         d = {'rows': [_plain(s) for s in self.rows], 'cols': [_plain(s) for s in self.cols],
              'layers': [int(i) for i in self.layers], 'psi': float(self.psi), 'cutoff': self.cutoff,
              'class_idx': self.class_idx, 'noise_mode': self.noise_mode,
-             'noise_strength': float(self.noise_strength)}
+             'noise_strength': float(self.noise_strength), 'synthesis': self.synthesis}
         if self.edits:
             d['edits'] = [e.to_dict() for e in self.edits]
         if self.latents:
@@ -65,7 +72,8 @@ class GridSpec:
     @classmethod
     def from_dict(cls, d: dict) -> 'GridSpec':
         """The spec of a grid PNG (``to_dict``, the CLI's ``mix`` meta, older GUI grids); UserError
-        if it is damaged. Unknown keys (``styles``) are ignored; missing ones take the defaults."""
+        if it is damaged. Unknown keys (``styles``) are ignored; missing ones take the defaults
+        (``synthesis``: 'ref', the path grids were rendered with before they recorded it)."""
         if not isinstance(d, dict):
             raise UserError('the grid settings are not a JSON object')
         try:
@@ -85,7 +93,7 @@ class GridSpec:
                        class_idx=None if class_idx is None else int(class_idx),
                        noise_mode=str(d.get('noise_mode', 'const')),
                        noise_strength=float(d.get('noise_strength', 1.0)), edits=edits,
-                       latents=stored)
+                       latents=stored, synthesis=str(d.get('synthesis', 'ref')))
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise UserError(f'the grid settings are damaged ({type(e).__name__}: {str(e)[:200]})') from None
         if not rows or not cols:
@@ -125,7 +133,7 @@ def cell_recipe(spec: GridSpec, num_ws: int, row_seed, col_seed) -> Recipe:
     return Recipe(seeds=(_plain(row_seed),), seed_weights=(1.0,), psi=spec.psi, cutoff=spec.cutoff,
                   class_idx=spec.class_idx, noise_mode=spec.noise_mode, noise_strength=spec.noise_strength,
                   mix_seeds=(_plain(col_seed),), layer_source=src, layer_blend=tuple([1.0] * num_ws),
-                  edits=tuple(spec.edits), latents=tuple(spec.latents)).pruned()
+                  edits=tuple(spec.edits), latents=tuple(spec.latents), synthesis=spec.synthesis).pruned()
 
 
 def compose_grid(spec: GridSpec, tiles: dict, tile_shape) -> np.ndarray:

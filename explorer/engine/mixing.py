@@ -16,7 +16,7 @@ import torch
 from explorer.engine import latents
 from explorer.engine.export import batch_to_uint8
 from explorer.engine.grid_spec import GridSpec, grid_export_image
-from explorer.engine.rendering import MappingCache, apply_edits
+from explorer.engine.rendering import MappingCache, apply_edits, synthesis_path
 from explorer.engine.stored_latents import fits_model
 from explorer.errors import UserError
 
@@ -25,11 +25,13 @@ from explorer.errors import UserError
 def iter_grid(G, spec: GridSpec, device=None, batch=8, cache: MappingCache | None = None):
     """Yield (kind, r, c, uint8 HWC image) progressively: headers first, then cells in batches.
 
-    kind is 'col' (top row, r=-1), 'row' (left column, c=-1) or 'cell'.
+    kind is 'col' (top row, r=-1), 'row' (left column, c=-1) or 'cell'. The tiles render on
+    ``spec.synthesis``'s path (``resolved_spec`` says which), as its cell recipes do.
     """
     cache = cache or MappingCache()
     device = device if device is not None else latents._device_of(G)
-    kw = dict(noise_mode=spec.noise_mode, noise_scale=latents.noise_scales(G.num_ws, spec.noise_strength))
+    kw = dict(noise_mode=spec.noise_mode, noise_scale=latents.noise_scales(G.num_ws, spec.noise_strength),
+              impl='auto' if synthesis_path(G, spec.synthesis) == 'fast' else 'ref')
 
     def ws_of(seeds):
         # One source per mapping call, as a single render maps it: a batched mapping can differ
@@ -58,6 +60,12 @@ def iter_grid(G, spec: GridSpec, device=None, batch=8, cache: MappingCache | Non
         for kind, r, c, w in chunk:
             img = G.synthesis(w.unsqueeze(0), **kw)
             yield kind, r, c, batch_to_uint8(img)[0]
+
+
+def resolved_spec(G, spec: GridSpec) -> GridSpec:
+    """``spec`` recording the synthesis path its tiles render with here ('fast' | 'ref')."""
+    path = synthesis_path(G, spec.synthesis)
+    return spec if spec.synthesis == path else spec.replace(synthesis=path)
 
 
 def render_grid(G, spec: GridSpec, device=None, progress=None, upscale: int = 1, labels: bool = False,

@@ -19,6 +19,7 @@ from explorer.errors import UserError
 RECIPE_VERSION = 1
 MAX_SOURCES = 256                   # seeds + stored latents one recipe may blend or mix
 MAX_EDITS = 64
+SYNTHESIS_PATHS = ('auto', 'fast', 'ref')   # Recipe.synthesis: which synthesis path renders it
 
 
 def _finite(x) -> bool:
@@ -45,10 +46,14 @@ class Recipe:
     checkpoint_sha256: str = ''         # checkpoint content hash (informational)
     latents: tuple = ()                 # StoredLatent values that seeds/mix_seeds refer to as 'latent:<key>'
     edits: tuple = ()                   # Edit values, applied after truncation and mixing
+    synthesis: str = 'auto'             # 'auto' (fast where the model has it) | 'fast' | 'ref' (reference);
+                                        # files record the concrete path; read without it: 'ref'
 
     def __post_init__(self):
         if self.noise_mode not in ('const', 'random', 'none'):
             raise UserError(f'noise mode must be const, random or none, got {self.noise_mode!r}')
+        if self.synthesis not in SYNTHESIS_PATHS:
+            raise UserError(f'synthesis must be auto, fast or ref, got {self.synthesis!r}')
         if len(self.seeds) == 0 or len(self.seeds) != len(self.seed_weights):
             raise UserError('seeds and seed_weights must be non-empty and of equal length')
         if len(self.seeds) + len(self.mix_seeds) > MAX_SOURCES:
@@ -112,8 +117,12 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict) -> 'Recipe':
+        """A recipe read back (PNG, JSON). One written before recipes recorded their synthesis
+        path was rendered by the reference: without the field it reads as ``synthesis='ref'``,
+        so it re-renders the same pixels."""
         d = dict(d)
         d.pop('version', None)
+        d.setdefault('synthesis', 'ref')
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -151,7 +160,7 @@ def _check_type(name, v) -> None:
         ok = number(v)
     elif name == 'noise_seed':
         ok = number(v, True) and v >= 0
-    elif name in ('noise_mode', 'checkpoint', 'checkpoint_sha256'):
+    elif name in ('noise_mode', 'checkpoint', 'checkpoint_sha256', 'synthesis'):
         ok = isinstance(v, str)
     if not ok:
         raise UserError(f'recipe field {name} has an invalid value {v!r}')

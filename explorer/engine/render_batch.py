@@ -12,7 +12,7 @@ from explorer.engine.export import to_uint8, to_uint16
 from explorer.engine.image_export import ExportOptions, save_image
 from explorer.engine.png import save_png
 from explorer.engine.recipe import Recipe, validate
-from explorer.engine.rendering import render
+from explorer.engine.rendering import render, resolved
 from explorer.engine.stored_latents import is_ref, ref_key
 
 
@@ -67,6 +67,7 @@ def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None, upsc
     if checkpoint_path:
         recipe = recipe.replace(checkpoint=Path(checkpoint_path).name, checkpoint_sha256=sha256_file(checkpoint_path))
     validate(recipe, G)
+    recipe = resolved(G, recipe)            # records the synthesis path that renders it ('fast' | 'ref')
     write_render(out, render(G, recipe, device=device), recipe.to_dict(), upscale, options)   # atomic
     return out
 
@@ -75,8 +76,11 @@ def render_recipe_png(G, checkpoint_path, recipe: Recipe, out, device=None, upsc
 def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None, noise_mode='const',
                         noise_seed=0, noise_strength=1.0, class_idx=None, device=None,
                         progress=None, base_recipe: Recipe | None = None, skip_existing=False,
-                        upscale: int = 1, options: ExportOptions | None = None) -> list[Path]:
+                        upscale: int = 1, options: ExportOptions | None = None,
+                        synthesis: str = 'auto') -> list[Path]:
     """One PNG per seed, written atomically (temp name, then rename). Returns written paths.
+    ``synthesis``: the path of a recipe built here (no ``base_recipe``); each image records the
+    concrete one ('fast' | 'ref', ``rendering.resolved``).
 
     A seed may be a stored latent's ref ('latent:<key>', held by ``base_recipe``): that image
     has the latent as its base (``latent_<name>_<key>.png``); mix sources and edits stay.
@@ -95,8 +99,8 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
     name = Path(checkpoint_path).name if checkpoint_path else ''
     if base_recipe is None:
         base_recipe = Recipe(psi=psi, cutoff=cutoff, class_idx=class_idx, noise_mode=noise_mode,
-                             noise_seed=noise_seed, noise_strength=noise_strength)
-    base_recipe = base_recipe.replace(checkpoint=name, checkpoint_sha256=sha)
+                             noise_seed=noise_seed, noise_strength=noise_strength, synthesis=synthesis)
+    base_recipe = resolved(G, base_recipe.replace(checkpoint=name, checkpoint_sha256=sha))    # concrete path
     validate(base_recipe, G)
     written = []
     seeds = list(seeds)

@@ -3,17 +3,30 @@
 ``explorer.engine.recipe`` holds the plain-data ``Recipe``; this module turns one into
 ws and images with torch. The GUI's session, the CLI, the grid, batch export and video
 all render through ``recipe_ws`` + ``synthesize`` (``render`` is the two together).
+
+Which synthesis path renders a recipe is its ``synthesis`` field: ``'ref'`` the reference
+(``G.synthesis(impl='ref')``), ``'fast'`` the default no-grad path (``impl='auto'``, e.g. the
+StyleGAN2 plan, ``explorer.engine.fast_synthesis``), ``'auto'`` the fast one where this model
+has it in this process, else the reference. Files record the concrete path (``resolved``), so a
+PNG re-renders bit for bit (same checkpoint, machine, versions and thread count). A ``'fast'``
+recipe on a model or device without that path renders with the reference, said once in the log.
 """
 
 from __future__ import annotations
+
+import logging
 
 import torch
 
 from explorer.engine import latents
 from explorer.engine.families import has_input_transform
+from explorer.engine.interrupt import interruptible
 from explorer.engine.recipe import Recipe, validate
 from explorer.engine.stored_latents import StoredLatent, is_ref, ref_key
 from explorer.errors import UserError
+
+log = logging.getLogger(__name__)
+_warned: set = set()
 
 
 class MappingCache:
@@ -130,15 +143,57 @@ def apply_input_transform(G, recipe: Recipe) -> None:
         G.set_input_transform(translate=tuple(recipe.translate), rotate_deg=float(recipe.rotate))
 
 
+def fast_available(G) -> bool:
+    """Does this model's ``G.synthesis`` take a fast path under ``torch.no_grad()`` for a recipe
+    (full resolution, any noise mode) in this process? A synthesis network says so with a
+    ``fast_available()`` method (StyleGAN2: the plan; StyleGAN1: NNPACK convolutions on the CPU);
+    a network without one renders recipes with the reference."""
+    probe = getattr(G.synthesis, 'fast_available', None)
+    return bool(probe()) if callable(probe) else False
+
+
+def synthesis_path(G, requested: str = 'auto') -> str:
+    """The concrete path ('fast' | 'ref') that renders a recipe asking for ``requested``."""
+    if requested == 'ref':
+        return 'ref'
+    if fast_available(G):
+        return 'fast'
+    if requested == 'fast':
+        key = (G.family, str(next(G.parameters()).device))
+        if key not in _warned:
+            _warned.add(key)
+            log.warning('this recipe was rendered on the fast synthesis path, which %s on %s does not have '
+                        'here: rendering it with the reference (pixels may differ by a level)', *key)
+    return 'ref'
+
+
+def resolved(G, recipe: Recipe) -> Recipe:
+    """``recipe`` recording the path that renders it here ('fast' | 'ref'), as files embed it."""
+    path = synthesis_path(G, recipe.synthesis)
+    return recipe if recipe.synthesis == path else recipe.replace(synthesis=path)
+
+
 @torch.no_grad()
-def synthesize(G, recipe: Recipe, ws: torch.Tensor, **extra) -> torch.Tensor:
+def synthesize(G, recipe: Recipe, ws: torch.Tensor, interrupt=None, **extra) -> torch.Tensor:
     """The image of ``recipe`` from its latents ``ws`` (``recipe_ws``): input transform, noise
-    settings, ``G.synthesis``. ``extra``: more synthesis arguments (``stop_at``)."""
+    settings, ``G.synthesis`` on the recipe's path (``synthesis_path``). ``extra``: more
+    synthesis arguments (``stop_at``). ``interrupt``: asked between layers, True -> ``Cancelled``."""
     apply_input_transform(G, recipe)
-    return G.synthesis(ws, **synthesis_kwargs(G, recipe), **extra)
+    kw = dict(synthesis_kwargs(G, recipe), **extra)
+    if synthesis_path(G, recipe.synthesis) == 'ref':
+        with interruptible(G.synthesis, interrupt):
+            return G.synthesis(ws, impl='ref', **kw)
+    if interrupt is not None and G.family == 'stylegan2':      # the plan asks interrupt itself
+        from explorer.engine import fast_synthesis
+        img = fast_synthesis.try_render(G.synthesis, ws, noise_scale=kw.pop('noise_scale'),
+                                        stop_at=kw.pop('stop_at', None), block_kwargs=kw, interrupt=interrupt)
+        if img is not None:
+            return img
+    with interruptible(G.synthesis, interrupt):     # (hooks: the StyleGAN2 plan would step aside)
+        return G.synthesis(ws, impl='auto', **kw)
 
 
 @torch.no_grad()
 def render(G, recipe: Recipe, device=None, cache: MappingCache | None = None, **extra) -> torch.Tensor:
-    """[1, C, H, W] float image in about [-1, 1]."""
+    """[1, C, H, W] float image in about [-1, 1], on the recipe's synthesis path."""
     return synthesize(G, recipe, recipe_ws(G, recipe, device, cache), **extra)

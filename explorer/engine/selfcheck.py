@@ -2,7 +2,8 @@
 first-use self-check (``kernels.selfcheck``) on a device.
 
 The paths register beside their code: the Triton kernels in ``kernels/<op>.py``,
-``render.fp32|fp16|bf16`` in ``explorer/engine/fast_render.py``, ``cuda_graphs`` in
+``render.fp32|fp16|bf16`` in ``explorer/engine/fast_render.py`` (registered by
+``networks_stylegan2``, which hands it its small self-check generator), ``cuda_graphs`` in
 ``explorer/engine/cuda_graphs.py``; importing this module imports them all.
 """
 
@@ -14,7 +15,7 @@ import sys
 import torch
 
 import explorer.engine.cuda_graphs  # noqa: F401 - registers 'cuda_graphs'
-import explorer.engine.fast_render  # noqa: F401 - registers 'render.*'
+import explorer.engine.networks_stylegan2  # noqa: F401 - registers 'render.*' (fast_render.register_selfchecks)
 import kernels.filtered_lrelu  # noqa: F401 - registers 'triton.filtered_lrelu' (the others: with kernels)
 from explorer.engine.device import mps_available
 from kernels import selfcheck

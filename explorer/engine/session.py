@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 import torch
 
-from explorer.engine import latents
+from explorer.engine import fast_synthesis, latents
 from explorer.engine.activation_view import Inspection, InspectOptions, LayerInfo, inspect_array
 from explorer.engine.animation_spec import Animation
 from explorer.engine.capabilities import dtype_supported
@@ -36,7 +36,6 @@ from explorer.engine.fast_render import FastRenderer
 from explorer.engine.grid_spec import GridSpec
 from explorer.engine.image_export import save_image
 from explorer.engine.inspect import capture, synthesis_layers
-from explorer.engine.interrupt import interruptible
 from explorer.engine.latent_io import read_stored_latent, write_latent_npz
 from explorer.engine.mixing import iter_grid
 from explorer.engine.png import save_png
@@ -47,9 +46,10 @@ from explorer.engine.rendering import (
     apply_input_transform,
     recipe_ws,
     synthesis_kwargs,
+    synthesis_path,
     synthesize,
 )
-from explorer.engine.rendering import render as render_reference
+from explorer.engine.rendering import render as render_recipe
 from explorer.engine.state import load_state_strict
 from explorer.engine.stored_latents import StoredLatent
 from explorer.engine.view import noise_detail
@@ -79,6 +79,7 @@ class ModelInfo:
     layer_noise_learned: tuple | None = None   # per ws index: the learned noise_strength (None = no noise)
     fast_dtypes: tuple = ()         # dtypes of the fast view path ('fp32', 'bf16'); () = exact path only
     live: bool = False              # G_ema of a training run, handed over live (no file; path and sha256 '')
+    synthesis_path: str = 'ref'     # what a recipe's synthesis 'auto' renders with here: 'fast' | 'ref'
 
     def group(self, name) -> tuple:
         return dict(self.groups).get(name, ())
@@ -172,7 +173,8 @@ class RenderSession(Protocol):
         -> written paths. Callers pass ``options`` only when it is not None."""
 
     def export_png(self, path, recipe: Recipe, recipe_dict: dict | None = None, upscale: int = 1, options=None):
-        """Render on the exact path and write a PNG (or ``options``' format) with the recipe embedded."""
+        """Render on the recipe's synthesis path and write a PNG (or ``options``' format) with the
+        recipe embedded, recording the concrete path ('fast' | 'ref')."""
 
     def load_state(self, record: dict) -> tuple[ModelInfo, bool]:
         """Show the training run's G_ema weights: -> (info, switched to a new live model)."""
@@ -239,11 +241,15 @@ class RenderSession(Protocol):
 class Session:
     """Loads a generator and renders recipes to uint8 HWC frames (implements ``RenderSession``).
 
-    Two paths: ``'exact'`` is ``G.synthesis`` (explorer.engine.recipe.synthesize): PNG export,
-    batch export, the grid, restored recipes and the noise view use it, so saved pixels
-    equal the CLI's. ``'auto'`` (the interactive view) uses ``FastRenderer`` for StyleGAN2
-    models (fp32: ~2e-5 from the reference, so a rare pixel may differ by one level after
-    uint8 rounding; bf16 where the CPU supports it: ~44 dB) and ``'exact'`` for the others.
+    Two paths: ``'exact'`` renders the recipe on its own synthesis path
+    (``explorer.engine.rendering.synthesize``: ``Recipe.synthesis`` 'auto'/'fast' -> the default
+    no-grad ``G.synthesis``, for StyleGAN2 the fp32 plan, ~1e-5 from the reference; 'ref' -> the
+    reference): PNG export, batch export, the grid, restored recipes and the noise view use it,
+    so saved pixels equal the CLI's bit for bit ("exact" means: exactly the pixels an export
+    writes; ``timings['synthesis']`` says 'fast fp32' or 'reference'). New recipes are 'auto'
+    (fast where the model has it); a recipe read from an older file is 'ref'. ``'auto'`` (the
+    interactive view) uses ``FastRenderer`` for StyleGAN2 models (fp32, the same plan; bf16 where
+    the CPU supports it: ~44 dB) and ``'exact'`` for the others.
 
     Progressive preview: ``render(..., max_ms=50)`` (an interactive request, e.g. a slider
     being dragged) renders at the largest lower resolution expected to fit ``max_ms`` when
@@ -305,7 +311,8 @@ class Session:
             layer_labels=tuple(x.label for x in layers), layer_has_noise=tuple(bool(x.has_noise) for x in layers),
             groups=tuple((k, tuple(v)) for k, v in groups.items()),
             device=device_name(self.device), is_stylegan3=has_input_transform(G),
-            layer_noise_learned=learned_noise_strengths(G, layers), fast_dtypes=self._fast_dtypes(G), **fields)
+            layer_noise_learned=learned_noise_strengths(G, layers), fast_dtypes=self._fast_dtypes(G),
+            synthesis_path=synthesis_path(G, 'auto'), **fields)
 
     def _install(self, G, info: ModelInfo) -> None:
         self.G, self.info = G, info
@@ -321,6 +328,8 @@ class Session:
         """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
         if not self.use_fast or G.family != 'stylegan2' or forced_ref():
             return ()
+        if not fast_synthesis.available(G.synthesis):      # e.g. a layer the plan does not support
+            return ()
         # On CUDA/MPS each path serves only after its first-use self-check (explorer.engine.selfcheck).
         if not selfcheck.allowed('render.fp32', self.device):
             return ()
@@ -334,7 +343,10 @@ class Session:
             return None
         fr = self._fast.get(dtype)
         if fr is None:
-            fr = self._fast[dtype] = FastRenderer(self.G, self.device, dtype=dtype)
+            # CPU fp32 (no CUDA graphs): the renderer G.synthesis itself keeps (one plan in memory;
+            # the view's full frames are then bit for bit the 'fast' export's).
+            shared = fast_synthesis.renderer(self.G.synthesis) if (dtype, self.device.type) == ('fp32', 'cpu') else None
+            fr = self._fast[dtype] = shared or FastRenderer(self.G, self.device, dtype=dtype)
         return fr
 
     # ------------------------------------------------------------------ rendering
@@ -377,15 +389,16 @@ class Session:
     def render(self, recipe: Recipe, path='auto', dtype='fp32', max_ms=None, interrupt=None):
         """-> (uint8 [H, W, C], timings).
 
-        path: 'exact' (G.synthesis, what exports use) or 'auto' (FastRenderer in ``dtype``
+        path: 'exact' (the recipe's synthesis path, what exports write) or 'auto' (FastRenderer in ``dtype``
         for StyleGAN2 models, else exact). max_ms: set for interactive requests (progressive
         preview, see the class docstring). A preview comes back at its own resolution (the
         view scales it smoothly to the full size: no nearest-neighbour blocks, no CPU cost).
         interrupt: optional callable asked between layers; when it returns True the render
         stops with ``Cancelled`` (the worker passes "a newer request is waiting").
         timings: 'mapping_ms', 'synthesis_ms', 'total_ms', 'path' ('exact' | 'fast fp32' |
-        'fast bf16'), 'resolution' (rendered), 'full_resolution', 'preview' (bool), and 'notice'
-        once when a fast path failed its self-check since the last frame.
+        'fast bf16'), 'synthesis' (what rendered it: 'fast fp32' | 'fast bf16' | 'reference'),
+        'resolution' (rendered), 'full_resolution', 'preview' (bool), and 'notice' once when a fast
+        path failed its self-check since the last frame.
         """
         self._require()
         if path not in ('auto', 'exact'):
@@ -402,14 +415,16 @@ class Session:
         if fast is not None:
             img = fast.render(ws, stop_at=None if res == R else res, interrupt=interrupt,   # StyleGAN2 only:
                               **synthesis_kwargs(self.G, recipe))                # no input transform
+            synthesis = label
         else:
-            with interruptible(self.G.synthesis, interrupt):
-                img = synthesize(self.G, recipe, ws, **({} if res == R else {'stop_at': res}))
+            img = synthesize(self.G, recipe, ws, interrupt=interrupt, **({} if res == R else {'stop_at': res}))
+            synthesis = 'fast fp32' if synthesis_path(self.G, recipe.synthesis) == 'fast' else 'reference'
         frame = to_uint8(img)
         t2 = time.perf_counter()
         self._ms[(label, res)] = _ema(self._ms.get((label, res)), (t2 - t1) * 1e3)
         timings = {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3,
-                   'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R,
+                   'path': label, 'synthesis': synthesis, 'resolution': res, 'full_resolution': R,
+                   'preview': res != R,
                    'peak_mem_mb': peak_memory_mb(self.device)}
         notices = selfcheck.take_notices()      # a fast path switched off since the last frame: say so once
         if notices:
@@ -417,17 +432,20 @@ class Session:
         return frame, timings
 
     def render_exact(self, recipe: Recipe):
-        """The reference pixels (explorer.engine.rendering.render): what PNG export writes."""
+        """The pixels PNG export writes (explorer.engine.rendering.render on the recipe's path)."""
         return self.render(recipe, path='exact')
 
     def export_png(self, path, recipe: Recipe, recipe_dict=None, upscale: int = 1, options=None):
-        """Render ``recipe`` on the exact path and write it as a PNG with ``recipe_dict`` embedded
+        """Render ``recipe`` on its synthesis path and write it as a PNG with ``recipe_dict``
+        embedded, its 'synthesis' set to the concrete path that rendered it ('fast' | 'ref')
         (``upscale``: that many times larger, Lanczos); ``options`` (ExportOptions): in that
         format instead, 16-bit ones from the float pixels."""
+        self._require()
+        if isinstance(recipe_dict, dict) and 'seeds' in recipe_dict:       # a recipe (not a grid record)
+            recipe_dict = dict(recipe_dict, synthesis=synthesis_path(self.G, recipe.synthesis))
         if options is not None and options.bits == 16:
-            self._require()
             with torch.no_grad():
-                img = render_reference(self.G, recipe, self.device, self.cache)
+                img = render_recipe(self.G, recipe, self.device, self.cache)
             return write_render(path, img, recipe_dict, upscale, options)
         frame, _ = self.render_exact(recipe)
         if options is not None:
@@ -436,7 +454,7 @@ class Session:
 
     @torch.no_grad()
     def render_noise_detail(self, recipe: Recipe, gain: float | None = None):
-        """What the noise adds: |image - image without noise| x gain, on the exact path, from
+        """What the noise adds: |image - image without noise| x gain, on the recipe's path, from
         the float images (sub-level detail survives). gain None: auto-contrast per frame
         (explorer.engine.view.auto_gain: the 99.5th percentile of the difference shows white).
 
@@ -445,8 +463,8 @@ class Session:
         """
         self._require()
         t0 = time.perf_counter()
-        img = render_reference(self.G, recipe, self.device, self.cache)
-        plain = render_reference(self.G, recipe.replace(noise_mode='none'), self.device, self.cache)
+        img = render_recipe(self.G, recipe, self.device, self.cache)
+        plain = render_recipe(self.G, recipe.replace(noise_mode='none'), self.device, self.cache)
         levels = [(x[0].float() * 127.5 + 128).clamp(0, 255).permute(1, 2, 0).cpu().numpy() for x in (img, plain)]
         display, gain = noise_detail(*levels, gain=gain)
         frame = to_uint8(img)

@@ -43,7 +43,7 @@ class BatchExport:
         """``seeds`` (or stored-latent refs that ``recipe``, default the current one, holds) with
         the current settings."""
         win = self.win
-        recipe = win.recipe if recipe is None else recipe
+        recipe = win.exporter.for_export(win.recipe if recipe is None else recipe)
         win.progress_bar.setRange(0, max(1, len(seeds)))
         win.progress_bar.setValue(0)
         win.progress_bar.setVisible(True)

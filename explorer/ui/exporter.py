@@ -1,9 +1,11 @@
 """Save image (PNG, JPEG, WebP, TIFF; File > Export preferences), copy to the clipboard and star,
 always with the exact pixels of the recipe on screen.
 
-The view may show the fast path (or bf16, or a reduced-resolution preview); every PNG
-written, the clipboard copy and favourite thumbnails use the exact reference path, so they
-equal ``python main.py render``'s pixels. When the view already holds the exact full frame
+The view may show a bf16 frame or a reduced-resolution preview; every PNG written, the
+clipboard copy and favourite thumbnails use the recipe's own synthesis path (new recipes: the
+fast fp32 path where the model has it; File > "Reference synthesis for exports" makes exports
+use the reference), so they equal ``python main.py render``'s pixels, and the file records
+which path made them (``Recipe.synthesis``: 'fast' | 'ref'). When the view already holds the exact full frame
 it is used as it is; otherwise the render worker renders it exactly first. Writing (and
 upscaling) a PNG always happens in the worker, never on the UI thread; ``pngSaved`` on the
 window follows each write. Every file carries the sRGB profile and the metadata the export
@@ -33,6 +35,7 @@ class Exporter:
     def __init__(self, window):
         self.win = window               # its frame state, worker, settings, status line and favourites
         self.size_actions: dict = {}    # upscale factor -> checkable QAction (File > Export size)
+        self.reference_action = None    # File > Reference synthesis for exports (checkable)
         self._exact_jobs: dict = {}     # tag -> 'copy' | 'star', exact renders in the worker
         self._exact_tag = 0
         window.worker.pngSaved.connect(self.on_png_saved)
@@ -55,6 +58,36 @@ class Exporter:
             self.size_actions[f] = a
         if current not in UPSCALES:
             self.size_actions[1].setChecked(True)
+
+    # ---------------------------------------------------------------- synthesis path
+    def build_reference_action(self, menu) -> None:
+        """File > Reference synthesis for exports: PNG and batch exports render with the reference
+        synthesis (recorded as 'ref') instead of the fast path (recorded as 'fast', within float
+        rounding of the reference). Remembered between sessions."""
+        a = QAction('Reference synthesis for exports', self.win)
+        a.setCheckable(True)
+        a.setChecked(self.win.settings.value('export/reference_synthesis', False, type=bool))
+        a.setToolTip('Exports render with the reference synthesis network (slower; the fast path is '
+                     'within float rounding of it)')
+        a.toggled.connect(lambda on: self.win.settings.setValue('export/reference_synthesis', bool(on)))
+        menu.addAction(a)
+        self.reference_action = a
+
+    @property
+    def reference_exports(self) -> bool:
+        return self.reference_action is not None and self.reference_action.isChecked()
+
+    def for_export(self, recipe: Recipe) -> Recipe:
+        """``recipe`` as exports render it: with the reference when that option is on."""
+        return recipe.replace(synthesis='ref') if self.reference_exports else recipe
+
+    def synthesis_recorded(self, requested: str) -> str:
+        """The concrete path ('fast' | 'ref') a recipe asking for ``requested`` renders with on
+        the loaded model (``ModelInfo.synthesis_path``)."""
+        info = self.win.info
+        if requested == 'ref' or info is None:
+            return 'ref'
+        return info.synthesis_path
 
     @property
     def upscale(self) -> int:
@@ -80,11 +113,12 @@ class Exporter:
         dlg.deleteLater()
 
     def recipe_dict(self, recipe: Recipe) -> dict:
-        """What a PNG embeds: the recipe with the open checkpoint's name and SHA-256."""
+        """What a PNG embeds: the recipe with the open checkpoint's name and SHA-256 and the
+        synthesis path that renders it ('fast' | 'ref')."""
         info = self.win.info
         if info is not None:
             recipe = recipe.replace(checkpoint=info.name, checkpoint_sha256=info.sha256)
-        return recipe.to_dict()
+        return recipe.replace(synthesis=self.synthesis_recorded(recipe.synthesis)).to_dict()
 
     def save_png(self, path, upscale=None) -> Path:
         """The recipe on screen at full native resolution (``upscale``: that many times larger,
@@ -94,7 +128,7 @@ class Exporter:
         win = self.win
         if win.frame is None or win._shown_request is None:
             raise ExplorerError('nothing rendered yet')
-        recipe = win._shown_request.recipe
+        recipe = self.for_export(win._shown_request.recipe)
         path = Path(path)
         upscale = self.upscale if upscale is None else int(upscale)
         options = self.export_options(path).replace(upscale=1)      # upscale travels on its own
@@ -102,7 +136,7 @@ class Exporter:
             win._status(f'Saving {path}…')
             win.worker.write_png(path, win.frame, self.recipe_dict(recipe), upscale=upscale, options=options)
         else:
-            win._status(f'Saving {path} (exact render)…')
+            win._status(f'Saving {path} (rendering it for export)…')
             win.worker.export_png(path, recipe, self.recipe_dict(recipe), upscale=upscale, options=options)
         return path
 

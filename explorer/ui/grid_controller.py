@@ -144,7 +144,8 @@ class GridController:
         path = Path(path)
         win._status(f'Saving {path}…')
         win.worker.write_grid_png(path, self.spec, self.panel.tiles,
-                                  grid_recipe(self.spec, self.panel.styles_text(), name, sha),
+                                  grid_recipe(self.spec.replace(synthesis=win.exporter.synthesis_recorded(
+                                      self.spec.synthesis)), self.panel.styles_text(), name, sha),
                                   upscale=upscale, labels=labels,
                                   options=win.exporter.export_options(path).replace(upscale=1, bits=8))
         return path

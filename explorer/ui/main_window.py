@@ -10,15 +10,16 @@ Each concern has its own home:
 - ``explorer.ui.refine`` (+ ``refine_qt``): previews while a control is dragged, refined to
   full resolution when input pauses;
 - ``explorer.ui.history``: undo/redo with coalescing;
-- ``explorer.ui.exporter``: Save PNG, copy to the clipboard, star, File > Export size (the
-  exact reference pixels, written in the worker);
+- ``explorer.ui.exporter``: Save PNG, copy to the clipboard, star, File > Export size and
+  Reference synthesis for exports (the pixels of the recipe's synthesis path, written in the worker);
 - ``explorer.ui.grid_controller``: the Mixing grid tab; ``explorer.ui.batch``: batch export;
 - ``explorer.ui.opener``: checkpoints (file, URL, recent), recipe PNGs, favourites;
   ``explorer.ui.recipe_fit``: the recipe kept when another model loads;
 - ``explorer.ui.menus``: the menu bar and the window-wide shortcuts.
 
 The view uses the engine's fast path for StyleGAN2 models (optionally bf16); restored
-recipes (Open recipe, favourites, grid cells) and the noise view use the exact path.
+recipes (Open recipe, favourites, grid cells) and the noise view use the 'exact' path: exactly
+the pixels an export writes, on the recipe's own synthesis path (fast fp32 or the reference).
 Preferences that persist (explorer.ui.settings): favourites, the bf16 toggle, the window
 geometry, recent checkpoints, the export size and the last folders used.
 """
@@ -62,6 +63,7 @@ from explorer.ui.panels.latents import LatentsPanel
 from explorer.ui.panels.layers import LayersPanel
 from explorer.ui.panels.noise import NoisePanel
 from explorer.ui.panels.truncation import TruncationPanel
+from explorer.ui.performance_panel import path_text
 from explorer.ui.projection_controller import ProjectionController
 from explorer.ui.recipe_fit import reconcile_recipe
 from explorer.ui.refine import ViewState
@@ -101,7 +103,7 @@ class MainWindow(QMainWindow):
         self.recipe = Recipe()
         self.frame = None                   # native uint8 HWC of the newest full-resolution frame shown
         self.frame_recipe = None            # the recipe that made it
-        self.frame_exact = False            # made on the exact reference path (else the fast path)
+        self.frame_exact = False            # exactly the export's pixels (else the view's fast/bf16 path)
         self.shown_preview = False          # is the view showing a reduced-resolution preview?
         self._shown_request: RenderRequest | None = None
         self.last_request: RenderRequest | None = None
@@ -228,7 +230,7 @@ class MainWindow(QMainWindow):
 
     def set_recipe(self, recipe: Recipe, interactive=False, exact=False) -> None:
         """Show ``recipe`` in every control (no signals) and render it (``interactive``: may
-        be previewed; ``exact``: on the reference path, e.g. a restored recipe)."""
+        be previewed; ``exact``: the export's pixels, e.g. a restored recipe)."""
         self.recipe = recipe
         for p in self.panels:
             p.set_recipe(recipe)
@@ -320,8 +322,7 @@ class MainWindow(QMainWindow):
         extra = f' (mapping {mapping:.1f} ms)' if mapping is not None else ''
         self.status_label.setStyleSheet('')
         fps_text = f'{fps:.1f} fps' if fps > 0 else '– fps (idle)'
-        path = res.timings.get('path')
-        how = f'  ·  {path}' if path else ''
+        how = f'  ·  {path_text(res.timings)}' if res.timings.get('path') else ''
         if res.preview:
             r = res.timings.get('resolution')
             how += f'  ·  preview {r}x{r}'

@@ -27,6 +27,7 @@ def build_menus(win) -> None:
     _action(win, f, 'Export latent…', win.latents.export_dialog)
     _action(win, f, 'Project a photo…', win.projection.open_dialog, QKeySequence('Ctrl+P'))
     win.exporter.build_size_menu(f.addMenu('Export size'))
+    win.exporter.build_reference_action(f)
     _action(win, f, 'Export preferences…', win.exporter.preferences_dialog)
     f.addSeparator()
     _action(win, f, 'Quit', win.close, QKeySequence('Ctrl+Q'))

@@ -1,5 +1,6 @@
 """Performance: rolling graphs of the render, mapping and frame-to-screen times, FPS, the path
-running (exact / fast fp32 / fast bf16, device, threads), peak device memory and an FPS cap.
+running (export pixels: fast fp32 or reference synthesis; view: fast fp32 / fast bf16; device,
+threads), peak device memory and an FPS cap.
 
 Fed from what every shown frame already carries (``RenderResult.timings``: 'synthesis_ms' or
 'total_ms', 'mapping_ms', 'path', 'peak_mem_mb') and the window's submit -> shown latency.
@@ -18,6 +19,15 @@ from PyQt6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLay
 HISTORY = 300           # frames kept in the graphs
 SERIES = (('render_ms', 'render (synthesis)', '#4e9af1'), ('mapping_ms', 'mapping', '#f5a623'),
           ('screen_ms', 'submit → on screen', '#7ed321'))
+
+
+def path_text(timings: dict) -> str:
+    """The path a frame took, for people: 'fast fp32' / 'fast bf16' (the view), or for the
+    frame an export would write 'export pixels (fast fp32)' / 'export pixels (reference)'."""
+    path = timings.get('path', 'exact')
+    if path == 'exact' and timings.get('synthesis'):
+        return f'export pixels ({timings["synthesis"]})'
+    return path
 
 
 class PerformancePanel(QWidget):
@@ -67,7 +77,7 @@ class PerformancePanel(QWidget):
         for key, v in (('render_ms', render), ('mapping_ms', timings.get('mapping_ms')), ('screen_ms', screen_ms)):
             self.samples[key].append(float('nan') if v is None else float(v))
         self.times.append(now)
-        path = timings.get('path', 'exact')
+        path = path_text(timings)
         if timings.get('preview'):
             path += f'  ·  preview {timings.get("resolution")} px'
         self.path_label.setText(path)

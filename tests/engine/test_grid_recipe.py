@@ -42,7 +42,7 @@ def test_older_gui_grid_pngs_are_read(tmp_path):
     info.add_text('stylegan-explorer-grid', str({'rows': (1, 2), 'cols': (3,), 'layers': (0, 1), 'psi': 0.7}))
     Image.new('RGB', (48, 48)).save(tmp_path / 'old.png', pnginfo=info)
     spec = GridSpec.from_dict(read_recipe(tmp_path / 'old.png')['grid'])
-    assert spec == GridSpec(rows=(1, 2), cols=(3,), layers=(0, 1), psi=0.7)
+    assert spec == GridSpec(rows=(1, 2), cols=(3,), layers=(0, 1), psi=0.7, synthesis='ref')   # old: reference
 
 
 def test_labels_put_seed_numbers_around_an_unchanged_grid():

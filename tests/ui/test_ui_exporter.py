@@ -67,3 +67,26 @@ def test_exact_frame_on_screen_is_saved_by_the_worker(qtbot, tmp_path, monkeypat
         assert np.array_equal(load_png(out), w.frame) and read_recipe(out)['seeds'] == [9]
     finally:
         w.shutdown()
+
+
+def test_exports_record_their_synthesis_path_and_the_reference_option(qtbot, win, tmp_path, tiny_ckpt):
+    """Exports are fast by default and say so in the file ('fast'); File > Reference synthesis for
+    exports (remembered in the settings) makes them render with the reference ('ref'). Either
+    file re-renders to its own pixels."""
+    from explorer.engine.checkpoint import load_generator
+    from explorer.engine.export import to_uint8
+    from explorer.engine.png import load_png, read_recipe
+    from explorer.engine.recipe import Recipe
+    from explorer.engine.rendering import render
+    assert win.info.synthesis_path == 'fast' and not win.exporter.reference_exports
+    with qtbot.waitSignal(win.pngSaved, timeout=15000):
+        a = win.exporter.save_png(tmp_path / 'a.png')
+    win.exporter.reference_action.setChecked(True)
+    assert win.settings.value('export/reference_synthesis', False, type=bool)
+    with qtbot.waitSignal(win.pngSaved, timeout=15000):
+        b = win.exporter.save_png(tmp_path / 'b.png')
+    ra, rb = Recipe.from_dict(read_recipe(a)), Recipe.from_dict(read_recipe(b))
+    assert (ra.synthesis, rb.synthesis) == ('fast', 'ref')
+    G = load_generator(tiny_ckpt, device='cpu')
+    assert np.array_equal(load_png(a), to_uint8(render(G, ra)))
+    assert np.array_equal(load_png(b), to_uint8(render(G, rb)))

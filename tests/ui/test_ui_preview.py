@@ -249,10 +249,15 @@ def test_engine_paths_per_family(tiny_G, tmp_path, monkeypatch):
             assert info.fast_dtypes == () and t['path'] == 'exact' and not calls
             assert np.array_equal(frame, exact)
         calls.clear()
-        ex, t = eng.render_exact(recipe)
-        assert t['path'] == 'exact' and not calls and np.array_equal(ex, exact)
+        ex, t = eng.render_exact(recipe)      # the export's pixels: StyleGAN2's default fast plan, else the reference
+        fast = family == 'stylegan2'
+        assert t['path'] == 'exact' and bool(calls) == fast and np.array_equal(ex, exact)
+        from explorer.engine.rendering import synthesis_path
+        assert t['synthesis'] == ('fast fp32' if synthesis_path(eng.G, 'auto') == 'fast' else 'reference')
+        assert synthesis_path(eng.G, 'auto') == 'fast' or family == 'stylegan3'      # SG1: NNPACK, SG2: the plan
+        calls.clear()
         eng.export_png(tmp_path / f'{family}.png', recipe, recipe.to_dict())
-        assert not calls and np.array_equal(load_png(tmp_path / f'{family}.png'), exact)
+        assert bool(calls) == fast and np.array_equal(load_png(tmp_path / f'{family}.png'), exact)
         # Slow-model previews on the exact path too where the architecture allows it.
         eng.assume_full_ms = 500.0
         _, t = eng.render(recipe, max_ms=50)
