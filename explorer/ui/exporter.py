@@ -71,11 +71,17 @@ class Exporter:
         a = QAction('Reference synthesis for exports', self.win)
         a.setCheckable(True)
         a.setChecked(self.win.settings.value('export/reference_synthesis', False, type=bool))
-        a.setToolTip('Exports render with the reference synthesis network (slower; the fast path is '
-                     'within float rounding of it)')
+        a.setToolTip('Save image, Copy image, batch, grid and video exports render with the reference\n'
+                     'synthesis (slower; the fast path is within float rounding of it). Files record which.')
         a.toggled.connect(lambda on: self.win.settings.setValue('export/reference_synthesis', bool(on)))
+        a.toggled.connect(lambda _on: self._exports_changed())
         menu.addAction(a)
         self.reference_action = a
+
+    def _exports_changed(self) -> None:
+        look = getattr(self.win, 'look_inside', None)     # the Performance tab's Exports line
+        if look is not None:
+            look.performance.show_exports()
 
     @property
     def reference_exports(self) -> bool:
@@ -97,6 +103,10 @@ class Exporter:
         if requested == 'ref' or info is None:
             return 'ref'
         return info.synthesis_path
+
+    def synthesis_label(self, recipe: Recipe) -> str:
+        """What exports of ``recipe`` render with, for people: 'fast fp32' | 'reference'."""
+        return 'reference' if self.synthesis_recorded(self.export_synthesis(recipe.synthesis)) == 'ref' else 'fast fp32'
 
     @property
     def upscale(self) -> int:

@@ -126,3 +126,23 @@ def test_copy_image_takes_the_reference_option(qtbot, win, tiny_ckpt):
         qtbot.waitUntil(lambda: not clip.image().isNull() and np.array_equal(qimage_array(clip.image()), expected),
                         timeout=15000)
         assert [r.synthesis for r, path in asked[n:] if path == 'exact'] == [want]
+
+
+def test_performance_tab_and_status_line_say_what_exports_render_with(qtbot, win):
+    """The Performance tab's Exports line follows the option; an exact frame on the fast path is
+    'export pixels (fast fp32)' only while exports render with it."""
+    from explorer.ui.performance_panel import path_text
+    perf = win.look_inside.performance.panel
+    assert perf.exports_label.text() == 'fast fp32'
+    win.exporter.reference_action.setChecked(True)
+    assert perf.exports_label.text() == 'reference'
+    win.restore_recipe(win.recipe.replace(seeds=(7,)))       # a restored recipe shows its exact frame
+    qtbot.waitUntil(lambda: win.frame_exact and win.frame_recipe == win.recipe, timeout=15000)
+    assert perf.path_label.text() == 'fast fp32' and 'export pixels' not in win.status_label.text()
+    win.exporter.reference_action.setChecked(False)
+    assert perf.exports_label.text() == 'fast fp32'
+    exact = {'path': 'exact', 'synthesis': 'fast fp32'}
+    assert path_text(exact) == path_text(exact, 'fast fp32') == 'export pixels (fast fp32)'
+    assert path_text(exact, 'reference') == 'fast fp32'
+    assert path_text({'path': 'exact', 'synthesis': 'reference'}, 'reference') == 'export pixels (reference)'
+    assert path_text({'path': 'fast bf16', 'synthesis': 'fast bf16'}, 'fast fp32') == 'fast bf16'
