@@ -89,7 +89,8 @@ class GridController:
 
     def open(self, spec: GridSpec, styles: str = '') -> bool:
         """Show a saved grid (its PNG's recipe) in the Mixing grid tab: rows, columns, layers,
-        psi; its noise, cutoff and class become Explore's (one undo step)."""
+        psi; its noise, cutoff, class and synthesis path become Explore's (one undo step), as
+        opening a single image's recipe does."""
         win = self.win
         if win.info is not None and any(i >= win.info.num_ws for i in spec.layers):
             win.show_error('Could not open recipe', f'the grid takes layers {list(spec.layers)} but this model has '
@@ -99,7 +100,7 @@ class GridController:
             win.latents_panel.add(lat)
         self.panel.set_spec(spec, styles)
         changes = dict(cutoff=spec.cutoff, class_idx=spec.class_idx, noise_mode=spec.noise_mode,
-                       noise_strength=spec.noise_strength)
+                       noise_strength=spec.noise_strength, synthesis=spec.synthesis)
         if any(getattr(win.recipe, k) != v for k, v in changes.items()):
             win.restore_recipe(win.recipe.replace(**changes))
         win.tabs.setCurrentWidget(self.panel)

@@ -146,3 +146,17 @@ def test_performance_tab_and_status_line_say_what_exports_render_with(qtbot, win
     assert path_text(exact, 'reference') == 'fast fp32'
     assert path_text({'path': 'exact', 'synthesis': 'reference'}, 'reference') == 'export pixels (reference)'
     assert path_text({'path': 'fast bf16', 'synthesis': 'fast bf16'}, 'fast fp32') == 'fast bf16'
+
+
+def test_grid_takes_explores_synthesis_path_and_an_opened_grid_gives_its_own(qtbot, fake_win):
+    """Like a single image: a recipe from an older file ('ref') makes a 'ref' grid, and opening a
+    grid PNG makes its recorded path Explore's (one undo step with its noise and cutoff)."""
+    w = fake_win
+    g = w.grid_panel
+    assert g.spec(w.recipe).synthesis == 'auto'
+    assert g.spec(w.recipe.replace(synthesis='ref')).synthesis == 'ref'
+    spec = GridSpec(rows=(1,), cols=(2, 3), layers=(0, 1), synthesis='ref')
+    assert w.grid.open(spec)
+    assert w.recipe.synthesis == 'ref' and w.grid.spec.synthesis == 'ref'
+    w.undo()
+    assert w.recipe.synthesis == 'auto'
