@@ -685,6 +685,8 @@ class RenderWorker(QThread):
         tiles = {}
         self.progress.emit('grid-export', 0, total, '')
         for kind, r, c, img in self.engine.render_grid_iter(spec):
+            if self._stop:
+                raise Cancelled()       # the app is closing: write nothing
             tiles[(kind, r, c)] = img
             self.progress.emit('grid-export', len(tiles), total, '')
         return tiles
