@@ -1,5 +1,5 @@
-"""Screenshots for a layout review: the whole window, every top-level tab and every Explore
-controls tab, for the default model and for an 18-layer StyleGAN2 model (random weights,
+"""Screenshots for a layout review: the whole window, every top-level tab, every Explore
+controls tab and every menu, for the default model and for an 18-layer StyleGAN2 model (random weights,
 1024 px, few channels so it renders quickly on the CPU).
 
     xvfb-run -a -s '-screen 0 1600x1000x24' python docs/review_screenshots.py --size 1280x800 --out /tmp/shots1280
@@ -82,6 +82,16 @@ def shoot(checkpoint, name: str, size, out: Path) -> list[Path]:
             g = win.grid_panel
             wait(lambda: len(g.tiles) == len(g.rows) + len(g.cols) + len(g.rows) * len(g.cols), timeout=300)
         save(win.tabs.tabText(i))
+    from PyQt6.QtCore import QPoint
+    bar = win.menuBar()
+    for action in bar.actions():           # each menu opened, as it shows over the window
+        menu = action.menu()
+        menu.popup(bar.mapToGlobal(QPoint(bar.actionGeometry(action).left(), bar.height())))
+        pump(app, 30)
+        p = out / f'{name}_menu_{slug(action.text())}.png'
+        menu.grab().save(str(p))
+        written.append(p)
+        menu.hide()
     win.shutdown()
     win.close()
     win.deleteLater()

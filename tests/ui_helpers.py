@@ -34,6 +34,7 @@ class FakeEngine:
         self.frame_delay = 0.0              # seconds animation_frame() sleeps (a slow engine)
         self.animation_frames = []          # frame indices animation_frame() rendered, in order
         self.inspected = []                 # (recipe, layer, options) per inspect(), in order
+        self.animation_exports = []         # (path, synthesis) per export_animation(), in order
 
     def load(self, path, progress=None, sha256=None):
         if self.fail_load:
@@ -121,10 +122,11 @@ class FakeEngine:
         return img, {'total_ms': self.frame_delay * 1e3, 'path': 'exact', 'frame': int(i)}
 
     def export_animation(self, anim, out, scale=1, resample='lanczos', quality=None, path='exact',
-                         progress=None, cancel=None):
+                         progress=None, cancel=None, synthesis='auto'):
         """Write ``anim.num_frames`` fake frames through the real writers (temp file, then rename)."""
         from explorer.engine import video_writers as vw
         from explorer.engine.progress import Cancelled
+        self.animation_exports.append((path, synthesis))
         writer = vw.open_writer(out, anim.fps, scale=scale, metadata=anim.to_json())
         n = anim.num_frames
         with writer:

@@ -39,7 +39,7 @@ from explorer.engine.inspect import capture, synthesis_layers
 from explorer.engine.latent_io import read_stored_latent, write_latent_npz
 from explorer.engine.mixing import iter_grid
 from explorer.engine.png import save_png
-from explorer.engine.recipe import Recipe
+from explorer.engine.recipe import SYNTHESIS_PATHS, Recipe
 from explorer.engine.render_batch import render_seeds_to_dir, write_render
 from explorer.engine.rendering import (
     MappingCache,
@@ -228,9 +228,11 @@ class RenderSession(Protocol):
 
     def export_animation(self, anim: Animation, out, scale: int = 1, resample: str = 'lanczos',
                          quality: int | None = None, path: str = 'exact', progress: Callable | None = None,
-                         cancel: Callable[[], bool] | None = None) -> Path:
+                         cancel: Callable[[], bool] | None = None, synthesis: str = 'auto') -> Path:
         """Render ``anim`` to ``out`` (.mp4 / .gif / .webp / a PNG folder) with its JSON beside it;
-        ``progress`` may raise ``Cancelled`` (nothing is left under ``out``). -> the written path."""
+        ``progress`` may raise ``Cancelled`` (nothing is left under ``out``). ``synthesis``: 'auto'
+        (fast where the model has it) or 'ref' (the reference); the files record the concrete
+        path. -> the written path."""
     def inspect_layers(self) -> list[LayerInfo]:
         """Every synthesis layer of the loaded model the inspector can show, in forward order."""
 
@@ -656,14 +658,18 @@ class Session:
                        'resolution': R, 'full_resolution': R, 'preview': False}
 
     def export_animation(self, anim: Animation, out, scale=1, resample='lanczos', quality=None, path='exact',
-                         progress=None, cancel=None) -> Path:
-        """Render ``anim`` and write it (explorer.engine.animation.export_animation); keyframes made
-        on another checkpoint are refused. -> the written path."""
+                         progress=None, cancel=None, synthesis='auto') -> Path:
+        """Render ``anim`` and write it (explorer.engine.animation.export_animation) on ``synthesis``'s
+        path ('auto' | 'fast' | 'ref', recorded as the concrete one); keyframes made on another
+        checkpoint are refused. -> the written path."""
         from explorer.engine.animation import export_animation
         self._require()
+        if synthesis not in SYNTHESIS_PATHS:
+            raise ValueError(f'synthesis must be one of {SYNTHESIS_PATHS}, got {synthesis!r}')
         anim.check_checkpoint(self.info.sha256, self.info.name)
         return Path(export_animation(self.G, anim, out, device=self.device, path=path, scale=int(scale),
-                                     resample=resample, quality=quality, progress=progress, cancel=cancel))
+                                     resample=resample, quality=quality, progress=progress, cancel=cancel,
+                                     synthesis=synthesis))
     # ------------------------------------------------------------------ layer inspector
     def inspect_layers(self) -> list[LayerInfo]:
         """Every synthesis layer of the loaded model the inspector can show (engine.inspect)."""

@@ -10,7 +10,9 @@
   Pause, any change of a control or of the timeline stops and puts the current image back.
 - Export: the worker renders and writes the video (``Session.export_animation``: temp file
   renamed into place, so Cancel leaves nothing under the final name), rendering the view's
-  requests between frames; progress with ETA and Cancel in the tab, errors in a dialog.
+  requests between frames; progress with ETA and Cancel in the tab, errors in a dialog. Frames
+  render on the fast synthesis path where the model has it, or with the reference when File >
+  Reference synthesis for exports is on; the files record which ('fast' | 'ref').
 - Save / Open: the animation JSON (``Animation.to_json``), which ``main.py video
   --keyframes`` renders.
 """
@@ -301,7 +303,8 @@ class AnimationController(QObject):
 
     def export_to(self, path, scale: int = 1, fps: float | None = None, quality: int | None = None,
                   path_kind: str = 'exact') -> bool:
-        """Export the timeline to ``path`` (.mp4/.gif/.webp, or a new folder for PNG frames) in the worker."""
+        """Export the timeline to ``path`` (.mp4/.gif/.webp, or a new folder for PNG frames) in the worker,
+        with the synthesis File > Reference synthesis for exports asks for."""
         try:
             anim = self.animation(fps)
             out = Path(path)
@@ -315,7 +318,8 @@ class AnimationController(QObject):
         self.panel.set_exporting(True)
         self.panel.set_progress(0, anim.num_frames, 'starting…')
         self._export_t0 = time.perf_counter()
-        self.window.worker.export_animation(anim, str(path), scale=int(scale), quality=quality, path=path_kind)
+        self.window.worker.export_animation(anim, str(path), scale=int(scale), quality=quality, path=path_kind,
+                                            synthesis=self.window.exporter.export_synthesis())
         return True
 
     def _on_progress(self, kind, done, total, text) -> None:

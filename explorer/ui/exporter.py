@@ -1,12 +1,14 @@
 """Save image (PNG, JPEG, WebP, TIFF; File > Export preferences), copy to the clipboard and star,
 always with the exact pixels of the recipe on screen.
 
-The view may show a bf16 frame or a reduced-resolution preview; every PNG written, the
-clipboard copy and favourite thumbnails use the recipe's own synthesis path (new recipes: the
-fast fp32 path where the model has it; File > "Reference synthesis for exports" makes exports
-use the reference), so they equal ``python main.py render``'s pixels, and the file records
-which path made them (``Recipe.synthesis``: 'fast' | 'ref'). When the view already holds the exact full frame
-it is used as it is; otherwise the render worker renders it exactly first. Writing (and
+The view may show a bf16 frame or a reduced-resolution preview; every image written and the
+clipboard copy use the recipe's own synthesis path (new recipes: the fast fp32 path where the
+model has it), or the reference when File > "Reference synthesis for exports" is on (this
+module's ``for_export`` / ``export_synthesis``; batch, grid and video exports ask them too), so
+they equal ``python main.py render``'s pixels (``--exact`` for the reference), and the file
+records which path made them (``Recipe.synthesis``: 'fast' | 'ref'). Favourite thumbnails are
+the recipe's own exact render. When the view already holds the exact full frame of that path it
+is used as it is; otherwise the render worker renders it exactly first. Writing (and
 upscaling) a PNG always happens in the worker, never on the UI thread; ``pngSaved`` on the
 window follows each write. Every file carries the sRGB profile and the metadata the export
 preferences keep (``explorer.ui.export_prefs``; the AI label by default); a 16-bit file is always
@@ -61,25 +63,38 @@ class Exporter:
 
     # ---------------------------------------------------------------- synthesis path
     def build_reference_action(self, menu) -> None:
-        """File > Reference synthesis for exports: PNG and batch exports render with the reference
-        synthesis (recorded as 'ref') instead of the fast path (recorded as 'fast', within float
-        rounding of the reference). Remembered between sessions."""
+        """File > Reference synthesis for exports: every image export (Save image, Copy image, batch
+        export, grid images, video and PNG-frame export) renders with the reference synthesis
+        (recorded as 'ref') instead of the recipe's own path (new recipes: the fast path where the
+        model has it, recorded as 'fast', within float rounding of the reference). Remembered
+        between sessions."""
         a = QAction('Reference synthesis for exports', self.win)
         a.setCheckable(True)
         a.setChecked(self.win.settings.value('export/reference_synthesis', False, type=bool))
-        a.setToolTip('Exports render with the reference synthesis network (slower; the fast path is '
-                     'within float rounding of it)')
+        a.setToolTip('Save image, Copy image, batch, grid and video exports render with the reference\n'
+                     'synthesis (slower; the fast path is within float rounding of it). Files record which.')
         a.toggled.connect(lambda on: self.win.settings.setValue('export/reference_synthesis', bool(on)))
+        a.toggled.connect(lambda _on: self._exports_changed())
         menu.addAction(a)
         self.reference_action = a
+
+    def _exports_changed(self) -> None:
+        look = getattr(self.win, 'look_inside', None)     # the Performance tab's Exports line
+        if look is not None:
+            look.performance.show_exports()
 
     @property
     def reference_exports(self) -> bool:
         return self.reference_action is not None and self.reference_action.isChecked()
 
+    def export_synthesis(self, requested: str = 'auto') -> str:
+        """The ``Recipe.synthesis`` an export of something asking for ``requested`` renders with:
+        'ref' when File > Reference synthesis for exports is on, else ``requested``."""
+        return 'ref' if self.reference_exports else requested
+
     def for_export(self, recipe: Recipe) -> Recipe:
         """``recipe`` as exports render it: with the reference when that option is on."""
-        return recipe.replace(synthesis='ref') if self.reference_exports else recipe
+        return recipe.replace(synthesis=self.export_synthesis(recipe.synthesis))
 
     def synthesis_recorded(self, requested: str) -> str:
         """The concrete path ('fast' | 'ref') a recipe asking for ``requested`` renders with on
@@ -88,6 +103,10 @@ class Exporter:
         if requested == 'ref' or info is None:
             return 'ref'
         return info.synthesis_path
+
+    def synthesis_label(self, recipe: Recipe) -> str:
+        """What exports of ``recipe`` render with, for people: 'fast fp32' | 'reference'."""
+        return 'reference' if self.synthesis_recorded(self.export_synthesis(recipe.synthesis)) == 'ref' else 'fast fp32'
 
     @property
     def upscale(self) -> int:
@@ -174,7 +193,8 @@ class Exporter:
 
     # ---------------------------------------------------------------- clipboard and star
     def copy_to_clipboard(self) -> None:
-        """Copy the exact full-resolution pixels of the recipe on screen (what Save PNG writes)."""
+        """Copy the full-resolution pixels of the recipe on screen as Save image writes them (File >
+        Reference synthesis for exports included)."""
         self._with_exact_frame('copy')
 
     def star_current(self) -> None:
@@ -182,9 +202,15 @@ class Exporter:
         self._with_exact_frame('star')
 
     def _exact_frame_of(self, recipe) -> bool:
-        """Is the window's frame the exact full-resolution render of ``recipe``, shown now?"""
+        """Is the window's frame the exact full-resolution render of ``recipe``, shown now? (Its
+        synthesis compared as the concrete path: 'auto' on a model without a fast path is 'ref'.)"""
         win = self.win
-        return win.frame_exact and not win.shown_preview and recipe == win.frame_recipe
+        if not win.frame_exact or win.shown_preview or win.frame_recipe is None:
+            return False
+        return self._concrete(recipe) == self._concrete(win.frame_recipe)
+
+    def _concrete(self, recipe: Recipe) -> Recipe:
+        return recipe.replace(synthesis=self.synthesis_recorded(recipe.synthesis))
 
     def _with_exact_frame(self, purpose) -> None:
         """Do ``purpose`` ('copy' | 'star') with the exact frame of the recipe on screen: at once
@@ -193,6 +219,8 @@ class Exporter:
         if win._shown_request is None or win.frame is None:
             return
         recipe = win._shown_request.recipe
+        if purpose == 'copy':
+            recipe = self.for_export(recipe)
         if self._exact_frame_of(recipe):
             self._use_exact_frame(purpose, recipe, win.frame)
             return

@@ -5,7 +5,9 @@ taken from the column face, psi); Explore's noise, cutoff and class go with it. 
 it one tile at a time (``gridTile``), yielding to the view's renders in between; a newer
 grid replaces an older one (tiles carry the grid id, stale ones are dropped). A grid PNG
 embeds its spec, so File > Open recipe brings the grid back; the worker composes, upscales,
-labels and writes it.
+labels and writes it. The tiles on screen are written when they are the export's pixels; with
+File > Reference synthesis for exports on (and a model whose tiles render on the fast path) the
+worker renders the grid again with the reference first. The file records the path ('fast' | 'ref').
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class GridController:
         panel.renderPressed.connect(lambda: self.refresh(force=True))
         window.worker.gridTile.connect(self._on_tile)
         window.worker.gridFinished.connect(self._on_finished)
+        window.worker.progress.connect(self._on_progress)
+        self._saving = ''           # the grid image being rendered again for an export
 
     def shown(self) -> bool:
         return self.win.tabs.currentWidget() is self.panel
@@ -85,7 +89,8 @@ class GridController:
 
     def open(self, spec: GridSpec, styles: str = '') -> bool:
         """Show a saved grid (its PNG's recipe) in the Mixing grid tab: rows, columns, layers,
-        psi; its noise, cutoff and class become Explore's (one undo step)."""
+        psi; its noise, cutoff, class and synthesis path become Explore's (one undo step), as
+        opening a single image's recipe does."""
         win = self.win
         if win.info is not None and any(i >= win.info.num_ws for i in spec.layers):
             win.show_error('Could not open recipe', f'the grid takes layers {list(spec.layers)} but this model has '
@@ -95,7 +100,7 @@ class GridController:
             win.latents_panel.add(lat)
         self.panel.set_spec(spec, styles)
         changes = dict(cutoff=spec.cutoff, class_idx=spec.class_idx, noise_mode=spec.noise_mode,
-                       noise_strength=spec.noise_strength)
+                       noise_strength=spec.noise_strength, synthesis=spec.synthesis)
         if any(getattr(win.recipe, k) != v for k, v in changes.items()):
             win.restore_recipe(win.recipe.replace(**changes))
         win.tabs.setCurrentWidget(self.panel)
@@ -142,13 +147,26 @@ class GridController:
         upscale = win.exporter.upscale if upscale is None else int(upscale)
         name, sha = (win.info.name, win.info.sha256) if win.info is not None else ('', '')
         path = Path(path)
-        win._status(f'Saving {path}…')
-        win.worker.write_grid_png(path, self.spec, self.panel.tiles,
-                                  grid_recipe(self.spec.replace(synthesis=win.exporter.synthesis_recorded(
-                                      self.spec.synthesis)), self.panel.styles_text(), name, sha),
-                                  upscale=upscale, labels=labels,
-                                  options=win.exporter.export_options(path).replace(upscale=1, bits=8))
+        exporter = win.exporter
+        spec = self.spec.replace(synthesis=exporter.export_synthesis(self.spec.synthesis))
+        recorded = exporter.synthesis_recorded(spec.synthesis)
+        record = grid_recipe(spec.replace(synthesis=recorded), self.panel.styles_text(), name, sha)
+        options = exporter.export_options(path).replace(upscale=1, bits=8)
+        if recorded == exporter.synthesis_recorded(self.spec.synthesis):      # the tiles on screen are its pixels
+            win._status(f'Saving {path}…')
+            win.worker.write_grid_png(path, self.spec, self.panel.tiles, record, upscale=upscale, labels=labels,
+                                      options=options)
+        else:
+            self._saving = str(path)
+            win._status(f'Saving {path} (rendering the grid with the reference synthesis)…')
+            win.worker.export_grid_png(path, spec, record, upscale=upscale, labels=labels, options=options)
         return path
+
+    def _on_progress(self, kind, done, total, text) -> None:
+        if kind == 'grid-export' and self._saving:
+            self.win._status(f'Saving {self._saving}: tile {done}/{total} (reference synthesis)…')
+            if done >= total:
+                self._saving = ''
 
     def save_dialog(self, labels=None) -> None:
         win = self.win

@@ -143,7 +143,15 @@ class PerformanceController:
         window.worker.resultReady.connect(self._on_result)
         window.frameShown.connect(self._frame_shown)
         window.modelLoaded.connect(lambda info: self.panel.set_device(info.device))
+        window.modelLoaded.connect(lambda _info: self.show_exports())
         self.panel.capChanged.connect(self.set_cap)
+
+    def show_exports(self) -> None:
+        """The Exports line: what exports of the current recipe render with (the window's exporter
+        asks File > Reference synthesis for exports and the model; it calls this when that changes)."""
+        exporter = getattr(self.window, 'exporter', None)
+        if exporter is not None and self.window.info is not None:
+            self.panel.set_exports(exporter.synthesis_label(self.window.recipe))
 
     def set_cap(self, fps: float) -> None:
         self.window.worker.min_frame_s = 1.0 / fps if fps > 0 else 0.0
@@ -154,6 +162,7 @@ class PerformanceController:
     def _frame_shown(self, rid):
         timings = self._results.get(rid, {})
         lat = self.window.latencies_ms[-1] if self.window.latencies_ms else None
+        self.show_exports()
         self.panel.add_frame(timings, lat, time.perf_counter())
 
 

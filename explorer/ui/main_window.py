@@ -322,7 +322,8 @@ class MainWindow(QMainWindow):
         extra = f' (mapping {mapping:.1f} ms)' if mapping is not None else ''
         self.status_label.setStyleSheet('')
         fps_text = f'{fps:.1f} fps' if fps > 0 else '– fps (idle)'
-        how = f'  ·  {path_text(res.timings)}' if res.timings.get('path') else ''
+        how = f'  ·  {path_text(res.timings, self.exporter.synthesis_label(res.request.recipe))}' \
+            if res.timings.get('path') else ''
         if res.preview:
             r = res.timings.get('resolution')
             how += f'  ·  preview {r}x{r}'

@@ -12,6 +12,7 @@ def build_menus(win) -> None:
     sets ``win.act_open``, ``act_undo``, ``act_redo``, ``act_bf16`` and ``help_menu``."""
     mb = win.menuBar()
     f = mb.addMenu('&File')
+    f.setToolTipsVisible(True)          # e.g. what Reference synthesis for exports covers
     win.act_open = _action(win, f, 'Open checkpoint…', win.opener.open_checkpoint_dialog, QKeySequence('Ctrl+O'))
     _action(win, f, 'Open checkpoint URL…', win.opener.open_url_dialog)
     win.opener.build_recent_menu(f.addMenu('Recent checkpoints'))
@@ -42,6 +43,7 @@ def build_menus(win) -> None:
     _action(win, v, 'Next seed (→)', lambda: win.latent_panel.step_seed(+1))
     _action(win, v, 'Random seed (R)', win.latent_panel.random_seed)
     view = mb.addMenu('&View')
+    view.setToolTipsVisible(True)
     win.act_bf16 = QAction('Use bf16 (faster, approximate)', win)
     win.act_bf16.setCheckable(True)
     win.act_bf16.setEnabled(False)

@@ -1,6 +1,7 @@
 """Performance: rolling graphs of the render, mapping and frame-to-screen times, FPS, the path
 running (export pixels: fast fp32 or reference synthesis; view: fast fp32 / fast bf16; device,
-threads), peak device memory and an FPS cap.
+threads), what exports render with (File > Reference synthesis for exports), peak device memory
+and an FPS cap.
 
 Fed from what every shown frame already carries (``RenderResult.timings``: 'synthesis_ms' or
 'total_ms', 'mapping_ms', 'path', 'peak_mem_mb') and the window's submit -> shown latency.
@@ -21,12 +22,15 @@ SERIES = (('render_ms', 'render (synthesis)', '#4e9af1'), ('mapping_ms', 'mappin
           ('screen_ms', 'submit → on screen', '#7ed321'))
 
 
-def path_text(timings: dict) -> str:
+def path_text(timings: dict, exports: str | None = None) -> str:
     """The path a frame took, for people: 'fast fp32' / 'fast bf16' (the view), or for the
-    frame an export would write 'export pixels (fast fp32)' / 'export pixels (reference)'."""
+    frame an export would write 'export pixels (fast fp32)' / 'export pixels (reference)'.
+    ``exports``: what exports of this recipe render with ('fast fp32' | 'reference', see
+    ``Exporter.synthesis_label``); an exact frame on another path is not an export's pixels."""
     path = timings.get('path', 'exact')
-    if path == 'exact' and timings.get('synthesis'):
-        return f'export pixels ({timings["synthesis"]})'
+    synthesis = timings.get('synthesis')
+    if path == 'exact' and synthesis:
+        return f'export pixels ({synthesis})' if exports in (None, synthesis) else synthesis
     return path
 
 
@@ -51,10 +55,16 @@ class PerformancePanel(QWidget):
         self.fps_label = QLabel('–')
         self.render_label = QLabel('–')
         self.path_label = QLabel('–')
+        self.path_label.setMinimumWidth(self.path_label.fontMetrics().horizontalAdvance('export pixels (reference)'))
+        self.exports_label = QLabel('–')
+        self.exports_label.setToolTip('What Save image, Copy image, batch, grid and video exports render with '
+                                      '(File > Reference synthesis for exports)')
+        self.exports = None             # 'fast fp32' | 'reference' (None: not known yet)
         self.device_label = QLabel('–')
         self.mem_label = QLabel('–')
         for text, w in (('FPS', self.fps_label), ('Render (median)', self.render_label), ('Path', self.path_label),
-                        ('Device', self.device_label), ('Peak memory', self.mem_label)):
+                        ('Exports', self.exports_label), ('Device', self.device_label),
+                        ('Peak memory', self.mem_label)):
             form.addRow(text, w)
         self.cap = QSpinBox()
         self.cap.setRange(0, 240)
@@ -70,6 +80,11 @@ class PerformancePanel(QWidget):
     def set_device(self, text: str) -> None:
         self.device_label.setText(text)
 
+    def set_exports(self, text: str) -> None:
+        """What exports render with now: 'fast fp32' | 'reference'."""
+        self.exports = text
+        self.exports_label.setText(text)
+
     def add_frame(self, timings: dict, screen_ms: float | None, now: float | None = None) -> None:
         """One shown frame: its timings (RenderResult.timings) and submit -> shown ms."""
         now = time.perf_counter() if now is None else now
@@ -77,7 +92,7 @@ class PerformancePanel(QWidget):
         for key, v in (('render_ms', render), ('mapping_ms', timings.get('mapping_ms')), ('screen_ms', screen_ms)):
             self.samples[key].append(float('nan') if v is None else float(v))
         self.times.append(now)
-        path = path_text(timings)
+        path = path_text(timings, self.exports)
         if timings.get('preview'):
             path += f'  ·  preview {timings.get("resolution")} px'
         self.path_label.setText(path)

@@ -207,6 +207,12 @@ class RenderWorker(QThread):
         an ExportOptions format, always 8-bit: the tiles are); emits pngSaved."""
         self._push(('write-grid', (str(path), spec, dict(tiles), recipe_dict, int(upscale), bool(labels), options)))
 
+    def export_grid_png(self, path, spec, recipe_dict, upscale: int = 1, labels: bool = False, options=None) -> None:
+        """Render every tile of the mixing grid ``spec`` on ``spec.synthesis``'s path
+        (``Session.render_grid_iter``; an export whose path differs from the tiles on screen), then
+        write it as ``write_grid_png`` does; progress('grid-export', ...) after each tile, then pngSaved."""
+        self._push(('export-grid', (str(path), spec, recipe_dict, int(upscale), bool(labels), options)))
+
     def render_exact(self, tag: int, recipe) -> None:
         """Render ``recipe`` on the exact path (what export writes); emits exactReady(tag, ...)."""
         self._push(('exact', (int(tag), recipe)))
@@ -259,7 +265,7 @@ class RenderWorker(QThread):
 
     def export_animation(self, anim, out, **options) -> None:
         """Render ``anim`` to ``out`` (Session.export_animation ``options``: scale, resample, quality,
-        path); progress('animation', ...) after each frame, then animExported. Renders submitted
+        path, synthesis); progress('animation', ...) after each frame, then animExported. Renders submitted
         meanwhile are done between frames, so the view stays live."""
         self._cancel_anim.clear()
         self._push(('anim-export', (anim, str(out), dict(options))))
@@ -468,13 +474,11 @@ class RenderWorker(QThread):
             self._write(path, lambda: write_image(path, image, recipe_dict, upscale=upscale, options=opts))
         elif kind == 'write-grid':
             path, spec, tiles, recipe_dict, upscale, labels, options = arg
-
-            def write_grid():
-                image, export = grid_export_image(spec, tiles, next(iter(tiles.values())).shape, upscale=upscale,
-                                                  labels=labels)
-                opts = options.replace(upscale=1, bits=8) if options is not None else None     # upscaled above
-                write_image(path, image, recipe_dict, export=export, options=opts)
-            self._write(path, write_grid)
+            self._write(path, lambda: self._write_grid(path, spec, tiles, recipe_dict, upscale, labels, options))
+        elif kind == 'export-grid':
+            path, spec, recipe_dict, upscale, labels, options = arg
+            self._write(path, lambda: self._write_grid(path, spec, self._grid_tiles(spec), recipe_dict, upscale,
+                                                       labels, options))
         elif kind == 'exact':
             tag, recipe = arg
             try:
@@ -675,6 +679,24 @@ class RenderWorker(QThread):
                 return
             self._sweep = None
         self.sweepFinished.emit(sweep[0], error)
+    def _grid_tiles(self, spec) -> dict:
+        """Every tile of ``spec`` ({(kind, r, c): uint8 image}), rendered now for an export."""
+        total = len(spec.rows) + len(spec.cols) + len(spec.rows) * len(spec.cols)
+        tiles = {}
+        self.progress.emit('grid-export', 0, total, '')
+        for kind, r, c, img in self.engine.render_grid_iter(spec):
+            if self._stop:
+                raise Cancelled()       # the app is closing: write nothing
+            tiles[(kind, r, c)] = img
+            self.progress.emit('grid-export', len(tiles), total, '')
+        return tiles
+
+    @staticmethod
+    def _write_grid(path, spec, tiles, recipe_dict, upscale, labels, options) -> None:
+        image, export = grid_export_image(spec, tiles, next(iter(tiles.values())).shape, upscale=upscale, labels=labels)
+        opts = options.replace(upscale=1, bits=8) if options is not None else None     # upscaled above
+        write_image(path, image, recipe_dict, export=export, options=opts)
+
     def _write(self, path: str, write) -> None:
         """Run ``write()`` (it writes ``path``) and report it with pngSaved."""
         try:

@@ -154,7 +154,8 @@ def test_gui_grid_png_reopens_as_the_grid(qtbot, win, tmp_path, labels):
     assert g.rows == [1, 2] and g.cols == [3, 4] and g.group.currentData() == 'custom'
     assert g.psi.value() == pytest.approx(0.55) and g.psi_own
     qtbot.waitUntil(lambda: grid_done(win), timeout=30000)
-    assert win.grid.spec == spec
+    assert win.grid.spec == spec.replace(synthesis='fast')      # the file records the concrete path
+    assert win.recipe.synthesis == 'fast'                       # Explore's, as for a single image
     for k, img in tiles.items():
         assert np.array_equal(g.tiles[k], img), k
 

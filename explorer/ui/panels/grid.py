@@ -247,7 +247,8 @@ class GridPanel(QWidget):
 
     def spec(self, recipe) -> GridSpec:
         """The GridSpec for the current rows, columns and layers: the grid's psi (Explore's
-        unless set here) and the recipe's other settings (shown beside the psi box)."""
+        unless set here) and the recipe's other settings (shown beside the psi box; its synthesis
+        path too, e.g. 'ref' for a recipe from an older file)."""
         self._explore_psi = float(recipe.psi)
         if not self.psi_own:
             with QSignalBlocker(self.psi):
@@ -258,7 +259,8 @@ class GridPanel(QWidget):
         latents = tuple(sorted((lat for k, lat in self.latents.items() if k in used), key=lambda x: x.key))
         return GridSpec(rows=tuple(self.rows), cols=tuple(self.cols), layers=self.layers(), psi=psi,
                         cutoff=recipe.cutoff, class_idx=recipe.class_idx, noise_mode=recipe.noise_mode,
-                        noise_strength=recipe.noise_strength, edits=tuple(recipe.edits), latents=latents)
+                        noise_strength=recipe.noise_strength, edits=tuple(recipe.edits), latents=latents,
+                        synthesis=recipe.synthesis)
 
     def add_latent(self, lat: StoredLatent, which: str = 'row') -> None:
         """Add ``lat`` as the last row (``which`` 'row') or column ('col'); a latent already there
