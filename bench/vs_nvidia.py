@@ -4,6 +4,7 @@
         --threads 1,2 --rounds 9
     python bench/vs_nvidia.py --config config-f-1024 --threads 1,2 --rounds 3 --batch 8
     python bench/vs_nvidia.py --config paper256 --threads 1,2      # ours only (no NVIDIA code)
+    python bench/vs_nvidia.py --config config-f-1024 --device cuda --rounds 20   # ours on a GPU
 
 A named configuration from ``explorer.engine.bench.CONFIGS`` (paper256: 256 px, channel_base
 16384, channel_max 512; config-f-1024: 1024 px, channel_base 32768, channel_max 512; both
@@ -24,6 +25,11 @@ that load from other processes hits all of them alike):
   to the fast plan (its output is then bit-identical to ``FastRenderer``'s), else
   ``FastRenderer(G, 'cpu', 'fp32').render`` (the label says which);
 - ``bf16``    ``FastRenderer`` bf16, with ``--bf16`` on CPUs that have it.
+
+``--device cuda``: everything on the GPU (CUDA work synchronised before each clock stops);
+``--threads`` then only sets the host's intra-op threads, and ``default`` is what the public
+path runs there (``G.synthesis`` if it dispatches fast, else ``FastRenderer`` fp32 without
+graphs). PSNR against ``ref`` is then the default path's parity check on that device.
 
 Prints the load average before and after and a markdown table: median / min ms per call,
 images/s, median relative to NVIDIA's (or to ``ref`` without NVIDIA), PSNR against NVIDIA's
@@ -91,6 +97,7 @@ def main(argv=None):
     ap.add_argument('--threads', default='1,2', help='comma-separated intra-op thread counts')
     ap.add_argument('--rounds', type=int, default=5)
     ap.add_argument('--batch', type=int, default=1)
+    ap.add_argument('--device', default='cpu', help='cpu or cuda')
     ap.add_argument('--psi', type=float, default=0.7)
     ap.add_argument('--seed', type=int, default=0, help='weights seed')
     ap.add_argument('--bf16', action='store_true', help='also time FastRenderer bf16 (if the CPU has it)')
@@ -101,16 +108,23 @@ def main(argv=None):
     skip = {s for s in args.skip.split(',') if s}
 
     torch.set_num_threads(threads[0])
+    device = torch.device(args.device)
     G = build_config(args.config, seed=args.seed)
     z = torch.randn([args.batch, G.z_dim], generator=torch.Generator().manual_seed(123))
     with torch.no_grad():
         ws = G.mapping(z, None, truncation_psi=args.psi)
+    G = G.to(device)
+    ws = ws.to(device)
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
 
     variants = {}
     outputs = {}
     nv = None
     if args.nvidia_repo:
-        nv = nvidia_synthesis(args.nvidia_repo, args.config, G.synthesis.state_dict())
+        nv = nvidia_synthesis(args.nvidia_repo, args.config, G.synthesis.state_dict()).to(device)
 
         def run_nvidia():
             with warnings.catch_warnings():
@@ -123,7 +137,7 @@ def main(argv=None):
             return G.synthesis(ws, noise_mode='const')
     variants['ref'] = run_ref
 
-    fr = FastRenderer(G, 'cpu', dtype='fp32', use_graphs=False)
+    fr = FastRenderer(G, device, dtype='fp32', use_graphs=False)
     with torch.no_grad():
         fast_img = fr.render(ws, noise_mode='const')
         public_img = G.synthesis(ws, noise_mode='const')
@@ -140,8 +154,8 @@ def main(argv=None):
         def run_default():
             return fr.render(ws, noise_mode='const')
     variants['default'] = run_default
-    if args.bf16 and dtype_supported('bf16', 'cpu'):
-        fr16 = FastRenderer(G, 'cpu', dtype='bf16', use_graphs=False)
+    if args.bf16 and dtype_supported('bf16', device):
+        fr16 = FastRenderer(G, device, dtype='bf16', use_graphs=False)
         variants['bf16'] = lambda: fr16.render(ws, noise_mode='const')
     variants = {k: v for k, v in variants.items() if k not in skip or k == 'nvidia'}
 
@@ -167,8 +181,10 @@ def main(argv=None):
             for t in threads:
                 torch.set_num_threads(t)
                 for name, fn in variants.items():
+                    sync()
                     t0 = time.perf_counter()
                     fn()
+                    sync()
                     times[(t, name)].append((time.perf_counter() - t0) * 1e3)
             print(f'round {r + 1}/{args.rounds} done ({time.perf_counter() - t_start:.0f} s)', flush=True)
     load1 = os.getloadavg()
@@ -177,7 +193,7 @@ def main(argv=None):
              'default': f'ours, {default_label}', 'bf16': 'ours, FastRenderer bf16'}
     print()
     print(f'{args.config}, batch {args.batch}, psi {args.psi}, {args.rounds} rounds, '
-          f'{device_description("cpu")}, torch {torch.__version__}')
+          f'{device_description(device)}, torch {torch.__version__}')
     print(f'load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, '
           f'after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}')
     print()

@@ -91,22 +91,16 @@ def one_intra_op_thread():
 
 
 LAYER_SPLIT_MIN = 32         # a conv layer split over lanes: output channels per slice at least
+ROW_SPLIT_MIN = 64           # NNPACK layers with this many input rows or more split by rows
 
 
-def run_split(fn, cuts):
-    """``[fn(a, b) for consecutive (a, b) in cuts]``: the first slice on the calling thread,
-    the others on lane workers at one intra-op thread each (the caller should be at one too:
-    ``SG2Plan.run`` is, while it splits). Results in order."""
+def run_split(fn, cuts, lanes):
+    """``[fn(a, b) for consecutive (a, b) in cuts]`` shared out over ``lanes`` lanes (the
+    calling thread and lane workers, one intra-op thread each); results in order. A lane takes
+    the next slice when it is free, so with more slices than lanes a lane that another process
+    holds up takes fewer."""
     pairs = list(zip(cuts[:-1], cuts[1:]))
-    if len(pairs) == 1:
-        return [fn(*pairs[0])]
-    pool = _pool(len(pairs) - 1)
-    futures = [pool.submit(_as_lane, fn, a, b) for a, b in pairs[1:]]
-    try:
-        first = _as_lane(fn, *pairs[0])
-    finally:
-        rest = [f.result() for f in futures]
-    return [first, *rest]
+    return run_lanes(lambda i: fn(*pairs[i]), len(pairs), lanes)
 
 
 def run_lanes(fn, count, lanes=None):
@@ -272,6 +266,7 @@ class SG2Plan:
         self.fold_from = 256
         self.synthesis = synthesis
         self._tls = threading.local()       # .lanes while ``run`` runs on this thread
+        self.slices_per_lane = 2            # a split layer: slices per lane (taken as lanes get free)
         self.blocks = []
         for res, start, count in synthesis.block_ws_slices():
             block = getattr(synthesis, f'b{res}')
@@ -468,7 +463,7 @@ class SG2Plan:
         if (self.lanes < 2 or x.shape[0] != 1 or epilogue is not None or x.device.type != 'cpu'
                 or (lp.kind == 'up' and 'phases' not in lp.extra)):
             return 1
-        return min(self.lanes, lp.weight.shape[0] // LAYER_SPLIT_MIN)
+        return self.lanes
 
     def conv_layer(self, lp, x, w, noise, epilogue=None):
         """One modulated conv layer (``up``: with its 2x upsampling and FIR) with bias, noise,
@@ -485,13 +480,70 @@ class SG2Plan:
         nonfused = self._use_nonfused(lp, x)
         xs = x * s.to(dt).reshape(N, I, 1, 1) if nonfused else None
         lanes = self._split_lanes(lp, x, epilogue)
-        if lanes < 2:
+        if lanes >= 2 and H >= ROW_SPLIT_MIN and (folded is not None or (
+                lp.kind == 'conv' and lp.padding == 1 and self._nnpack_ok(x, lp.weight))):
+            return self._rows_layer(lp, x, xs, s, d, noise, folded, lanes)
+        if lanes < 2 or lp.weight.shape[0] < 2 * LAYER_SPLIT_MIN:
             return self._conv_part(lp, x, xs, s, d, noise, epilogue, folded, 0, O)
         unit = LAYER_SPLIT_MIN
-        cuts = sorted({unit * round(O / unit * i / lanes) for i in range(lanes)} | {O})
-        Ho = 2 * H if lp.kind == 'up' else H + 2 * lp.padding - lp.weight.shape[-1] + 1
-        out = torch.empty([1, O, Ho, Ho if H == W else 2 * W if lp.kind == 'up' else W], dtype=dt)
-        run_split(lambda a, b: self._conv_part(lp, x, xs, s, d, noise, None, folded, a, b, out[:, a:b]), cuts)
+        parts = min(lanes * self.slices_per_lane, O // unit)
+        cuts = sorted({unit * round(O / unit * i / parts) for i in range(parts)} | {O})
+        pad = lp.padding - (lp.weight.shape[-1] - 1) // 2
+        Ho, Wo = (2 * H, 2 * W) if lp.kind == 'up' else (H + 2 * pad, W + 2 * pad)
+        out = torch.empty([1, O, Ho, Wo], dtype=dt)
+        run_split(lambda a, b: self._conv_part(lp, x, xs, s, d, noise, None, folded, a, b, out[:, a:b]), cuts, lanes)
+        return out
+
+    def _rows_layer(self, lp, x, xs, s, d, noise, folded, lanes):
+        """A layer whose conv runs through NNPACK on a map of ``ROW_SPLIT_MIN`` rows or more,
+        split by rows over the lanes: NNPACK's Winograd transform of the input is then not
+        repeated per slice (what an output-channel split costs where there are few channels).
+        Each slice starts on a multiple of 6 rows, so NNPACK's 6x6 output tiles are the whole
+        conv's tiles and see the same inputs: the same bits (a slice also computes the 6 rows
+        above it, from a zero-padded edge, and drops them)."""
+        dt = self._dt(lp)
+        N, I, H, W = x.shape
+        O = lp.weight.shape[0]
+        bias = lp.extra.get('bias', lp.bias)
+        if folded is not None:
+            up = 2
+            if xs is not None:
+                inp, wgt, cbias = xs, folded, None
+            else:
+                inp = _reshape(x, [1, I, H, W])
+                scale = d.repeat_interleave(4, dim=1).unsqueeze(2) * s.unsqueeze(1)
+                wgt = self._modulated(lp, 'fold', folded, scale, dt)
+                cbias = lp.extra['fold_bias']
+        else:
+            up = 1
+            if xs is not None:
+                inp, wgt, cbias = xs, self._raw(lp, 'w', lp.weight), None
+            else:
+                inp, wgt, cbias = x, self._modulated(lp, 'w', lp.weight, d.unsqueeze(2) * s.unsqueeze(1), dt), bias
+        inp = inp.contiguous()
+        wgt = wgt.contiguous()
+        out = torch.empty([1, O, up * H, up * W], dtype=dt)
+
+        def part(r0, r1):
+            lo, hi = max(r0 - 6, 0), min(r1 + 1, H)
+            y = torch._nnpack_spatial_convolution(inp[:, :, lo:hi].contiguous(), wgt, cbias, [1, 1])
+            y = y[:, :, r0 - lo:r1 - lo]
+            if up == 2:
+                y = F.pixel_shuffle(y, 2)
+            if xs is not None:
+                y = y.mul_(d.to(dt).reshape(N, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
+            if noise is not None:
+                y = y.add_(noise[..., up * r0:up * r1, :])
+            dst = out[:, :, up * r0:up * r1]
+            y = F.leaky_relu_(y, 0.2)
+            if lp.clamp is None:
+                return dst.copy_(y)
+            return torch.clamp(y, -lp.clamp, lp.clamp, out=dst)
+        k = max(1, min(lanes, H // ROW_SPLIT_MIN * 2))
+        # Balanced work: slice j > 0 also computes the 6 rows above it.
+        L = (H + 6 * (k - 1)) / k
+        cuts = sorted({0, H} | {min(H - 6, 6 * round((j * (L - 6) + 6) / 6)) for j in range(1, k)})
+        run_split(part, cuts, lanes)
         return out
 
     def _conv_part(self, lp, x, xs, s, d, noise, epilogue, folded, a, b, dst=None):

@@ -56,20 +56,21 @@ def _render(fr, ws, n_threads, **kw):
 
 @pytest.mark.parametrize('nonfused', [False, True])
 @pytest.mark.parametrize('fold', [False, True])
-@pytest.mark.parametrize('clamp', [0.5, None])
-def test_split_layers_give_the_one_thread_bits(threads, nonfused, fold, clamp):
+@pytest.mark.parametrize('clamp,res', [(0.5, 64), (None, 64), (0.5, 128)])
+def test_split_layers_give_the_one_thread_bits(threads, nonfused, fold, clamp, res):
     """Batch 1 at 2, 3 and 4 threads (layers split over lanes) == at 1 thread, bit for bit, in
     both modulation forms, with and without the folded up layers and the clamp; and it is
     still G.synthesis's image."""
-    G = make_G(clamp=clamp)
+    G = make_G(res=res, cmax=128 if res == 64 else 64, clamp=clamp)
     fr = FastRenderer(G, 'cpu')
     ws = _ws(G, 1)
     _render(fr, ws, 1)                                   # builds the plan
     fr._plan.fold_from = 8 if fold else 1 << 20
     fr._plan._use_nonfused = lambda lp, x: nonfused
-    calls = []
-    part = fr._plan._conv_part
+    calls, rows = [], []
+    part, rows_layer = fr._plan._conv_part, fr._plan._rows_layer
     fr._plan._conv_part = lambda *a, **k: calls.append(len(a) == 11) or part(*a, **k)  # 11: a slice
+    fr._plan._rows_layer = lambda lp, *a: rows.append(lp.resolution) or rows_layer(lp, *a)
     for mode, gen in (('const', None), ('random', 5)):
         def kw():
             return dict(noise_mode=mode, noise_generator=None if gen is None else torch.Generator().manual_seed(gen))
@@ -80,6 +81,9 @@ def test_split_layers_give_the_one_thread_bits(threads, nonfused, fold, clamp):
             calls.clear()
             assert torch.equal(_render(fr, ws, n, **kw()), one), (mode, n)
             assert sum(calls) >= 2 * len(fr._plan.blocks)  # the layers were split (several parts each)
+            if nnpack_available():                         # NNPACK layers on 64 rows: split by rows
+                assert sorted(set(rows)) == ([64] if res == 64 else [64, 128])
+                rows.clear()
         with torch.no_grad():
             ref = G.synthesis(ws, **kw())
         torch.testing.assert_close(one, ref, atol=5e-5, rtol=1e-4)
@@ -148,7 +152,7 @@ def test_run_lanes_and_run_split_keep_order_and_raise(threads):
     assert [i for i, _, _ in names] == list(range(7))
     assert all(n == 1 for _, _, n in names)               # every lane at one intra-op thread
     assert torch.get_num_threads() == 3
-    assert run_split(lambda a, b: (a, b, fast_plan.cpu_lanes()), [0, 32, 64, 96]) == [
+    assert run_split(lambda a, b: (a, b, fast_plan.cpu_lanes()), [0, 32, 64, 96], 3) == [
         (0, 32, 1), (32, 64, 1), (64, 96, 1)]              # no nested splitting inside a lane
 
     def boom(i):
@@ -158,7 +162,7 @@ def test_run_lanes_and_run_split_keep_order_and_raise(threads):
     with pytest.raises(ValueError, match='four'):
         run_lanes(boom, 8)
     with pytest.raises(ValueError, match='four'):
-        run_split(lambda a, b: boom(a), [0, 4, 8])
+        run_split(lambda a, b: boom(a), [0, 4, 8], 2)
     assert torch.get_num_threads() == 3
     with one_intra_op_thread():
         assert torch.get_num_threads() == 1
@@ -176,5 +180,5 @@ def test_nnpack_slices_and_concurrent_calls_are_exact(threads):
     b = torch.randn(160, generator=g)
     whole = torch._nnpack_spatial_convolution(x, w, b, [1, 1])
     torch.set_num_threads(2)
-    parts = run_split(lambda a, c: torch._nnpack_spatial_convolution(x, w[a:c], b[a:c], [1, 1]), [0, 64, 160])
+    parts = run_split(lambda a, c: torch._nnpack_spatial_convolution(x, w[a:c], b[a:c], [1, 1]), [0, 64, 160], 2)
     assert torch.equal(torch.cat(parts, 1), whole)
