@@ -91,7 +91,7 @@ def one_intra_op_thread():
 
 
 LAYER_SPLIT_MIN = 32         # a conv layer split over lanes: output channels per slice at least
-ROW_SPLIT_MIN = 64           # NNPACK layers with this many input rows or more split by rows
+ROW_SPLIT_MIN = 128          # NNPACK layers with this many input rows or more split by rows
 
 
 def run_split(fn, cuts, lanes):
@@ -266,7 +266,7 @@ class SG2Plan:
         self.fold_from = 256
         self.synthesis = synthesis
         self._tls = threading.local()       # .lanes while ``run`` runs on this thread
-        self.slices_per_lane = 2            # a split layer: slices per lane (taken as lanes get free)
+        self.slices_per_lane = 1            # a split layer: slices per lane (taken as lanes get free)
         self.blocks = []
         for res, start, count in synthesis.block_ws_slices():
             block = getattr(synthesis, f'b{res}')
