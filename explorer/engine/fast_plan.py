@@ -139,6 +139,26 @@ def run_lanes(fn, count, lanes=None):
     return out
 
 
+def _shuffled_epilogue(y, noise, clamp, dst, d=None, bias=None):
+    """A folded up layer's epilogue (demodulation and bias when ``d`` is given, noise, leaky
+    ReLU, clamp) done on the conv output BEFORE ``pixel_shuffle``, the shuffle being the final
+    copy into ``dst``: y [1, 4*O, h, w] (channels in pixel_shuffle's order (o, a, b)) ->
+    dst [1, O, 2h, 2w] (may be a view). Elementwise ops commute with the shuffle's
+    permutation, so the bits are those of shuffling first; it saves a pass over the output."""
+    _, C, h, w = y.shape
+    O = C // 4
+    y6 = y.unflatten(1, (O, 2, 2))                                     # [1, O, a, b, h, w]
+    if d is not None:
+        y6 = y6.mul_(d.reshape(1, O, 1, 1, 1, 1)).add_(bias.reshape(1, O, 1, 1, 1, 1))
+    if noise is not None:                                              # [..., 2h, 2w] -> [..., a, b, h, w]
+        y6 = y6.add_(noise.unflatten(-1, (w, 2)).unflatten(-3, (h, 2)).movedim((-3, -1), (-4, -3)))
+    y6 = F.leaky_relu_(y6, 0.2)
+    if clamp is not None:
+        y6 = y6.clamp_(-clamp, clamp)
+    dst.unflatten(-1, (w, 2)).unflatten(-3, (h, 2)).movedim((-3, -1), (-4, -3)).copy_(y6)
+    return dst
+
+
 def fir_up_params(f: torch.Tensor, channels: int, up: int, pad0: int, pad1: int, gain: float, dtype, device):
     """Depthwise transposed-conv form of upfirdn2d(up=up, padding=[pad0, pad1] on both axes).
 
@@ -529,7 +549,9 @@ class SG2Plan:
             y = torch._nnpack_spatial_convolution(inp[:, :, lo:hi].contiguous(), wgt, cbias, [1, 1])
             y = y[:, :, r0 - lo:r1 - lo]
             if up == 2:
-                y = F.pixel_shuffle(y, 2)
+                n = None if noise is None else noise[..., 2 * r0:2 * r1, :]
+                return _shuffled_epilogue(y, n, lp.clamp, out[:, :, 2 * r0:2 * r1],
+                                          *((d.to(dt), bias) if xs is not None else ()))
             if xs is not None:
                 y = y.mul_(d.to(dt).reshape(N, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
             if noise is not None:
@@ -557,6 +579,16 @@ class SG2Plan:
         fir = None if fir is None else fir[a:b]
         phases = lp.extra.get('phases')
         d = d[:, a:b]
+        if folded is not None and epilogue is None:
+            if xs is not None:
+                y = self._conv(xs, folded[4 * a:4 * b], None, 1)
+            else:
+                wt = self._modulated(lp, 'fold', folded, d.repeat_interleave(4, dim=1).unsqueeze(2)
+                                     * s.unsqueeze(1), dt, 4 * a)
+                y = self._conv(_reshape(x, [1, N * I, H, W]), wt, lp.extra['fold_bias'][4 * a:4 * b], 1)
+            if dst is None:
+                dst = torch.empty([N, O, 2 * H, 2 * W], dtype=y.dtype, device=y.device)
+            return _shuffled_epilogue(y, noise, lp.clamp, dst, *((d.to(dt), bias) if xs is not None else ()))
         if folded is not None:
             if xs is not None:
                 y = F.pixel_shuffle(self._conv(xs, folded[4 * a:4 * b], None, 1), 2)

@@ -184,3 +184,30 @@ def test_nnpack_slices_and_concurrent_calls_are_exact(threads):
     torch.set_num_threads(2)
     parts = run_split(lambda a, c: torch._nnpack_spatial_convolution(x, w[a:c], b[a:c], [1, 1]), [0, 64, 160], 2)
     assert torch.equal(torch.cat(parts, 1), whole)
+
+
+@pytest.mark.parametrize('clamp', [0.3, None])
+@pytest.mark.parametrize('noise_shape', ['const', 'random', None])
+@pytest.mark.parametrize('modulate', [False, True])
+def test_shuffled_epilogue_equals_shuffle_then_epilogue(clamp, noise_shape, modulate):
+    """The folded up layer's epilogue before pixel_shuffle (written into a row slice of the
+    output, as a lane does) gives the bits of shuffling first."""
+    import torch.nn.functional as F
+    g = torch.Generator().manual_seed(0)
+    O, h, w = 6, 5, 7
+    y = torch.randn(1, 4 * O, h + 3, w, generator=g)[:, :, 1:1 + h]      # a row slice, as in a lane
+    noise = {'const': torch.randn(2 * h, 2 * w, generator=g), 'random': torch.randn(1, 1, 2 * h, 2 * w, generator=g),
+             None: None}[noise_shape]
+    d, bias = torch.rand(1, O, generator=g) + 0.5, torch.randn(O, generator=g)
+    ref = F.pixel_shuffle(y.clone(), 2)
+    if modulate:
+        ref = ref.mul_(d.reshape(1, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
+    if noise is not None:
+        ref = ref.add_(noise)
+    ref = F.leaky_relu_(ref, 0.2)
+    if clamp is not None:
+        ref = ref.clamp_(-clamp, clamp)
+    out = torch.full([1, O, 2 * h + 4, 2 * w], float('nan'))
+    fast_plan._shuffled_epilogue(y.clone(), noise, clamp, out[:, :, 2:2 + 2 * h], *((d, bias) if modulate else ()))
+    assert torch.equal(out[:, :, 2:2 + 2 * h], ref)
+    assert out[:, :, :2].isnan().all() and out[:, :, 2 + 2 * h:].isnan().all()
