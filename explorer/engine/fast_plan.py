@@ -29,10 +29,12 @@ from explorer.engine.interrupt import checker
 # more than one core the plan spreads work over "lanes" itself: the calling thread plus
 # persistent worker threads (torch releases the GIL inside every op), each at one intra-op
 # thread. Two uses, both bit-identical to the work done on one thread:
-# - one sample: each conv layer split by output channels, one slice per lane, each lane running
-#   the whole layer (conv, FIR, bias, noise, activation) for its slice: NNPACK, oneDNN's direct
-#   and depthwise convs and the elementwise ops compute every output channel independently,
-#   with the same reduction order whatever the slice;
+# - one sample: each conv layer split over the lanes, each lane running the whole layer (conv,
+#   FIR, bias, noise, activation, clamp) for its slice and writing it into the layer's output:
+#   NNPACK layers on maps of ``ROW_SPLIT_MIN`` rows or more by rows, cut on NNPACK's 6-row
+#   Winograd tiles (``SG2Plan._rows_layer``), the others by output channels: NNPACK, oneDNN's
+#   direct and depthwise convs and the elementwise ops compute every output channel (and every
+#   tile) independently, with the same reduction order whatever the slice;
 # - a CPU batch rendered sample by sample: the samples shared out over the lanes.
 # Every op the plan uses gives the same bits at any thread count, so a render does not depend
 # on the number of lanes (tests/engine/test_fast_threads.py). The number of lanes is the
