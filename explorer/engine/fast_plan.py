@@ -94,6 +94,7 @@ def one_intra_op_thread():
 
 LAYER_SPLIT_MIN = 32         # a conv layer split over lanes: output channels per slice at least
 ROW_SPLIT_MIN = 128          # NNPACK layers with this many input rows or more split by rows
+ROW_SPLIT_MIN_CHANNELS = 64  # ... and this many input channels or more
 
 
 def run_split(fn, cuts, lanes):
@@ -502,7 +503,9 @@ class SG2Plan:
         nonfused = self._use_nonfused(lp, x)
         xs = x * s.to(dt).reshape(N, I, 1, 1) if nonfused else None
         lanes = self._split_lanes(lp, x, epilogue)
-        if lanes >= 2 and H >= ROW_SPLIT_MIN and (folded is not None or (
+        # (Measured on config-f 1024: the 32-channel 1024 px conv ran slower split by rows, its
+        # slice copies and page faults outweighing the halved conv: it stays whole.)
+        if lanes >= 2 and H >= ROW_SPLIT_MIN and I >= ROW_SPLIT_MIN_CHANNELS and (folded is not None or (
                 lp.kind == 'conv' and lp.padding == 1 and self._nnpack_ok(x, lp.weight))):
             return self._rows_layer(lp, x, xs, s, d, noise, folded, lanes)
         if lanes < 2 or lp.weight.shape[0] < 2 * LAYER_SPLIT_MIN:
