@@ -658,6 +658,12 @@ class SG2Plan:
             y = y.clamp_(-lp.clamp, lp.clamp)
         return y
 
+    def lanes_ok(self):
+        """Lanes only for the fp32 plan: bf16 convs (oneDNN, channels_last) do not give the
+        same bits sliced or at another thread count, and their NHWC activations would be
+        copied into NCHW slices; the bf16 plan keeps intra-op threading."""
+        return self.dtype == torch.float32
+
     @property
     def lanes(self):
         return getattr(self._tls, 'lanes', 1)
@@ -669,7 +675,7 @@ class SG2Plan:
         One sample on a CPU with more than one intra-op thread: each conv layer's output
         channels are split over ``cpu_lanes()`` lanes (``conv_layer``), everything runs at one
         intra-op thread meanwhile (same bits at any thread count)."""
-        lanes = cpu_lanes() if (self.device.type == 'cpu' and ws.shape[0] == 1) else 1
+        lanes = cpu_lanes() if (self.device.type == 'cpu' and ws.shape[0] == 1 and self.lanes_ok()) else 1
         self._tls.lanes = lanes
         try:
             with one_intra_op_thread() if lanes > 1 else contextlib.nullcontext():

@@ -152,13 +152,13 @@ class FastRenderer:
             # CPU: one sample at a time. Batch-1 convs already run at the core's peak, and
             # the batch's activations would no longer fit in cache (measured: batch 8 ran at
             # ~60% of the batch-1 images/s). Per-sample noise slices keep random noise exact.
-            # With more than one intra-op thread the samples run concurrently, one per core
-            # (``run_lanes``), each at one thread: the same bits as rendering it alone.
+            # fp32 with more than one intra-op thread: the samples run concurrently, one per
+            # core (``run_lanes``), each at one thread: the same bits as rendering it alone.
             def one(i):
                 ni = [n[i:i + 1] if (n is not None and n.ndim == 4 and n.shape[0] == N) else n for n in noises]
                 return self._plan.run(ws[i:i + 1], ni, stop_at=stop_at, memory_format=mf,
                                       epilogue=self._epilogue(), interrupt=interrupt)
-            return torch.cat(run_lanes(one, N)).contiguous()
+            return torch.cat(run_lanes(one, N, None if self._plan.lanes_ok() else 1)).contiguous()
         img = self._plan.run(ws, noises, stop_at=stop_at, memory_format=mf, epilogue=self._epilogue(),
                              interrupt=interrupt)
         return img.contiguous()

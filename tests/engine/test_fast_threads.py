@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from explorer.engine import fast_plan
-from explorer.engine.capabilities import nnpack_available
+from explorer.engine.capabilities import cpu_supports_bf16, nnpack_available
 from explorer.engine.fast_plan import one_intra_op_thread, run_lanes, run_split
 from explorer.engine.fast_render import FastRenderer
 from explorer.engine.networks_stylegan2 import Generator
@@ -211,3 +211,23 @@ def test_shuffled_epilogue_equals_shuffle_then_epilogue(clamp, noise_shape, modu
     fast_plan._shuffled_epilogue(y.clone(), noise, clamp, out[:, :, 2:2 + 2 * h], *((d, bias) if modulate else ()))
     assert torch.equal(out[:, :, 2:2 + 2 * h], ref)
     assert out[:, :, :2].isnan().all() and out[:, :, 2 + 2 * h:].isnan().all()
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason='CPU without AVX512-BF16/AMX')
+def test_bf16_keeps_intra_op_threads_and_is_repeatable(threads):
+    """What bf16 guarantees: no lanes (oneDNN's bf16 convs give other bits sliced), the same
+    bits for the same input at the same thread count and batch, and at another thread count
+    the same image within bf16 rounding (paper256 differed in the last bits between 1 and 2
+    OpenMP threads; not bit-identical, so a bit-exact re-render needs fp32)."""
+    from explorer.engine.quality import psnr
+    G = make_G(res=128, cmax=128)
+    ws = _ws(G, 3)
+    fr = FastRenderer(G, 'cpu', dtype='bf16', fp32_upto=8)
+    split = []
+    part = fast_plan.SG2Plan._conv_part
+    fr.render(ws[:1])
+    fr._plan._conv_part = lambda *a, **k: split.append(len(a) == 11) or part(fr._plan, *a, **k)
+    out = {n: _render(fr, ws, n) for n in (1, 2)}
+    assert not any(split) and fr._plan.lanes_ok() is False
+    assert torch.equal(_render(fr, ws, 2), out[2])
+    assert psnr(out[1], out[2]) > 60
