@@ -8,8 +8,13 @@
 #   SUITE_BUDGET_S wall-clock budget of the whole script in seconds (default 570: the device
 #                  tool's limit is 600 per call); a step that no longer fits is skipped, a
 #                  running step is cut at its own limit, and the next steps still run
-#   STEPS          comma-separated subset of: env,tests,checks,bench_f1024,bench_256,
+#   STEPS          comma-separated subset of: env,tests,checks,vs_ref,bench_f1024,bench_256,
 #                  bench_f1024_b64,bench_sg3,train (default: all, in that order)
+#                  vs_ref: bench/vs_nvidia.py --device cuda (no NVIDIA code there): the public
+#                  default path against our reference ops, PSNR (its parity check on the GPU)
+#                  and median/min ms, paper256 and config-f-1024, batch 1 and 8
+#   DEVICE         cuda (default) or cpu: a CPU smoke run of the same steps (`DEVICE=cpu
+#                  STEPS=vs_ref SUITE_BUDGET_S=300 bash bench/device_suite.sh` on any machine)
 #   TRAIN_MINUTES  > 0: continue training the run in RUN_DIR on cuda for that many minutes
 #                  (`main.py train --resume`, stopped with SIGTERM, which writes a final
 #                  snapshot), then put the newest snapshot into $OUT in parts (the tool
@@ -34,7 +39,8 @@ LOG="$OUT/suite.log"
 PY=${PYTHON:-python3}
 START=$(date +%s)
 BUDGET=${SUITE_BUDGET_S:-570}
-STEPS=${STEPS:-env,tests,checks,bench_f1024,bench_256,bench_f1024_b64,bench_sg3,train}
+STEPS=${STEPS:-env,tests,checks,vs_ref,bench_f1024,bench_256,bench_f1024_b64,bench_sg3,train}
+DEVICE=${DEVICE:-cuda}
 TRAIN_MINUTES=${TRAIN_MINUTES:-0}
 RUN_DIR=${RUN_DIR:-runs/portraits64}
 SUMMARY=""
@@ -72,11 +78,12 @@ step() {
 
 bench() {  # bench STEP LIMIT CONFIG JSON_NAME EXTRA_ARGS...
   local name=$1 secs=$2 config=$3 json=$4; shift 4
-  step "$name" "$secs" "$PY" main.py bench --config "$config" --device cuda --json "$OUT/$json" "$@"
+  step "$name" "$secs" "$PY" main.py bench --config "$config" --device "$DEVICE" --json "$OUT/$json" "$@"
 }
 
 : >"$LOG"
-echo "device suite: $(date -Is), budget ${BUDGET}s, steps $STEPS, train ${TRAIN_MINUTES} min" | tee -a "$LOG"
+echo "device suite: $(date -Is), device $DEVICE, budget ${BUDGET}s, steps $STEPS, train ${TRAIN_MINUTES} min" \
+  | tee -a "$LOG"
 
 if want env; then
   step env 60 bash -c "
@@ -102,14 +109,25 @@ fi
 if want tests; then
   # Triton parity on CUDA (compiled, not interpreted), then the CUDA-only tests (marker gpu)
   # and the rest of the fast-render tests. No UI tests: PyQt6 is not installed there.
-  step tests_triton 240 "$PY" -m pytest -q -rA -p no:cacheprovider tests/test_kernels_triton.py
-  step tests_gpu 200 "$PY" -m pytest -q -rA -p no:cacheprovider tests/test_fast_render.py \
-    tests/test_training.py -m gpu
-  step tests_render 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_fast_render.py -m 'not gpu'
+  step tests_triton 240 "$PY" -m pytest -q -rA -p no:cacheprovider tests/kernels/test_kernels_triton.py
+  step tests_gpu 200 "$PY" -m pytest -q -rA -p no:cacheprovider tests/engine/test_fast_render.py \
+    tests/training/test_training.py -m gpu
+  step tests_render 120 "$PY" -m pytest -q -p no:cacheprovider tests/engine/test_fast_render.py \
+    tests/engine/test_fast_threads.py -m 'not gpu'
 fi
 
 if want checks; then
   step checks 150 "$PY" bench/cuda_checks.py --device cuda
+fi
+
+if want vs_ref; then
+  # Public default path vs reference ops on the device: PSNR column = parity, then timings.
+  step vs_ref_256 90 "$PY" bench/vs_nvidia.py --device "$DEVICE" --config paper256 --threads 1 \
+    --rounds 20 --json "$OUT/vs-ref-paper256.json"
+  step vs_ref_f1024 120 "$PY" bench/vs_nvidia.py --device "$DEVICE" --config config-f-1024 --threads 1 \
+    --rounds 10 --json "$OUT/vs-ref-config-f-1024.json"
+  step vs_ref_f1024_b8 120 "$PY" bench/vs_nvidia.py --device "$DEVICE" --config config-f-1024 --threads 1 \
+    --rounds 5 --batch 8 --json "$OUT/vs-ref-config-f-1024-b8.json"
 fi
 
 # Benches: each writes its JSON only when it finishes, so the risky sizes run separately.
@@ -150,7 +168,7 @@ fi
   echo "--- test results and check lines"
   grep -E '^(PASS|FAIL) |^[0-9]+ failed: |passed|failed|error' "$LOG" | grep -vE '^=== ' | tail -n 60
   echo "--- bench lines"
-  grep -E '^bench: |^  [a-z0-9+]+: |^\| ' "$LOG" | tail -n 60
+  grep -E '^bench: |^  [a-z0-9+]+: |^\| |^check: |^public ' "$LOG" | tail -n 80
   echo "--- files in $OUT"
   ls -l "$OUT"
 } | tee -a "$LOG"

@@ -11,6 +11,9 @@ folded with its FIR filter into one conv followed by ``pixel_shuffle``.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +21,145 @@ import torch
 import torch.nn.functional as F
 
 from explorer.engine.interrupt import checker
+
+# ---------------------------------------------------------------- CPU lanes
+# ATen runs NNPACK on the calling thread only (its pool is pinned to one thread, see
+# ``capabilities.nnpack_available``), and oneDNN's OpenMP threads barely pay at the plan's
+# small and mid-sized layers (and stall when another process holds a core), so on a CPU with
+# more than one core the plan spreads work over "lanes" itself: the calling thread plus
+# persistent worker threads (torch releases the GIL inside every op), each at one intra-op
+# thread. Two uses, both bit-identical to the work done on one thread:
+# - one sample: each conv layer split over the lanes, each lane running the whole layer (conv,
+#   FIR, bias, noise, activation, clamp) for its slice and writing it into the layer's output:
+#   NNPACK layers on maps of ``ROW_SPLIT_MIN`` rows or more by rows, cut on NNPACK's 6-row
+#   Winograd tiles (``SG2Plan._rows_layer``), the others by output channels: NNPACK, oneDNN's
+#   direct and depthwise convs and the elementwise ops compute every output channel (and every
+#   tile) independently, with the same reduction order whatever the slice;
+# - a CPU batch rendered sample by sample: the samples shared out over the lanes.
+# Every op the plan uses gives the same bits at any thread count, so a render does not depend
+# on the number of lanes (tests/engine/test_fast_threads.py). The number of lanes is the
+# calling thread's ``torch.get_num_threads()``.
+
+_LANE_PREFIX = 'explorer-cpu-lane'
+_lanes_lock = threading.Lock()
+_lanes_pool: ThreadPoolExecutor | None = None
+_in_lane = threading.local()
+
+
+def cpu_lanes() -> int:
+    """Lanes a CPU render on this thread may use: its intra-op thread count; 1 inside a lane."""
+    if getattr(_in_lane, 'active', False):
+        return 1
+    return max(1, torch.get_num_threads())
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _lanes_pool
+    with _lanes_lock:
+        if _lanes_pool is None or _lanes_pool._max_workers < workers:
+            old = _lanes_pool
+            _lanes_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=_LANE_PREFIX)
+            if old is not None:
+                old.shutdown(wait=False)
+        return _lanes_pool
+
+
+def _as_lane(fn, *args):
+    """Run ``fn`` as a lane: no further splitting inside it; a worker thread runs its ops at one
+    intra-op thread (``torch.set_num_threads`` there also sets the process-wide defaults; the
+    calling thread of a split or batch restores them when it is done)."""
+    if threading.current_thread().name.startswith(_LANE_PREFIX) and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    outer = getattr(_in_lane, 'active', False)
+    _in_lane.active = True
+    try:
+        return fn(*args)
+    finally:
+        _in_lane.active = outer
+
+
+@contextlib.contextmanager
+def one_intra_op_thread():
+    """The calling thread's ops at one thread for the duration, restored after (it also
+    restores the process-wide defaults that ``torch.set_num_threads`` touches: MKL's)."""
+    threads = torch.get_num_threads()
+    if threads != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if threads != 1:
+            torch.set_num_threads(threads)
+
+
+LAYER_SPLIT_MIN = 32         # a conv layer split over lanes: output channels per slice at least
+ROW_SPLIT_MIN = 128          # NNPACK layers with this many input rows or more split by rows
+ROW_SPLIT_MIN_CHANNELS = 64  # ... and this many input channels or more
+
+
+def run_split(fn, cuts, lanes):
+    """``[fn(a, b) for consecutive (a, b) in cuts]`` shared out over ``lanes`` lanes (the
+    calling thread and lane workers, one intra-op thread each); results in order. A lane takes
+    the next slice when it is free, so with more slices than lanes a lane that another process
+    holds up takes fewer."""
+    pairs = list(zip(cuts[:-1], cuts[1:]))
+    return run_lanes(lambda i: fn(*pairs[i]), len(pairs), lanes)
+
+
+def run_lanes(fn, count, lanes=None):
+    """``[fn(i) for i in range(count)]``, the calls shared out over ``lanes`` threads (default
+    ``cpu_lanes()``), each at one intra-op thread; results in order. A lane takes the next
+    index when it is free, so a lane slowed by other work on the machine takes fewer. The
+    first exception (e.g. ``Cancelled``) is raised after every lane has stopped."""
+    lanes = min(cpu_lanes() if lanes is None else lanes, count)
+    if lanes < 2:
+        return [fn(i) for i in range(count)]
+    out = [None] * count
+    lock = threading.Lock()
+    nxt = iter(range(count))
+    failed = []
+
+    def lane():
+        while not failed:
+            with lock:
+                i = next(nxt, None)
+            if i is None:
+                return
+            try:
+                out[i] = fn(i)
+            except BaseException as e:  # noqa: BLE001 - re-raised on the calling thread
+                failed.append(e)
+                return
+
+    pool = _pool(lanes - 1)
+    with one_intra_op_thread():
+        futures = [pool.submit(_as_lane, lane) for _ in range(lanes - 1)]
+        _as_lane(lane)
+        for f in futures:
+            f.result()
+    if failed:
+        raise failed[0]
+    return out
+
+
+def _shuffled_epilogue(y, noise, clamp, dst, d=None, bias=None):
+    """A folded up layer's epilogue (demodulation and bias when ``d`` is given, noise, leaky
+    ReLU, clamp) done on the conv output BEFORE ``pixel_shuffle``, the shuffle being the final
+    copy into ``dst``: y [1, 4*O, h, w] (channels in pixel_shuffle's order (o, a, b)) ->
+    dst [1, O, 2h, 2w] (may be a view). Elementwise ops commute with the shuffle's
+    permutation, so the bits are those of shuffling first; it saves a pass over the output."""
+    _, C, h, w = y.shape
+    O = C // 4
+    y6 = y.unflatten(1, (O, 2, 2))                                     # [1, O, a, b, h, w]
+    if d is not None:
+        y6 = y6.mul_(d.reshape(1, O, 1, 1, 1, 1)).add_(bias.reshape(1, O, 1, 1, 1, 1))
+    if noise is not None:                                              # [..., 2h, 2w] -> [..., a, b, h, w]
+        y6 = y6.add_(noise.unflatten(-1, (w, 2)).unflatten(-3, (h, 2)).movedim((-3, -1), (-4, -3)))
+    y6 = F.leaky_relu_(y6, 0.2)
+    if clamp is not None:
+        y6 = y6.clamp_(-clamp, clamp)
+    dst.unflatten(-1, (w, 2)).unflatten(-3, (h, 2)).movedim((-3, -1), (-4, -3)).copy_(y6)
+    return dst
 
 
 def fir_up_params(f: torch.Tensor, channels: int, up: int, pad0: int, pad1: int, gain: float, dtype, device):
@@ -146,6 +288,8 @@ class SG2Plan:
         # 355 -> ~225 ms; at 256 px and below the polyphase path is as fast or faster.
         self.fold_from = 256
         self.synthesis = synthesis
+        self._tls = threading.local()       # .lanes while ``run`` runs on this thread
+        self.slices_per_lane = 1            # a split layer: slices per lane (taken as lanes get free)
         self.blocks = []
         for res, start, count in synthesis.block_ws_slices():
             block = getattr(synthesis, f'b{res}')
@@ -298,18 +442,19 @@ class SG2Plan:
             cache[key] = t.to(self._dt(lp)).contiguous(memory_format=fmt)
         return cache[key]
 
-    def _modulated(self, lp, key, raw, scale, dt):
-        """raw [O, I, kh, kw] x scale [N, O, I] -> [N*O, I, kh, kw] in ``dt``, produced directly
-        in channels_last layout when the plan runs channels_last (oneDNN then stays in NHWC)."""
-        N = scale.shape[0]
-        O, I, kh, kw = raw.shape
+    def _modulated(self, lp, key, raw, scale, dt, a=0):
+        """raw [O, I, kh, kw] rows ``a:a+Ob`` x scale [N, Ob, I] -> [N*Ob, I, kh, kw] in ``dt``,
+        produced directly in channels_last layout when the plan runs channels_last (oneDNN then
+        stays in NHWC)."""
+        N, Ob = scale.shape[:2]
+        _, I, kh, kw = raw.shape
         if not self.channels_last:
-            return (raw.unsqueeze(0) * scale.unsqueeze(3).unsqueeze(4)).to(dt).reshape(N * O, I, kh, kw)
+            return (raw[a:a + Ob].unsqueeze(0) * scale.unsqueeze(3).unsqueeze(4)).to(dt).reshape(N * Ob, I, kh, kw)
         cache = lp.extra.setdefault('perm', {})
         if key not in cache:
             cache[key] = raw.permute(0, 2, 3, 1).contiguous()          # [O, kh, kw, I]
-        w = cache[key].unsqueeze(0) * scale.unsqueeze(2).unsqueeze(3)  # [N, O, kh, kw, I]
-        return w.to(dt).reshape(N * O, kh, kw, I).permute(0, 3, 1, 2)
+        w = cache[key][a:a + Ob].unsqueeze(0) * scale.unsqueeze(2).unsqueeze(3)  # [N, Ob, kh, kw, I]
+        return w.to(dt).reshape(N * Ob, kh, kw, I).permute(0, 3, 1, 2)
 
     def _folded(self, lp, x):
         """The folded kernel stack of an up layer (see fold_up_fir), built on first use, when
@@ -318,16 +463,16 @@ class SG2Plan:
         if (lp.kind != 'up' or 'phases' not in lp.extra or x.shape[0] != 1 or self._dt(lp) != torch.float32
                 or 2 * x.shape[-1] < self.fold_from or not self._nnpack_ok(x, lp.weight)):
             return None
-        if 'fold' not in lp.extra:
-            lp.extra['fold'] = fold_up_fir(lp.weight, lp.fir_w, lp.fir_pad)
+        if 'fold' not in lp.extra:     # (bias first: concurrent lanes test 'fold')
             lp.extra['fold_bias'] = lp.bias.to(torch.float32).repeat_interleave(4).contiguous()
+            lp.extra['fold'] = fold_up_fir(lp.weight, lp.fir_w, lp.fir_pad)
         return lp.extra['fold']
 
     def _up_phases(self, x, lp, weights, groups):
         """Stride-2 3x3 transposed conv as four ordinary convs, one per output phase (same
         MACs; ordinary convs run about twice as fast as transposed ones on CPU)."""
         N, _, H, W = x.shape
-        O = lp.weight.shape[0]
+        O = weights[0].shape[0] // groups
         fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         y = torch.empty([N if groups == 1 else 1, O * (groups if groups > 1 else 1), 2 * H + 1, 2 * W + 1],
                         dtype=x.dtype, device=x.device, memory_format=fmt)
@@ -335,35 +480,136 @@ class SG2Plan:
             y[:, :, py::2, px::2] = F.conv2d(x, kk, padding=pad, groups=groups)
         return y
 
+    def _split_lanes(self, lp, x, epilogue):
+        """Lanes this layer's output channels are split over: ``self.lanes`` (set by ``run``)
+        for one CPU sample whose layer has enough channels, else 1."""
+        if (self.lanes < 2 or x.shape[0] != 1 or epilogue is not None or x.device.type != 'cpu'
+                or (lp.kind == 'up' and 'phases' not in lp.extra)):
+            return 1
+        return self.lanes
+
     def conv_layer(self, lp, x, w, noise, epilogue=None):
+        """One modulated conv layer (``up``: with its 2x upsampling and FIR) with bias, noise,
+        leaky ReLU and clamp. On a CPU with ``self.lanes`` > 1, one sample: the output channels
+        are split over the lanes, each lane running the whole layer for its slice (the same
+        bits as the unsplit layer: every op here computes an output channel independently)."""
         dt = self._dt(lp)
         x = x.to(dt)
         N, I, H, W = x.shape
-        O, _, k, _ = lp.weight.shape
+        O = lp.weight.shape[0]
         s = self.styles(lp, w)                                              # [N, I] fp32
         d = (s.square() @ lp.w2.t() + 1e-8).rsqrt() * lp.act_gain           # [N, O] (act gain folded)
-        bias = lp.extra.get('bias', lp.bias)
-        fir = lp.extra.get('fir_w', lp.fir_w)
-        phases = lp.extra.get('phases')
         folded = self._folded(lp, x)
+        nonfused = self._use_nonfused(lp, x)
+        xs = x * s.to(dt).reshape(N, I, 1, 1) if nonfused else None
+        lanes = self._split_lanes(lp, x, epilogue)
+        # (Measured on config-f 1024: the 32-channel 1024 px conv ran slower split by rows, its
+        # slice copies and page faults outweighing the halved conv: it stays whole.)
+        if lanes >= 2 and H >= ROW_SPLIT_MIN and I >= ROW_SPLIT_MIN_CHANNELS and (folded is not None or (
+                lp.kind == 'conv' and lp.padding == 1 and self._nnpack_ok(x, lp.weight))):
+            return self._rows_layer(lp, x, xs, s, d, noise, folded, lanes)
+        if lanes < 2 or lp.weight.shape[0] < 2 * LAYER_SPLIT_MIN:
+            return self._conv_part(lp, x, xs, s, d, noise, epilogue, folded, 0, O)
+        unit = LAYER_SPLIT_MIN
+        parts = min(lanes * self.slices_per_lane, O // unit)
+        cuts = sorted({unit * round(O / unit * i / parts) for i in range(parts)} | {O})
+        pad = lp.padding - (lp.weight.shape[-1] - 1) // 2
+        Ho, Wo = (2 * H, 2 * W) if lp.kind == 'up' else (H + 2 * pad, W + 2 * pad)
+        out = torch.empty([1, O, Ho, Wo], dtype=dt)
+        run_split(lambda a, b: self._conv_part(lp, x, xs, s, d, noise, None, folded, a, b, out[:, a:b]), cuts, lanes)
+        return out
+
+    def _rows_layer(self, lp, x, xs, s, d, noise, folded, lanes):
+        """A layer whose conv runs through NNPACK on a map of ``ROW_SPLIT_MIN`` rows or more,
+        split by rows over the lanes: NNPACK's Winograd transform of the input is then not
+        repeated per slice (what an output-channel split costs where there are few channels).
+        Each slice starts on a multiple of 6 rows, so NNPACK's 6x6 output tiles are the whole
+        conv's tiles and see the same inputs: the same bits (a slice also computes the 6 rows
+        above it, from a zero-padded edge, and drops them)."""
+        dt = self._dt(lp)
+        N, I, H, W = x.shape
+        O = lp.weight.shape[0]
+        bias = lp.extra.get('bias', lp.bias)
         if folded is not None:
-            if self._use_nonfused(lp, x):
-                xs = x * s.to(dt).reshape(N, I, 1, 1)
-                y = F.pixel_shuffle(self._conv(xs, folded, None, 1), 2)
+            up = 2
+            if xs is not None:
+                inp, wgt, cbias = xs, folded, None
+            else:
+                inp = _reshape(x, [1, I, H, W])
+                scale = d.repeat_interleave(4, dim=1).unsqueeze(2) * s.unsqueeze(1)
+                wgt = self._modulated(lp, 'fold', folded, scale, dt)
+                cbias = lp.extra['fold_bias']
+        else:
+            up = 1
+            if xs is not None:
+                inp, wgt, cbias = xs, self._raw(lp, 'w', lp.weight), None
+            else:
+                inp, wgt, cbias = x, self._modulated(lp, 'w', lp.weight, d.unsqueeze(2) * s.unsqueeze(1), dt), bias
+        inp = inp.contiguous()
+        wgt = wgt.contiguous()
+        out = torch.empty([1, O, up * H, up * W], dtype=dt)
+
+        def part(r0, r1):
+            lo, hi = max(r0 - 6, 0), min(r1 + 1, H)
+            y = torch._nnpack_spatial_convolution(inp[:, :, lo:hi].contiguous(), wgt, cbias, [1, 1])
+            y = y[:, :, r0 - lo:r1 - lo]
+            if up == 2:
+                n = None if noise is None else noise[..., 2 * r0:2 * r1, :]
+                return _shuffled_epilogue(y, n, lp.clamp, out[:, :, 2 * r0:2 * r1],
+                                          *((d.to(dt), bias) if xs is not None else ()))
+            if xs is not None:
+                y = y.mul_(d.to(dt).reshape(N, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
+            if noise is not None:
+                y = y.add_(noise[..., up * r0:up * r1, :])
+            dst = out[:, :, up * r0:up * r1]
+            y = F.leaky_relu_(y, 0.2)
+            if lp.clamp is None:
+                return dst.copy_(y)
+            return torch.clamp(y, -lp.clamp, lp.clamp, out=dst)
+        k = max(1, min(lanes, H // ROW_SPLIT_MIN * 2))
+        # Balanced work: slice j > 0 also computes the 6 rows above it.
+        L = (H + 6 * (k - 1)) / k
+        cuts = sorted({0, H} | {min(H - 6, 6 * round((j * (L - 6) + 6) / 6)) for j in range(1, k)})
+        run_split(part, cuts, lanes)
+        return out
+
+    def _conv_part(self, lp, x, xs, s, d, noise, epilogue, folded, a, b, dst=None):
+        """Output channels a:b of ``conv_layer`` (into ``dst`` when given, a contiguous slice)."""
+        dt = self._dt(lp)
+        N, I, H, W = x.shape
+        O = b - a
+        k = lp.weight.shape[-1]
+        bias = lp.extra.get('bias', lp.bias)[a:b]
+        fir = lp.extra.get('fir_w', lp.fir_w)
+        fir = None if fir is None else fir[a:b]
+        phases = lp.extra.get('phases')
+        d = d[:, a:b]
+        if folded is not None and epilogue is None:
+            if xs is not None:
+                y = self._conv(xs, folded[4 * a:4 * b], None, 1)
+            else:
+                wt = self._modulated(lp, 'fold', folded, d.repeat_interleave(4, dim=1).unsqueeze(2)
+                                     * s.unsqueeze(1), dt, 4 * a)
+                y = self._conv(_reshape(x, [1, N * I, H, W]), wt, lp.extra['fold_bias'][4 * a:4 * b], 1)
+            if dst is None:
+                dst = torch.empty([N, O, 2 * H, 2 * W], dtype=y.dtype, device=y.device)
+            return _shuffled_epilogue(y, noise, lp.clamp, dst, *((d.to(dt), bias) if xs is not None else ()))
+        if folded is not None:
+            if xs is not None:
+                y = F.pixel_shuffle(self._conv(xs, folded[4 * a:4 * b], None, 1), 2)
                 y = y.mul_(d.to(dt).reshape(N, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
             else:
                 wt = self._modulated(lp, 'fold', folded, d.repeat_interleave(4, dim=1).unsqueeze(2)
-                                     * s.unsqueeze(1), dt)
+                                     * s.unsqueeze(1), dt, 4 * a)
                 y = F.pixel_shuffle(self._conv(_reshape(x, [1, N * I, H, W]), wt,
-                                               lp.extra['fold_bias'], 1), 2)
-        elif self._use_nonfused(lp, x):
-            xs = x * s.to(dt).reshape(N, I, 1, 1)
+                                               lp.extra['fold_bias'][4 * a:4 * b], 1), 2)
+        elif xs is not None:
             if lp.kind == 'conv':
-                y = self._conv(xs, self._raw(lp, 'w', lp.weight), None, lp.padding)
+                y = self._conv(xs, self._raw(lp, 'w', lp.weight)[a:b], None, lp.padding)
             elif phases is not None:
-                y = self._up_phases(xs, lp, [self._raw(lp, (py, px), sub) for py, px, sub, _ in phases], 1)
+                y = self._up_phases(xs, lp, [self._raw(lp, (py, px), sub)[a:b] for py, px, sub, _ in phases], 1)
             else:
-                y = F.conv_transpose2d(xs, self._raw(lp, 'wt', lp.weight.transpose(0, 1)), stride=2)
+                y = F.conv_transpose2d(xs, self._raw(lp, 'wt', lp.weight.transpose(0, 1))[:, a:b], stride=2)
             y = y.mul_(d.to(dt).reshape(N, O, 1, 1))
             if lp.kind == 'up':
                 y = F.conv2d(y, fir, padding=lp.fir_pad, groups=O)
@@ -372,18 +618,18 @@ class SG2Plan:
             scale = d.unsqueeze(2) * s.unsqueeze(1)                          # [N, O, I]
             xg = _reshape(x, [1, N * I, H, W])
             if lp.kind == 'conv':
-                wt = self._modulated(lp, 'w', lp.weight, scale, dt)
+                wt = self._modulated(lp, 'w', lp.weight, scale, dt, a)
                 if N == 1:
                     y = self._conv(xg, wt, bias, lp.padding)
                 else:
                     y = F.conv2d(xg, wt, bias=bias.repeat(N), padding=lp.padding, groups=N)
             else:
                 if phases is not None:
-                    subs = [self._modulated(lp, (py, px), sub, scale, dt) for py, px, sub, _ in phases]
+                    subs = [self._modulated(lp, (py, px), sub, scale, dt, a) for py, px, sub, _ in phases]
                     y = self._up_phases(xg, lp, subs, N)
                 else:
                     # Transposed conv weight per group: [I, O, k, k], unflipped (conv2d_resample's up path).
-                    wt = (lp.weight.unsqueeze(0) * scale.unsqueeze(3).unsqueeze(4)).to(dt)
+                    wt = (lp.weight[a:b].unsqueeze(0) * scale.unsqueeze(3).unsqueeze(4)).to(dt)
                     y = F.conv_transpose2d(xg, wt.transpose(1, 2).reshape(N * I, O, k, k), stride=2, groups=N)
                 y = F.conv2d(_reshape(y, [N, O, 2 * H + 1, 2 * W + 1]), fir, bias=bias, padding=lp.fir_pad, groups=O)
             y = _reshape(y, [N, O, *y.shape[2:]])
@@ -391,10 +637,12 @@ class SG2Plan:
             return epilogue(y, noise, lp)
         if noise is not None:
             y = y.add_(noise)
-        y = F.leaky_relu_(y, 0.2)
-        if lp.clamp is not None:
-            y = y.clamp_(-lp.clamp, lp.clamp)
-        return y
+        if lp.clamp is None:
+            y = F.leaky_relu_(y, 0.2)
+            return y if dst is None else dst.copy_(y)
+        if dst is None:
+            return F.leaky_relu_(y, 0.2).clamp_(-lp.clamp, lp.clamp)
+        return torch.clamp(F.leaky_relu_(y, 0.2), -lp.clamp, lp.clamp, out=dst)
 
     def torgb(self, lp, x, w):
         N, I = x.shape[:2]
@@ -410,9 +658,32 @@ class SG2Plan:
             y = y.clamp_(-lp.clamp, lp.clamp)
         return y
 
+    def lanes_ok(self):
+        """Lanes only for the fp32 plan: bf16 convs (oneDNN, channels_last) do not give the
+        same bits sliced or at another thread count, and their NHWC activations would be
+        copied into NCHW slices; the bf16 plan keeps intra-op threading."""
+        return self.dtype == torch.float32
+
+    @property
+    def lanes(self):
+        return getattr(self._tls, 'lanes', 1)
+
     def run(self, ws, noises, stop_at=None, memory_format=torch.contiguous_format, epilogue=None, interrupt=None):
         """interrupt: a callable asked before every layer; when it returns True the render
-        stops with ``Cancelled`` (a newer request made this one pointless)."""
+        stops with ``Cancelled`` (a newer request made this one pointless).
+
+        One sample on a CPU with more than one intra-op thread: each conv layer's output
+        channels are split over ``cpu_lanes()`` lanes (``conv_layer``), everything runs at one
+        intra-op thread meanwhile (same bits at any thread count)."""
+        lanes = cpu_lanes() if (self.device.type == 'cpu' and ws.shape[0] == 1 and self.lanes_ok()) else 1
+        self._tls.lanes = lanes
+        try:
+            with one_intra_op_thread() if lanes > 1 else contextlib.nullcontext():
+                return self._run(ws, noises, stop_at, memory_format, epilogue, interrupt)
+        finally:
+            self._tls.lanes = 1
+
+    def _run(self, ws, noises, stop_at, memory_format, epilogue, interrupt):
         check = checker(interrupt)
         N = ws.shape[0]
         ws = ws.to(torch.float32)

@@ -52,7 +52,7 @@ import torch
 
 from explorer.engine.capabilities import DTYPES, dtype_supported, nnpack_available
 from explorer.engine.cuda_graphs import GraphCache
-from explorer.engine.fast_plan import SG2Plan
+from explorer.engine.fast_plan import SG2Plan, run_lanes
 from explorer.engine.interrupt import interruptible
 from explorer.engine.layers import per_layer_values
 from kernels import forced_ref, selfcheck, triton_available
@@ -154,12 +154,13 @@ class FastRenderer:
             # CPU: one sample at a time. Batch-1 convs already run at the core's peak, and
             # the batch's activations would no longer fit in cache (measured: batch 8 ran at
             # ~60% of the batch-1 images/s). Per-sample noise slices keep random noise exact.
-            out = []
-            for i in range(N):
+            # fp32 with more than one intra-op thread: the samples run concurrently, one per
+            # core (``run_lanes``), each at one thread: the same bits as rendering it alone.
+            def one(i):
                 ni = [n[i:i + 1] if (n is not None and n.ndim == 4 and n.shape[0] == N) else n for n in noises]
-                out.append(self._plan.run(ws[i:i + 1], ni, stop_at=stop_at, memory_format=mf,
-                                          epilogue=self._epilogue(), interrupt=interrupt))
-            return torch.cat(out).contiguous()
+                return self._plan.run(ws[i:i + 1], ni, stop_at=stop_at, memory_format=mf,
+                                      epilogue=self._epilogue(), interrupt=interrupt)
+            return torch.cat(run_lanes(one, N, None if self._plan.lanes_ok() else 1)).contiguous()
         img = self._plan.run(ws, noises, stop_at=stop_at, memory_format=mf, epilogue=self._epilogue(),
                              interrupt=interrupt)
         return img.contiguous()

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from explorer.engine.capabilities import cpu_supports_bf16, nnpack_available
 from explorer.engine.cuda_graphs import GraphCache
+from explorer.engine.fast_plan import one_intra_op_thread
 from explorer.engine.fast_render import FastRenderer
 from explorer.engine.networks_stylegan2 import Generator
 from explorer.engine.quality import psnr
@@ -219,21 +220,23 @@ def test_folded_up_layers_in_the_plan_match_synthesis(arch, nonfused):
 @pytest.mark.parametrize('arch', ['skip', 'resnet'])
 def test_plan_interrupt_is_asked_before_every_conv_layer(arch):
     """The CPU plan asks before each conv layer of each sample: stopping at the k-th
-    question raises Cancelled with exactly k questions asked."""
+    question raises Cancelled with exactly k questions asked (one intra-op thread: the samples
+    run one after the other; concurrent lanes: tests/engine/test_fast_threads.py)."""
     from explorer.engine.progress import Cancelled
     G = make_G(arch)
     fr = FastRenderer(G, 'cpu')
     ws = _ws(G, 2)
     asked = []
-    out = fr.render(ws, interrupt=lambda: asked.append(1) and False)
-    torch.testing.assert_close(out, fr.render(ws))
-    n_conv = sum(1 for n, _ in G.synthesis.named_modules() if n.endswith(('conv0', 'conv1')))
-    assert len(asked) == 2 * n_conv             # 2 samples, one question per conv layer
-    for k in (1, n_conv + 1):                   # in the first sample / in the second
-        asked.clear()
-        with pytest.raises(Cancelled):
-            fr.render(ws, interrupt=lambda: asked.append(1) or len(asked) >= k)
-        assert len(asked) == k
+    with one_intra_op_thread():
+        out = fr.render(ws, interrupt=lambda: asked.append(1) and False)
+        torch.testing.assert_close(out, fr.render(ws))
+        n_conv = sum(1 for n, _ in G.synthesis.named_modules() if n.endswith(('conv0', 'conv1')))
+        assert len(asked) == 2 * n_conv             # 2 samples, one question per conv layer
+        for k in (1, n_conv + 1):                   # in the first sample / in the second
+            asked.clear()
+            with pytest.raises(Cancelled):
+                fr.render(ws, interrupt=lambda: asked.append(1) or len(asked) >= k)
+            assert len(asked) == k
 
 
 @pytest.mark.parametrize('arch', ['skip', 'resnet'])

@@ -1,0 +1,233 @@
+"""The CPU plan on several cores: the same bits whatever the thread count, batch size or
+position in the batch (what re-rendering a recipe bit for bit needs), and the lanes' plumbing.
+
+On a CPU with more than one intra-op thread ``SG2Plan.run`` splits each conv layer's output
+channels over lanes (threads at one intra-op thread each), and ``FastRenderer`` renders the
+samples of a batch on concurrent lanes; both must give exactly the one-thread result.
+"""
+
+import threading
+
+import pytest
+import torch
+
+from explorer.engine import fast_plan
+from explorer.engine.capabilities import cpu_supports_bf16, nnpack_available
+from explorer.engine.fast_plan import one_intra_op_thread, run_lanes, run_split
+from explorer.engine.fast_render import FastRenderer
+from explorer.engine.networks_stylegan2 import Generator
+
+
+def make_G(res=64, cmax=128, clamp=0.5, arch='skip', seed=0):
+    """Channels enough to split (LAYER_SPLIT_MIN per slice) and maps of 32x32 and more (NNPACK)."""
+    torch.manual_seed(seed)
+    G = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=res, img_channels=3,
+                  mapping_kwargs=dict(num_layers=2),
+                  synthesis_kwargs=dict(channel_base=res * 64, channel_max=cmax, conv_clamp=clamp,
+                                        architecture=arch))
+    with torch.no_grad():
+        for n, p in G.named_parameters():
+            if n.endswith('noise_strength'):
+                p.fill_(0.3)
+            elif n.endswith('bias') and 'affine' not in n and 'mapping' not in n:
+                p.normal_(0, 0.3)
+    return G.eval().requires_grad_(False)
+
+
+def _ws(G, n, seed=1):
+    with torch.no_grad():
+        return G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)), None)
+
+
+@pytest.fixture
+def threads():
+    """Set the intra-op thread count inside a test; restored after."""
+    old = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(old)
+
+
+def _render(fr, ws, n_threads, **kw):
+    torch.set_num_threads(n_threads)
+    out = fr.render(ws, **kw)
+    assert torch.get_num_threads() == n_threads         # the render restored the caller's count
+    return out
+
+
+@pytest.mark.parametrize('nonfused', [False, True])
+@pytest.mark.parametrize('fold', [False, True])
+@pytest.mark.parametrize('clamp,res', [(0.5, 64), (None, 64), (0.5, 128)])
+def test_split_layers_give_the_one_thread_bits(threads, monkeypatch, nonfused, fold, clamp, res):
+    """Batch 1 at 2, 3 and 4 threads (layers split over lanes: by rows where NNPACK runs on
+    64 rows or more here, else by output channels) == at 1 thread, bit for bit, in both
+    modulation forms, with and without the folded up layers and the clamp; and it is still
+    G.synthesis's image."""
+    monkeypatch.setattr(fast_plan, 'ROW_SPLIT_MIN', 64)
+    G = make_G(res=res, cmax=128 if res == 64 else 64, clamp=clamp)
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 1)
+    _render(fr, ws, 1)                                   # builds the plan
+    fr._plan.fold_from = 8 if fold else 1 << 20
+    fr._plan._use_nonfused = lambda lp, x: nonfused
+    calls, rows = [], []
+    part, rows_layer = fr._plan._conv_part, fr._plan._rows_layer
+    fr._plan._conv_part = lambda *a, **k: calls.append(len(a) == 11) or part(*a, **k)  # 11: a slice
+    fr._plan._rows_layer = lambda lp, *a: rows.append(lp.resolution) or rows_layer(lp, *a)
+    for mode, gen in (('const', None), ('random', 5)):
+        def kw():
+            return dict(noise_mode=mode, noise_generator=None if gen is None else torch.Generator().manual_seed(gen))
+        calls.clear()
+        one = _render(fr, ws, 1, **kw())
+        assert calls and not any(calls)                   # 1 thread: nothing split
+        for n in (2, 3, 4):
+            calls.clear()
+            assert torch.equal(_render(fr, ws, n, **kw()), one), (mode, n)
+            assert sum(calls) >= 2 * len(fr._plan.blocks)  # the layers were split (several parts each)
+            if nnpack_available():                         # NNPACK layers on 64 rows: split by rows
+                assert sorted(set(rows)) == ([64] if res == 64 else [64, 128])
+                rows.clear()
+        with torch.no_grad():
+            ref = G.synthesis(ws, **kw())
+        torch.testing.assert_close(one, ref, atol=5e-5, rtol=1e-4)
+    if fold and nnpack_available():
+        assert any(lp.extra.get('fold') is not None for e in fr._plan.blocks for lp in e['layers'])
+
+
+def test_batch_samples_equal_each_sample_alone(threads):
+    """A batch at 2 threads (samples on concurrent lanes) gives each sample exactly as rendered
+    alone at 1 thread, whatever its position; random noise: the batch at 1 and at 2 threads."""
+    G = make_G()
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 5)
+    alone = [_render(fr, ws[i:i + 1], 1) for i in range(5)]
+    for n in (2, 3):
+        batch = _render(fr, ws, n)
+        for i in range(5):
+            assert torch.equal(batch[i:i + 1], alone[i]), (n, i)
+    shuffled = _render(fr, ws.flip(0), 2)
+    assert torch.equal(shuffled, torch.cat(alone[::-1]))
+    seeded = [_render(fr, ws, n, noise_mode='random', noise_generator=torch.Generator().manual_seed(9))
+              for n in (1, 2)]
+    assert torch.equal(seeded[0], seeded[1])
+
+
+def test_resnet_and_stop_at_under_lanes(threads):
+    G = make_G(arch='resnet')
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 2)
+    one = _render(fr, ws, 1)
+    assert torch.equal(_render(fr, ws, 2), one)
+    assert torch.equal(_render(fr, ws[:1], 2), one[:1])
+    G2 = make_G()
+    fr2 = FastRenderer(G2, 'cpu')
+    ws2 = _ws(G2, 1)
+    assert torch.equal(_render(fr2, ws2, 2, stop_at=32), _render(fr2, ws2, 1, stop_at=32))
+
+
+def test_cancel_stops_every_lane(threads):
+    """A batch on lanes: Cancelled reaches the caller, no lane starts another sample after it,
+    and the renderer works afterwards."""
+    from explorer.engine.progress import Cancelled
+    G = make_G()
+    fr = FastRenderer(G, 'cpu')
+    ws = _ws(G, 6)
+    ref = _render(fr, ws, 1)
+    asked = []
+    lock = threading.Lock()
+
+    def interrupt():
+        with lock:
+            asked.append(1)
+            return len(asked) >= 3
+    torch.set_num_threads(2)
+    with pytest.raises(Cancelled):
+        fr.render(ws, interrupt=interrupt)
+    assert torch.get_num_threads() == 2
+    n_conv = sum(1 for n, _ in G.synthesis.named_modules() if n.endswith(('conv0', 'conv1')))
+    assert len(asked) < 2 * n_conv                        # stopped within the first two samples
+    assert torch.equal(_render(fr, ws, 2), ref)
+
+
+def test_run_lanes_and_run_split_keep_order_and_raise(threads):
+    torch.set_num_threads(3)
+    names = run_lanes(lambda i: (i, threading.current_thread().name, torch.get_num_threads()), 7)
+    assert [i for i, _, _ in names] == list(range(7))
+    assert all(n == 1 for _, _, n in names)               # every lane at one intra-op thread
+    assert torch.get_num_threads() == 3
+    assert run_split(lambda a, b: (a, b, fast_plan.cpu_lanes()), [0, 32, 64, 96], 3) == [
+        (0, 32, 1), (32, 64, 1), (64, 96, 1)]              # no nested splitting inside a lane
+
+    def boom(i):
+        if i == 4:
+            raise ValueError('four')
+        return i
+    with pytest.raises(ValueError, match='four'):
+        run_lanes(boom, 8)
+    with pytest.raises(ValueError, match='four'):
+        run_split(lambda a, b: boom(a), [0, 4, 8], 2)
+    assert torch.get_num_threads() == 3
+    with one_intra_op_thread():
+        assert torch.get_num_threads() == 1
+        assert run_lanes(lambda i: i * i, 4) == [0, 1, 4, 9]   # one thread: one lane, in order
+    assert torch.get_num_threads() == 3
+
+
+@pytest.mark.skipif(not nnpack_available(), reason='NNPACK not in this torch build')
+def test_nnpack_slices_and_concurrent_calls_are_exact(threads):
+    """What the split relies on: an NNPACK conv's output-channel slices, run at the same time
+    on two threads, equal the whole conv's channels bit for bit."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 96, 40, 40, generator=g)
+    w = torch.randn(160, 96, 3, 3, generator=g)
+    b = torch.randn(160, generator=g)
+    whole = torch._nnpack_spatial_convolution(x, w, b, [1, 1])
+    torch.set_num_threads(2)
+    parts = run_split(lambda a, c: torch._nnpack_spatial_convolution(x, w[a:c], b[a:c], [1, 1]), [0, 64, 160], 2)
+    assert torch.equal(torch.cat(parts, 1), whole)
+
+
+@pytest.mark.parametrize('clamp', [0.3, None])
+@pytest.mark.parametrize('noise_shape', ['const', 'random', None])
+@pytest.mark.parametrize('modulate', [False, True])
+def test_shuffled_epilogue_equals_shuffle_then_epilogue(clamp, noise_shape, modulate):
+    """The folded up layer's epilogue before pixel_shuffle (written into a row slice of the
+    output, as a lane does) gives the bits of shuffling first."""
+    import torch.nn.functional as F
+    g = torch.Generator().manual_seed(0)
+    O, h, w = 6, 5, 7
+    y = torch.randn(1, 4 * O, h + 3, w, generator=g)[:, :, 1:1 + h]      # a row slice, as in a lane
+    noise = {'const': torch.randn(2 * h, 2 * w, generator=g), 'random': torch.randn(1, 1, 2 * h, 2 * w, generator=g),
+             None: None}[noise_shape]
+    d, bias = torch.rand(1, O, generator=g) + 0.5, torch.randn(O, generator=g)
+    ref = F.pixel_shuffle(y.clone(), 2)
+    if modulate:
+        ref = ref.mul_(d.reshape(1, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
+    if noise is not None:
+        ref = ref.add_(noise)
+    ref = F.leaky_relu_(ref, 0.2)
+    if clamp is not None:
+        ref = ref.clamp_(-clamp, clamp)
+    out = torch.full([1, O, 2 * h + 4, 2 * w], float('nan'))
+    fast_plan._shuffled_epilogue(y.clone(), noise, clamp, out[:, :, 2:2 + 2 * h], *((d, bias) if modulate else ()))
+    assert torch.equal(out[:, :, 2:2 + 2 * h], ref)
+    assert out[:, :, :2].isnan().all() and out[:, :, 2 + 2 * h:].isnan().all()
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason='CPU without AVX512-BF16/AMX')
+def test_bf16_keeps_intra_op_threads_and_is_repeatable(threads):
+    """What bf16 guarantees: no lanes (oneDNN's bf16 convs give other bits sliced), the same
+    bits for the same input at the same thread count and batch, and at another thread count
+    the same image within bf16 rounding (paper256 differed in the last bits between 1 and 2
+    OpenMP threads; not bit-identical, so a bit-exact re-render needs fp32)."""
+    from explorer.engine.quality import psnr
+    G = make_G(res=128, cmax=128)
+    ws = _ws(G, 3)
+    fr = FastRenderer(G, 'cpu', dtype='bf16', fp32_upto=8)
+    split = []
+    part = fast_plan.SG2Plan._conv_part
+    fr.render(ws[:1])
+    fr._plan._conv_part = lambda *a, **k: split.append(len(a) == 11) or part(fr._plan, *a, **k)
+    out = {n: _render(fr, ws, n) for n in (1, 2)}
+    assert not any(split) and fr._plan.lanes_ok() is False
+    assert torch.equal(_render(fr, ws, 2), out[2])
+    assert psnr(out[1], out[2]) > 60
