@@ -120,7 +120,7 @@ class RenderWorker(QThread):
     weightsSwapped = pyqtSignal(object)         # ModelInfo: training weights now in the engine (after
                                                 # ``loaded`` when they replaced the model: info.live)
     weightsFailed = pyqtSignal(str)             # why the training weights did not fit
-    pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
+    pngSaved = pyqtSignal(str, str)             # path, error ('' = ok, 'cancelled': export_grid_png stopped)
     exactReady = pyqtSignal(int, object, object, str)   # tag, recipe, uint8 image (None on error), error
     latentReady = pyqtSignal(int, str, object, str)     # tag, kind, result (None on error), error ('' = ok)
     directionsReady = pyqtSignal(object, str)   # DirectionSet (None unless ok), error ('' ok, 'cancelled')
