@@ -61,7 +61,7 @@ class FakeEngine:
         image, timings = self.render(recipe, path='exact')
         return np.zeros_like(image), image, timings
 
-    def render_grid_iter(self, spec):
+    def render_grid_iter(self, spec, interrupt=None):
         return iter(())
 
     def batch_export(self, seeds, outdir, recipe, progress=None, upscale=1, options=None):

@@ -15,23 +15,31 @@ import torch
 
 from explorer.engine import latents
 from explorer.engine.export import batch_to_uint8
+from explorer.engine.families import has_input_transform
 from explorer.engine.grid_spec import GridSpec, grid_export_image
+from explorer.engine.interrupt import checker, interruptible
 from explorer.engine.rendering import MappingCache, apply_edits, synthesis_path
 from explorer.engine.stored_latents import fits_model
 from explorer.errors import UserError
 
 
 @torch.no_grad()
-def iter_grid(G, spec: GridSpec, device=None, batch=8, cache: MappingCache | None = None):
+def iter_grid(G, spec: GridSpec, device=None, batch=8, cache: MappingCache | None = None, interrupt=None):
     """Yield (kind, r, c, uint8 HWC image) progressively: headers first, then cells in batches.
 
     kind is 'col' (top row, r=-1), 'row' (left column, c=-1) or 'cell'. The tiles render on
-    ``spec.synthesis``'s path (``resolved_spec`` says which), as its cell recipes do.
+    ``spec.synthesis``'s path (``resolved_spec`` says which), as its cell recipes do, with
+    StyleGAN3's input transform at rest (a cell recipe's translate/rotate), set again before every
+    tile: a caller may render other recipes (their own transform) between two tiles.
+    ``interrupt()`` true -> ``Cancelled``: asked before each tile and, on the reference path,
+    between layers (``engine.interrupt``; the fast path is not hooked, its pixels stay the plan's).
     """
     cache = cache or MappingCache()
     device = device if device is not None else latents._device_of(G)
+    impl = 'auto' if synthesis_path(G, spec.synthesis) == 'fast' else 'ref'
     kw = dict(noise_mode=spec.noise_mode, noise_scale=latents.noise_scales(G.num_ws, spec.noise_strength),
-              impl='auto' if synthesis_path(G, spec.synthesis) == 'fast' else 'ref')
+              impl=impl)
+    check = checker(interrupt)
 
     def ws_of(seeds):
         # One source per mapping call, as a single render maps it: a batched mapping can differ
@@ -58,7 +66,11 @@ def iter_grid(G, spec: GridSpec, device=None, batch=8, cache: MappingCache | Non
         chunk = jobs[start:start + batch]
         # Render one image per call so each cell equals the single render bit for bit.
         for kind, r, c, w in chunk:
-            img = G.synthesis(w.unsqueeze(0), **kw)
+            check()
+            if has_input_transform(G):
+                G.set_input_transform(translate=(0.0, 0.0), rotate_deg=0.0)
+            with interruptible(G.synthesis, interrupt if impl == 'ref' else None):
+                img = G.synthesis(w.unsqueeze(0), **kw)
             yield kind, r, c, batch_to_uint8(img)[0]
 
 

@@ -164,8 +164,10 @@ class RenderSession(Protocol):
     def render_noise_detail(self, recipe: Recipe) -> tuple[np.ndarray, np.ndarray, dict]:
         """-> (what the noise adds, the normal frame, timings)."""
 
-    def render_grid_iter(self, spec: GridSpec) -> Iterator[tuple[str, int, int, np.ndarray]]:
-        """Yield (kind, r, c, uint8 tile) one at a time."""
+    def render_grid_iter(self, spec: GridSpec, interrupt: Callable[[], bool] | None = None
+                         ) -> Iterator[tuple[str, int, int, np.ndarray]]:
+        """Yield (kind, r, c, uint8 tile) one at a time; renders may run between two tiles.
+        ``interrupt()`` true before a tile (or between layers) -> ``Cancelled``."""
 
     def batch_export(self, seeds, outdir, recipe: Recipe, progress: Callable | None = None,
                      upscale: int = 1, options=None) -> list:
@@ -474,12 +476,11 @@ class Session:
         return display, frame, {'total_ms': (time.perf_counter() - t0) * 1e3, 'path': 'exact', 'resolution': R,
                                 'full_resolution': R, 'preview': False, 'noise_gain': gain}
 
-    def render_grid_iter(self, spec: GridSpec):
-        """Yield (kind, r, c, uint8 HWC) tiles progressively (see engine.mixing.iter_grid)."""
+    def render_grid_iter(self, spec: GridSpec, interrupt=None):
+        """Yield (kind, r, c, uint8 HWC) tiles progressively (see engine.mixing.iter_grid: each
+        tile sets its own input transform, so renders between tiles change none)."""
         self._require()
-        if has_input_transform(self.G):
-            self.G.set_input_transform(translate=(0.0, 0.0), rotate_deg=0.0)
-        yield from iter_grid(self.G, spec, device=self.device, cache=self.cache)
+        yield from iter_grid(self.G, spec, device=self.device, cache=self.cache, interrupt=interrupt)
 
     def batch_export(self, seeds, outdir, recipe: Recipe, progress=None, upscale: int = 1, options=None):
         """One PNG per seed (or ``options``' format) with the current settings; progress may raise Cancelled."""

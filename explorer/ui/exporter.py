@@ -161,7 +161,9 @@ class Exporter:
 
     def on_png_saved(self, path, error) -> None:
         win = self.win
-        if error:
+        if error == 'cancelled':
+            pass    # a grid export the user stopped: its controller says so (GridController)
+        elif error:
             win._status_error(f'Could not save {path}')   # not a stale "Saving …" line
             win.show_error('Could not save', error)
         else:

@@ -7,7 +7,8 @@ grid replaces an older one (tiles carry the grid id, stale ones are dropped). A 
 embeds its spec, so File > Open recipe brings the grid back; the worker composes, upscales,
 labels and writes it. The tiles on screen are written when they are the export's pixels; with
 File > Reference synthesis for exports on (and a model whose tiles render on the fast path) the
-worker renders the grid again with the reference first. The file records the path ('fast' | 'ref').
+worker renders the grid again with the reference first, with the status bar's progress bar and
+Cancel (nothing is written when cancelled). The file records the path ('fast' | 'ref').
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class GridController:
         window.worker.gridTile.connect(self._on_tile)
         window.worker.gridFinished.connect(self._on_finished)
         window.worker.progress.connect(self._on_progress)
+        window.worker.pngSaved.connect(self._on_saved)
+        window.cancel_btn.clicked.connect(self.cancel_export)      # the status bar's Cancel
         self._saving = ''           # the grid image being rendered again for an export
 
     def shown(self) -> bool:
@@ -159,14 +162,37 @@ class GridController:
         else:
             self._saving = str(path)
             win._status(f'Saving {path} (rendering the grid with the reference synthesis)…')
+            win.progress_bar.setRange(0, 0)         # busy until the first tile's progress
+            win.progress_bar.setVisible(True)
+            win.cancel_btn.setVisible(True)
             win.worker.export_grid_png(path, spec, record, upscale=upscale, labels=labels, options=options)
         return path
+
+    @property
+    def exporting(self) -> bool:
+        """Is a grid image being rendered again for an export (Cancel stops it)?"""
+        return bool(self._saving)
+
+    def cancel_export(self) -> None:
+        """Stop the grid image being rendered for an export (before its next tile, or between
+        layers of one); nothing is written, and pngSaved says 'cancelled'."""
+        if self._saving:
+            self.win._status(f'Cancelling the grid export to {self._saving}…')
+            self.win.worker.cancel_grid_export()
 
     def _on_progress(self, kind, done, total, text) -> None:
         if kind == 'grid-export' and self._saving:
             self.win._status(f'Saving {self._saving}: tile {done}/{total} (reference synthesis)…')
-            if done >= total:
-                self._saving = ''
+
+    def _on_saved(self, path, error) -> None:
+        if not self._saving or path != self._saving:
+            return
+        self._saving = ''
+        win = self.win
+        win.progress_bar.setVisible(False)
+        win.cancel_btn.setVisible(False)
+        if error == 'cancelled':
+            win._status(f'Grid export cancelled: nothing was written to {path}')
 
     def save_dialog(self, labels=None) -> None:
         win = self.win

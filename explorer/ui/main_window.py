@@ -89,7 +89,7 @@ class MainWindow(QMainWindow):
     frameShown = pyqtSignal(int)        # request id of the frame now on screen
     modelLoaded = pyqtSignal(object)    # ModelInfo
     errorShown = pyqtSignal(str)
-    pngSaved = pyqtSignal(str, str)     # path, error ('' = written)
+    pngSaved = pyqtSignal(str, str)     # path, error ('' = written, 'cancelled': a grid export stopped)
     copied = pyqtSignal()               # the exact image is on the clipboard
 
     def __init__(self, engine=None, checkpoint=None, device=None, load_default=True, cpu_threads=None, parent=None,

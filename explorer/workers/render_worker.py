@@ -18,7 +18,10 @@
 - PNGs of pixels the window already has (an exact frame on screen, a mixing grid) are
   written here too (``write_png``, ``write_grid_png``): encoding, upscaling and the disk
   never run on the UI thread. Each write emits ``pngSaved`` like ``export_png``; writes
-  still queued when the worker stops are done before it ends.
+  still queued when the worker stops are done before it ends. A grid image whose tiles must be
+  rendered again (``export_grid_png``: File > Reference synthesis for exports) renders them here
+  one at a time, serving the view's renders in between; ``cancel_grid_export`` (or stopping)
+  ends it before the next tile, or between layers of one, and writes nothing.
 - Other jobs (load a checkpoint, render a grid, batch export, compute semantic directions,
   the label gallery's faces and fits)
   run on the same thread. A grid renders one tile at a time and yields to pending single
@@ -117,7 +120,7 @@ class RenderWorker(QThread):
     weightsSwapped = pyqtSignal(object)         # ModelInfo: training weights now in the engine (after
                                                 # ``loaded`` when they replaced the model: info.live)
     weightsFailed = pyqtSignal(str)             # why the training weights did not fit
-    pngSaved = pyqtSignal(str, str)             # path, error ('' = ok)
+    pngSaved = pyqtSignal(str, str)             # path, error ('' = ok, 'cancelled': export_grid_png stopped)
     exactReady = pyqtSignal(int, object, object, str)   # tag, recipe, uint8 image (None on error), error
     latentReady = pyqtSignal(int, str, object, str)     # tag, kind, result (None on error), error ('' = ok)
     directionsReady = pyqtSignal(object, str)   # DirectionSet (None unless ok), error ('' ok, 'cancelled')
@@ -146,6 +149,7 @@ class RenderWorker(QThread):
         self._cancel_labels = threading.Event()
         self._cancel_anim = threading.Event()
         self._cancel_drag = threading.Event()
+        self._cancel_grid_export = threading.Event()
         self._sweep = None                              # [sweep_id, recipes, next index] being rendered
         self._last_key = None
         self._inspect_pending = None                    # (inspect id, recipe, layer, options)
@@ -210,8 +214,15 @@ class RenderWorker(QThread):
     def export_grid_png(self, path, spec, recipe_dict, upscale: int = 1, labels: bool = False, options=None) -> None:
         """Render every tile of the mixing grid ``spec`` on ``spec.synthesis``'s path
         (``Session.render_grid_iter``; an export whose path differs from the tiles on screen), then
-        write it as ``write_grid_png`` does; progress('grid-export', ...) after each tile, then pngSaved."""
+        write it as ``write_grid_png`` does; progress('grid-export', ...) after each tile, then pngSaved.
+        Renders submitted meanwhile are done between tiles, so the view stays live.
+        ``cancel_grid_export`` stops it before the next tile (within a tile on the reference path):
+        nothing is written and pngSaved says (path, 'cancelled')."""
+        self._cancel_grid_export.clear()
         self._push(('export-grid', (str(path), spec, recipe_dict, int(upscale), bool(labels), options)))
+
+    def cancel_grid_export(self) -> None:
+        self._cancel_grid_export.set()
 
     def render_exact(self, tag: int, recipe) -> None:
         """Render ``recipe`` on the exact path (what export writes); emits exactReady(tag, ...)."""
@@ -318,6 +329,7 @@ class RenderWorker(QThread):
             self._cancel_labels.set()
             self._cancel_anim.set()
             self._cancel_drag.set()
+            self._cancel_grid_export.set()
             self._cond.notify()
         if self.isRunning():
             self.wait(timeout_ms)
@@ -477,8 +489,16 @@ class RenderWorker(QThread):
             self._write(path, lambda: self._write_grid(path, spec, tiles, recipe_dict, upscale, labels, options))
         elif kind == 'export-grid':
             path, spec, recipe_dict, upscale, labels, options = arg
-            self._write(path, lambda: self._write_grid(path, spec, self._grid_tiles(spec), recipe_dict, upscale,
-                                                       labels, options))
+            try:
+                tiles = self._grid_tiles(spec)
+            except Cancelled:       # the user's Cancel, or the app closing: nothing written
+                self.pngSaved.emit(path, 'cancelled')
+                return
+            except Exception as e:
+                log.exception('rendering the grid for %s failed', path)
+                self.pngSaved.emit(path, error_text(e))
+                return
+            self._write(path, lambda: self._write_grid(path, spec, tiles, recipe_dict, upscale, labels, options))
         elif kind == 'exact':
             tag, recipe = arg
             try:
@@ -680,15 +700,24 @@ class RenderWorker(QThread):
             self._sweep = None
         self.sweepFinished.emit(sweep[0], error)
     def _grid_tiles(self, spec) -> dict:
-        """Every tile of ``spec`` ({(kind, r, c): uint8 image}), rendered now for an export."""
+        """Every tile of ``spec`` ({(kind, r, c): uint8 image}), rendered now for an export; the
+        pending view render runs between tiles (each tile sets its own input transform).
+        ``Cancelled`` when cancelled or closing (before a tile, or between layers of one)."""
+        def interrupt():
+            return self._stop or self._cancel_grid_export.is_set()
         total = len(spec.rows) + len(spec.cols) + len(spec.rows) * len(spec.cols)
         tiles = {}
         self.progress.emit('grid-export', 0, total, '')
-        for kind, r, c, img in self.engine.render_grid_iter(spec):
-            if self._stop:
-                raise Cancelled()       # the app is closing: write nothing
+        for kind, r, c, img in self.engine.render_grid_iter(spec, interrupt=interrupt):
+            if interrupt():
+                raise Cancelled()
             tiles[(kind, r, c)] = img
             self.progress.emit('grid-export', len(tiles), total, '')
+            with self._cond:            # keep the view live: a render submitted meanwhile runs now
+                request, self._pending = self._pending, None
+            if request is not None:
+                self._render(request)
+                self._frame_end = time.perf_counter()
         return tiles
 
     @staticmethod

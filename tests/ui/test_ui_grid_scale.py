@@ -26,7 +26,7 @@ class GridEngine(FakeEngine):
         self.specs = []
         self.lock = threading.Lock()
 
-    def render_grid_iter(self, spec):
+    def render_grid_iter(self, spec, interrupt=None):
         self.specs.append(spec)
         keys = [('col', -1, c) for c in range(len(spec.cols))] + [('row', r, -1) for r in range(len(spec.rows))]
         keys += [('cell', r, c) for r in range(len(spec.rows)) for c in range(len(spec.cols))]
