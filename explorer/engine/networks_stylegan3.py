@@ -540,11 +540,14 @@ class SynthesisNetwork(torch.nn.Module):
     def use_fast(self, ws, impl='auto', update_emas=False) -> bool:
         """Does ``forward`` take the CPU inference plan (``explorer.engine.fast_sg3``)?
         Only for ``impl='auto'``, without gradients, outside ``EXPLORER_KERNELS=ref``, without
-        ``update_emas`` and on the CPU (CUDA keeps its fp16 layers and Triton kernels)."""
+        ``update_emas`` and on the CPU (CUDA keeps its fp16 layers and Triton kernels), and
+        while no layer has a forward hook that wants its output (``engine.inspect``); forward
+        pre-hooks (``engine.interrupt``) are called by the plan before each layer."""
         if impl not in IMPLS:
             raise ValueError(f'impl must be one of {IMPLS}, got {impl!r}')
         return (impl == 'auto' and not torch.is_grad_enabled() and not forced_ref() and not update_emas
-                and ws.device.type == 'cpu')
+                and ws.device.type == 'cpu'
+                and not any(getattr(self, name)._forward_hooks for name in self.layer_names))
 
     def forward(self, ws, noise_mode='const', force_fp32=False, update_emas=False, impl='auto', **_ignored):
         """Extra kwargs the other families take (noise_scale, noise_generator,
