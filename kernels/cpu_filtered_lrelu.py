@@ -17,13 +17,18 @@ gain, leaky ReLU, clamp -> FIR + downsample), computed with far fewer operations
 - Everything runs in channels_last (NHWC), where oneDNN's depthwise convs are several
   times faster than in NCHW; samples run one at a time (same bits for a sample
   whatever its position in the batch).
+- Cache-sized strips (separable up filters): the output is made ``strip`` rows at a time,
+  each strip upsampling only the rows it needs, so the 4x/16x intermediate never goes
+  to memory (the op is memory-bound: ~2x faster than whole-image passes at 256 px). In
+  NHWC a row is W*C contiguous numbers, so the column upsampling of a strip is a
+  band-matrix product that interleaves the phases as it writes.
 
 The taps are prepared once per (filters, factors, padding, gain, channels, dtype) in a
 ``FilteredLReLUPlan``; ``filtered_lrelu_cpu`` builds one per call (cheap) for ad-hoc use.
 
 Accuracy (fp32): only the summation order and the place of the gain differ from the
-reference; measured on random inputs of unit scale (tests/kernels/test_cpu_filtered_lrelu.py)
-the max abs difference is ~1e-6 relative to the output magnitude.
+reference; on random inputs and filters (tests/kernels/test_cpu_filtered_lrelu.py) the max
+abs difference stays below 1e-5 x max(1, |output|), ~5e-7 on StyleGAN3's own layers.
 """
 
 from __future__ import annotations
@@ -122,7 +127,7 @@ class FilteredLReLUPlan:
     """
 
     def __init__(self, fu, fd, up, down, padding, gain, slope, clamp, channels, flip_filter=False,
-                 dtype=torch.float32):
+                 dtype=torch.float32, strip=16):
         assert isinstance(up, int) and up >= 1 and isinstance(down, int) and down >= 1
         assert gain > 0 and slope >= 0
         self.up = up
@@ -132,6 +137,8 @@ class FilteredLReLUPlan:
         self.clamp = None if clamp is None else float(clamp)
         self.channels = int(channels)
         self.dtype = dtype
+        self.strip = int(strip)   # output rows per cache-sized strip (0: whole image at once)
+        self._cache = {}
         if fu is None:
             fu = torch.ones([1], dtype=torch.float32)
         if fd is None:
@@ -235,13 +242,73 @@ class FilteredLReLUPlan:
             y = F.conv2d(y, self.down_2d, stride=d, groups=C)
         return y[:, :, :out_h, :out_w]
 
-    def run_one(self, x, b=None):
+    def _up_h_matrix(self, tq):
+        """Band matrix of the column pass for ``tq`` input-row steps: [tq*up, tq + Kh - 1]; row
+        ``t*up + r`` holds phase r's taps at columns t .. t + Kh - 1 (interleaves the phases)."""
+        key = ('uph', tq)
+        if key not in self._cache:
+            up, kh = self.up, self.up_kh
+            taps = torch.stack([w[0, 0, :, 0] for w in self.up_h])         # [up, Kh]
+            A = torch.zeros(tq * up, tq + kh - 1, dtype=self.dtype)
+            for t in range(tq):
+                A[t * up:(t + 1) * up, t:t + kh] = taps
+            self._cache[key] = A
+        return self._cache[key]
+
+    def _strips(self, x, out_h, out_w, strip):
+        """Separable filters, cache-sized: output rows in strips of ``strip``; each strip
+        computes only the upsampled rows it needs, so the 4x/16x intermediate never leaves
+        the cache. The column upsampling is a band-matrix product over whole rows (NHWC rows
+        are contiguous: W*C numbers), which interleaves the phases as it writes."""
+        up, d = self.up, self.down
+        _, C, H, W = x.shape
+        px0, px1, py0, py1 = self.pad
+        mw = self._up_len(W, px0, px1, self.fu_size[0])
+        mh = self._up_len(H, py0, py1, self.fu_size[1])
+        qw, qh = -(-mw // up), -(-mh // up)
+        kw, kh = self.up_kw, self.up_kh
+        jx, jy = self.up_jx, self.up_jy
+        ld = self.fd_size[1]
+        xp = _pad_nhwc(x, -jx, qw + kw - 1 - W + jx, -jy, qh + kh - 1 - H + jy)   # [1, C, qh+kh-1, qw+kw-1]
+        wu = qw * up
+        tq = 4
+        A = self._up_h_matrix(tq)
+        out = torch.empty([1, C, out_h, out_w], dtype=x.dtype)
+        for o0 in range(0, out_h, strip):
+            o1 = min(out_h, o0 + strip)
+            i0, i1 = o0 * d, (o1 - 1) * d + ld
+            q0, q1 = i0 // up, -(-i1 // up)
+            xs = xp[:, :, q0:q1 + kh - 1]
+            rows = xs.shape[2]
+            yw = torch.empty([1, C, rows, wu], dtype=x.dtype, memory_format=_CL)
+            ywv = yw.permute(0, 2, 3, 1).view(1, rows, qw, up, C)
+            for r in range(up):
+                ywv[:, :, :, r, :].copy_(F.conv2d(xs, self.up_w[r], groups=C).permute(0, 2, 3, 1))
+            X = yw.permute(0, 2, 3, 1).reshape(rows, wu * C)
+            nq = q1 - q0
+            Y = torch.empty([nq * up, wu * C], dtype=x.dtype)
+            for t0 in range(0, nq, tq):
+                n = min(tq, nq - t0)
+                torch.mm(A[:n * up, :n + kh - 1], X[t0:t0 + n + kh - 1], out=Y[t0 * up:(t0 + n) * up])
+            y = Y[i0 - q0 * up:i1 - q0 * up].view(1, i1 - i0, wu, C).permute(0, 3, 1, 2)
+            if self.slope != 1:
+                F.leaky_relu_(y, self.slope)
+            if self.clamp is not None:
+                y.clamp_(-self.clamp, self.clamp)
+            z = self._downsample(y, o1 - o0, out_w)
+            out[:, :, o0:o1].copy_(z)
+        return out
+
+    def run_one(self, x, b=None, strip=None):
         """One sample: x [1, C, H, W] -> [1, C, out_h, out_w] (channels_last strides)."""
         assert x.ndim == 4 and x.shape[0] == 1 and x.shape[1] == self.channels, tuple(x.shape)
         x = x.to(self.dtype)
         if b is not None:
             x = x + b.to(self.dtype).reshape(1, -1, 1, 1)
         out_h, out_w = self.output_size(x.shape[2], x.shape[3])
+        strip = self.strip if strip is None else strip
+        if strip and self.up_separable and not self.identity_up and self.up > 1:
+            return self._strips(x, out_h, out_w, strip)
         y = self._upsample(x)
         if self.slope != 1:
             y = F.leaky_relu_(y, self.slope) if y.is_contiguous(memory_format=_CL) else F.leaky_relu(y, self.slope)
@@ -255,10 +322,11 @@ class FilteredLReLUPlan:
 
 
 def filtered_lrelu_cpu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=math.sqrt(2), slope=0.2,
-                       clamp=None, flip_filter=False):
-    """The CPU fast twin of ``filtered_lrelu_ref`` (same arguments); no autograd."""
+                       clamp=None, flip_filter=False, strip=16):
+    """The CPU fast twin of ``filtered_lrelu_ref`` (same arguments; ``strip``: see
+    ``FilteredLReLUPlan``); no autograd."""
     assert x.ndim == 4
     plan = FilteredLReLUPlan(fu, fd, up, down, padding, gain, slope, clamp, x.shape[1],
-                             flip_filter=flip_filter, dtype=x.dtype)
+                             flip_filter=flip_filter, dtype=x.dtype, strip=strip)
     with torch.no_grad():
         return plan(x, b).contiguous()

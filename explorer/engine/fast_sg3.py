@@ -105,6 +105,9 @@ class SG3Plan:
         self.use_nnpack = bool(use_nnpack)
         self.layers = [_Layer(getattr(synthesis, name), dtype) for name in synthesis.layer_names]
         self.token = layers_token(synthesis)
+        self.last_start = 0      # ws index the last call started at (0: the Fourier input)
+        self._resume = None      # {'ws', 'transform', 'at', 'act'}: see run(resume=True)
+        self._want = None
 
     def _conv(self, lp, x, wt):
         """x [1, I, H, W] -> conv with wt [O, I, k, k] (+ bias), padding k - 1."""
@@ -120,10 +123,22 @@ class SG3Plan:
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
         return F.conv2d(x, wt, lp.bias_lp, padding=pad)
 
-    def run_one(self, w, check=None, hooks=True):
-        """w [1, num_ws, w_dim] fp32 -> img [1, C, R, R] fp32 (before ``output_scale``)."""
-        x = self.synthesis.input(w[:, 0])
+    def run_one(self, w, check=None, hooks=True, resume=False):
+        """w [1, num_ws, w_dim] fp32 -> img [1, C, R, R] fp32 (before ``output_scale``).
+
+        resume: start from the activation kept from an earlier call when the ws rows before
+        it and the input transform are unchanged (see ``run``); ``self.last_start`` says where
+        this call started (0: the Fourier input)."""
+        start, x, want = self._resume_point(w) if resume else (0, None, None)
+        self.last_start = start
+        kept = (0, None)
+        if start == 0:
+            x = self.synthesis.input(w[:, 0])
         for i, lp in enumerate(self.layers):
+            if i + 1 < start:
+                continue
+            if i + 1 == want:
+                kept = (want, x)        # the input of ws index ``want``: where the next frame starts
             if hooks:   # e.g. ``interrupt.interruptible``: a stopping point before each layer
                 for hook in lp.module._forward_pre_hooks.values():
                     hook(lp.module, (x, w[:, i + 1]))
@@ -133,13 +148,46 @@ class SG3Plan:
             y = self._conv(lp, x, wt)
             x = lp.flrelu.run_one(y)
             assert tuple(x.shape[2:]) == lp.out_size, (tuple(x.shape), lp.out_size)
+        if resume:
+            self._resume = {'ws': w[0].clone(), 'transform': self.synthesis.input.transform.clone(),
+                            'at': kept[0], 'act': kept[1]}
         return x.to(torch.float32).contiguous()
 
+    # ------------------------------------------------------------------ resuming (interactive view)
+
+    def _resume_point(self, w):
+        """(ws index to start at, its input activation or None, ws index whose input to keep).
+
+        The first ws index whose row differs from the last resumable call's tells where this
+        edit acts; the next frame of the same drag will most likely differ from there on too,
+        so that input is kept (one activation, ~40 MB at most at 256 px)."""
+        last = self._resume
+        if last is None or not torch.equal(last['transform'], self.synthesis.input.transform):
+            return 0, None, None
+        diff = (w[0] != last['ws']).any(dim=1).nonzero()
+        if not len(diff):       # the same ws again: from the kept activation, keeping it
+            return (last['at'], last['act'], last['at']) if last['act'] is not None else (0, None, None)
+        changed = int(diff[0, 0])
+        want = changed if changed > 0 else None
+        if last['act'] is not None and 0 < last['at'] <= changed:
+            return last['at'], last['act'], (want if want is not None and want >= last['at'] else last['at'])
+        return 0, None, want
+
     @torch.no_grad()
-    def run(self, ws, interrupt=None):
-        """ws [N, num_ws, w_dim] -> img [N, C, R, R] fp32, like ``SynthesisNetwork.forward``."""
+    def run(self, ws, interrupt=None, resume=False):
+        """ws [N, num_ws, w_dim] -> img [N, C, R, R] fp32, like ``SynthesisNetwork.forward``.
+
+        resume (batch 1, the interactive view): a drag that changes the styles from ws index
+        k on (one layer's style, a fine-layer direction) re-runs only the layers from k after
+        its first frame: the input of layer k is kept from the frame before. The same ops on
+        the same numbers, so the same bits as a full run; ``last_start`` says where it began."""
         check = checker(interrupt) if interrupt is not None else None
         ws = ws.to(torch.float32)
+        if resume and ws.shape[0] == 1:
+            x = self.run_one(ws, check, resume=True)
+            scale = self.synthesis.output_scale
+            return x * scale if scale != 1 else x
+        self.last_start = 0
         out = [self.run_one(ws[i:i + 1], check) for i in range(ws.shape[0])]
         x = out[0] if len(out) == 1 else torch.cat(out)
         scale = self.synthesis.output_scale

@@ -318,8 +318,13 @@ class Session:
         self._capture = None
 
     def _fast_dtypes(self, G) -> tuple:
-        """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
-        if not self.use_fast or G.family != 'stylegan2' or forced_ref():
+        """The fast view path's dtypes for ``G``: StyleGAN2, and StyleGAN3 on the CPU (its plan,
+        resuming drags from the first changed layer); other families keep G.synthesis."""
+        if not self.use_fast or forced_ref():
+            return ()
+        if G.family == 'stylegan3' and self.device.type == 'cpu':
+            return ('fp32',) + (('bf16',) if dtype_supported('bf16', self.device) else ())
+        if G.family != 'stylegan2':
             return ()
         # On CUDA/MPS each path serves only after its first-use self-check (explorer.engine.selfcheck).
         if not selfcheck.allowed('render.fp32', self.device):
@@ -400,8 +405,9 @@ class Session:
         ws = recipe_ws(self.G, recipe, self.device, self.cache)
         t1 = time.perf_counter()
         if fast is not None:
-            img = fast.render(ws, stop_at=None if res == R else res, interrupt=interrupt,   # StyleGAN2 only:
-                              **synthesis_kwargs(self.G, recipe))                # no input transform
+            apply_input_transform(self.G, recipe)       # (StyleGAN3; no-op for StyleGAN2)
+            img = fast.render(ws, stop_at=None if res == R else res, interrupt=interrupt,
+                              **synthesis_kwargs(self.G, recipe))
         else:
             with interruptible(self.G.synthesis, interrupt):
                 img = synthesize(self.G, recipe, ws, **({} if res == R else {'stop_at': res}))
@@ -411,6 +417,8 @@ class Session:
         timings = {'mapping_ms': (t1 - t0) * 1e3, 'synthesis_ms': (t2 - t1) * 1e3, 'total_ms': (t2 - t0) * 1e3,
                    'path': label, 'resolution': res, 'full_resolution': R, 'preview': res != R,
                    'peak_mem_mb': peak_memory_mb(self.device)}
+        if fast is not None and getattr(fast, 'last_start', 0) > 0:    # StyleGAN3: a resumed drag frame
+            timings['path'] = f'{label} · from layer {fast.last_start} (earlier layers kept)'
         notices = selfcheck.take_notices()      # a fast path switched off since the last frame: say so once
         if notices:
             timings['notice'] = '; '.join(notices)

@@ -7,6 +7,7 @@ Bound (fp32): max abs difference on the output <= 1e-5 x max(1, |output|) and PS
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -142,3 +143,49 @@ def test_bf16_plan_is_a_close_preview():
         low = fast_sg3.plan_for(G.synthesis, torch.bfloat16).run(ws)
     assert low.dtype == torch.float32 and low.shape == ref.shape
     assert psnr(low, ref) >= 30
+
+
+def test_resumed_frames_start_at_the_first_changed_layer_with_the_same_bits():
+    G = make(CFG_T32)
+    plan = fast_sg3.plan_for(G.synthesis)
+    base = ws_for(G, 1)
+    k = 5
+    starts = []
+    with torch.no_grad():
+        for step in range(4):                       # a drag on the styles from ws index k on
+            ws = base.clone()
+            ws[:, k:] += 0.1 * (step + 1)
+            img = plan.run(ws, resume=True)
+            starts.append(plan.last_start)
+            assert torch.equal(img, plan.run(ws))   # a full render: the same bits
+        assert starts == [0, 0, k, k]               # (frame 2 learns where the drag acts)
+        ws[:, 2] += 1.0                             # an earlier layer changes: from there
+        plan.run(ws, resume=True)
+        assert plan.last_start == 0
+        img = plan.run(ws, resume=True)             # the same ws again: resumes and keeps
+        assert plan.last_start == 2 and torch.equal(img, plan.run(ws))
+        G.set_input_transform(translate=(0.1, 0.0))  # the input transform: from the start
+        img = plan.run(ws, resume=True)
+        assert plan.last_start == 0
+        check_close(img, G.synthesis(ws, impl='ref'))
+
+
+def test_session_view_uses_the_plan_and_says_when_it_resumes(tmp_path):
+    from explorer.engine.checkpoint import save_generator
+    from explorer.engine.recipe import Recipe
+    from explorer.engine.session import Session
+    G = make(CFG_T)
+    eng = Session('cpu')
+    info = eng.load(save_generator(G, tmp_path / 'g3.pt'))
+    assert info.fast_dtypes[0] == 'fp32'
+    n = info.num_ws
+    paths = []
+    for blend in (0.3, 0.5, 0.7):                   # blending a style source into the last two layers
+        recipe = Recipe(seeds=(5,), psi=0.7, mix_seeds=(9,), layer_source=(-1,) * (n - 2) + (0, 0),
+                        layer_blend=(0.0,) * (n - 2) + (blend, blend), translate=(0.05, 0.0))
+        frame, t = eng.render(recipe)
+        paths.append(t['path'])
+        exact, te = eng.render_exact(recipe)
+        assert te['path'] == 'exact' and np.array_equal(frame, exact)
+    assert paths[:2] == ['fast fp32', 'fast fp32']
+    assert paths[2] == f'fast fp32 · from layer {n - 2} (earlier layers kept)'
