@@ -2,7 +2,7 @@
 and optionally NVIDIA's own SynthesisNetwork with the same weights.
 
     python bench/sg3_speed.py [--cfg t|r] [--res 256] [--cbase 16384] [--cmax 512]
-                              [--iters 5] [--threads 1] [--bf16]
+                              [--iters 5] [--threads 1] [--bf16] [--drag]
                               [--nvidia-repo /path/to/NVlabs/stylegan3]
 
 Builds our StyleGAN3 (``--cfg t``: the official stylegan3-t config; ``r``: conv_kernel 1,
@@ -78,6 +78,7 @@ def main():
     p.add_argument('--bf16', action='store_true', help='also time the bf16 plan (AVX512-BF16 CPUs)')
     p.add_argument('--nvidia-repo', default=None, help="a checkout of NVlabs/stylegan3 to compare with")
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--drag', action='store_true', help="also time the view's resumed drag frames")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -115,6 +116,36 @@ def main():
         print(f'{name:32s} {med:9.3f} {rel:>9s} {diff:10.2e} {psnr(out, ref):8.1f}')
     print(f'(output range of the reference: max |x| = {ref.abs().max().item():.3f}; '
           f'{args.iters} rounds, medians, round-robin)')
+    if args.drag:
+        drag_frames(S, ws, args.iters)
+
+
+def drag_frames(S, ws, iters):
+    """The interactive view's resumed frames (FastRenderer -> plan.run(resume=True)): a drag
+    that changes the styles from ws index k on re-runs the layers from k only."""
+    from explorer.engine.fast_sg3 import plan_for
+    plan = plan_for(S)
+    ks = [k for k in (1, 4, 8, 10, 12, 14, S.num_ws - 1) if k < S.num_ws]
+    times = {k: [] for k in ['full'] + ks}
+    with torch.no_grad():
+        for it in range(iters + 1):
+            for k in ks:
+                for step in range(3):       # frames 1-2 learn where the drag acts; frame 3 resumes
+                    w = ws.clone()
+                    w[:, k:] += 0.01 * (3 * it + step + 1)
+                    t0 = time.perf_counter()
+                    plan.run(w, resume=True)
+                    dt = time.perf_counter() - t0
+                if it:
+                    assert plan.last_start == k, (plan.last_start, k)
+                    times[k].append(dt)
+                    t0 = time.perf_counter()
+                    plan.run(w)             # a full frame, interleaved
+                    times['full'].append(time.perf_counter() - t0)
+    print(f'\nresumed drag frames (fp32 plan, {iters} rounds, medians)')
+    print(f'{"styles changed from ws index":30s} {"median s":>9s}')
+    for k, v in times.items():
+        print(f'{str(k):30s} {statistics.median(v):9.3f}')
 
 
 if __name__ == '__main__':

@@ -323,7 +323,9 @@ class Session:
         if not self.use_fast or forced_ref():
             return ()
         if G.family == 'stylegan3' and self.device.type == 'cpu':
-            return ('fp32',) + (('bf16',) if dtype_supported('bf16', self.device) else ())
+            # fp32 only: its bf16 plan measured no faster than the fp32 one (NNPACK) at ~60 dB
+            # (bench/RESULTS.md, "StyleGAN3 on a CPU").
+            return ('fp32',)
         if G.family != 'stylegan2':
             return ()
         # On CUDA/MPS each path serves only after its first-use self-check (explorer.engine.selfcheck).
