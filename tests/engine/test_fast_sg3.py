@@ -189,3 +189,20 @@ def test_session_view_uses_the_plan_and_says_when_it_resumes(tmp_path):
         assert te['path'] == 'exact' and np.array_equal(frame, exact)
     assert paths[:2] == ['fast fp32', 'fast fp32']
     assert paths[2] == f'fast fp32 · from layer {n - 2} (earlier layers kept)'
+
+
+def test_fast_renderer_runs_the_plan_in_fp32_and_bf16():
+    from explorer.engine.capabilities import dtype_supported
+    from explorer.engine.fast_render import FastRenderer
+    G = make(CFG_T32)
+    ws = ws_for(G, 2)
+    with torch.no_grad():
+        ref = G.synthesis(ws, impl='ref')
+    fr = FastRenderer(G, 'cpu')
+    assert fr.sg3_plan
+    check_close(fr.render(ws), ref)
+    with pytest.raises(ValueError, match='no reduced-resolution'):
+        fr.render(ws, stop_at=8)
+    if dtype_supported('bf16', 'cpu'):
+        low = FastRenderer(G, 'cpu', dtype='bf16').render(ws)
+        assert low.dtype == torch.float32 and psnr(low, ref) >= 30
