@@ -31,7 +31,7 @@ import math
 import torch
 
 from kernels import selfcheck
-from kernels._dispatch import fast_module, triton_unavailable
+from kernels._dispatch import fast_module, forced_ref, triton_unavailable
 from kernels._params import get_filter_size, parse_padding
 from kernels.bias_act import bias_act, bias_act_ref
 from kernels.upfirdn2d import upfirdn2d, upfirdn2d_ref
@@ -88,7 +88,16 @@ def filtered_lrelu_ref(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gai
 
 def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=math.sqrt(2), slope=0.2,
                    clamp=None, flip_filter=False, impl='auto'):
-    """Public op. ``x``: [N, C, H, W] -> [N, C, out_h, out_w] (see ``output_size``)."""
+    """Public op. ``x``: [N, C, H, W] -> [N, C, out_h, out_w] (see ``output_size``).
+
+    ``impl='cpu'``: the polyphase CPU twin (``kernels.cpu_filtered_lrelu``, inference only,
+    asked for explicitly: StyleGAN3's CPU inference plan uses it without going through here)."""
+    if impl == 'cpu' and not forced_ref():
+        from kernels.cpu_filtered_lrelu import filtered_lrelu_cpu
+        return filtered_lrelu_cpu(x, fu=fu, fd=fd, b=b, up=up, down=down, padding=padding, gain=gain,
+                                  slope=slope, clamp=clamp, flip_filter=flip_filter)
+    if impl == 'cpu':
+        impl = 'ref'
     fast = fast_module(impl, 'triton_filtered_lrelu', x)
     if fast is None:
         return filtered_lrelu_ref(x, fu=fu, fd=fd, b=b, up=up, down=down, padding=padding, gain=gain,

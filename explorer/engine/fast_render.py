@@ -30,7 +30,11 @@ preview semantics) with fewer and cheaper operations:
   a new checkpoint or changed weights, resolution or batch size re-captures; new
   styles or noise only refill the static input buffers; capture failure falls back
   to eager rendering.
-- Other families (StyleGAN3, StyleGAN1) run ``G.synthesis`` itself in fp32 (its
+- StyleGAN3 on the CPU runs its inference plan (``explorer.engine.fast_sg3``, fp32 or bf16)
+  and resumes a drag from the first ws index that changed since the frame before (the
+  input of that layer is kept): same bits as a full render, ``last_start`` says where it
+  began. No ``stop_at`` previews (StyleGAN3 has no skip image).
+- Other families (StyleGAN1; StyleGAN3 on CUDA) run ``G.synthesis`` itself in fp32 (its
   kernels dispatch to Triton on CUDA, StyleGAN3 runs its own fp16 layers there),
   still with graphs on CUDA; ``bf16``/``fp16`` are refused for them.
 
@@ -53,6 +57,7 @@ import torch
 from explorer.engine.capabilities import DTYPES, dtype_supported, nnpack_available
 from explorer.engine.cuda_graphs import GraphCache
 from explorer.engine.fast_plan import SG2Plan, run_lanes
+from explorer.engine.fast_sg3 import plan_for
 from explorer.engine.interrupt import interruptible
 from explorer.engine.layers import per_layer_values
 from kernels import forced_ref, selfcheck, triton_available
@@ -85,7 +90,12 @@ class FastRenderer:
             fp32_upto = max(16, int(G.img_resolution) // 16)
         self.fp32_upto = int(fp32_upto)
         self.use_plan = use_plan and G.family == 'stylegan2' and not forced_ref()
-        if not self.use_plan and self.dtype != torch.float32:
+        # StyleGAN3 on the CPU: its own inference plan (explorer.engine.fast_sg3), resuming a
+        # drag from the first layer whose style changed; fp32 or bf16.
+        self.sg3_plan = (use_plan and G.family == 'stylegan3' and self.device.type == 'cpu'
+                         and not forced_ref())
+        self.last_start = 0       # StyleGAN3 plan: the ws index the last render started at
+        if not self.use_plan and not self.sg3_plan and self.dtype != torch.float32:
             raise ValueError(f'{dtype} rendering needs the StyleGAN2 plan (family {self.family!r}'
                              f'{", EXPLORER_KERNELS=ref" if forced_ref() else ""}); use fp32 '
                              '(StyleGAN3 runs its own fp16 layers on CUDA)')
@@ -187,6 +197,13 @@ class FastRenderer:
         ws = ws.to(self.device, torch.float32)
         if stop_at is not None and stop_at >= self.G.img_resolution:
             stop_at = None
+        if self.sg3_plan:
+            if stop_at is not None:
+                raise ValueError('StyleGAN3 has no reduced-resolution previews (no skip image)')
+            plan = plan_for(self.G.synthesis, self.dtype)
+            img = plan.run(ws, interrupt=interrupt, resume=True)     # asks interrupt() before each layer
+            self.last_start = plan.last_start
+            return img
         if not self.use_plan:
             if self.use_graphs and noise_mode != 'random':
                 key = ('generic', self._token, tuple(ws.shape), noise_mode, stop_at, self.dtype_name,

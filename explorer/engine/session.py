@@ -329,8 +329,15 @@ class Session:
         self._capture = None
 
     def _fast_dtypes(self, G) -> tuple:
-        """The fast view path's dtypes for ``G``: StyleGAN2 only (other families keep G.synthesis)."""
-        if not self.use_fast or G.family != 'stylegan2' or forced_ref():
+        """The fast view path's dtypes for ``G``: StyleGAN2, and StyleGAN3 on the CPU (its plan,
+        resuming drags from the first changed layer); other families keep G.synthesis."""
+        if not self.use_fast or forced_ref():
+            return ()
+        if G.family == 'stylegan3' and self.device.type == 'cpu':
+            # fp32 only: its bf16 plan measured no faster than the fp32 one (NNPACK) at ~60 dB
+            # (bench/RESULTS.md, "StyleGAN3 on a CPU").
+            return ('fp32',)
+        if G.family != 'stylegan2':
             return ()
         if not fast_synthesis.available(G.synthesis):      # e.g. a layer the plan does not support
             return ()
@@ -417,8 +424,9 @@ class Session:
         ws = recipe_ws(self.G, recipe, self.device, self.cache)
         t1 = time.perf_counter()
         if fast is not None:
-            img = fast.render(ws, stop_at=None if res == R else res, interrupt=interrupt,   # StyleGAN2 only:
-                              **synthesis_kwargs(self.G, recipe))                # no input transform
+            apply_input_transform(self.G, recipe)       # (StyleGAN3; no-op for StyleGAN2)
+            img = fast.render(ws, stop_at=None if res == R else res, interrupt=interrupt,
+                              **synthesis_kwargs(self.G, recipe))
             synthesis = label
         else:
             img = synthesize(self.G, recipe, ws, interrupt=interrupt, **({} if res == R else {'stop_at': res}))
@@ -430,6 +438,8 @@ class Session:
                    'path': label, 'synthesis': synthesis, 'resolution': res, 'full_resolution': R,
                    'preview': res != R,
                    'peak_mem_mb': peak_memory_mb(self.device)}
+        if fast is not None and getattr(fast, 'last_start', 0) > 0:    # StyleGAN3: a resumed drag frame
+            timings['path'] = f'{label} · from layer {fast.last_start} (earlier layers kept)'
         notices = selfcheck.take_notices()      # a fast path switched off since the last frame: say so once
         if notices:
             timings['notice'] = '; '.join(notices)

@@ -125,3 +125,19 @@ def test_grid_tiles_follow_the_spec_path_and_equal_their_cell_recipes(G, path):
         cell = cell_recipe(spec, G.num_ws, row, spec.cols[0])
         assert cell.synthesis == path
         assert np.array_equal(tiles[('cell', r, 0)], batch_to_uint8(rendering.render(G, cell))[0])
+
+
+def test_stylegan3_recipes_record_its_cpu_plan_and_re_render_bit_identically(tmp_path, monkeypatch):
+    from tests.engine.test_fast_sg3 import CFG_T32, make
+    G = make(CFG_T32)
+    assert rendering.synthesis_path(G, 'auto') == 'fast'             # the CPU inference plan (fast_sg3)
+    recipe = Recipe(seeds=(3,), psi=0.7, translate=(0.1, -0.2), rotate=7.0)
+    out = render_recipe_png(G, None, recipe, tmp_path / 'a.png')
+    stored = Recipe.from_dict(read_recipe(out))
+    assert stored.synthesis == 'fast'
+    assert np.array_equal(load_png(render_recipe_png(G, None, stored, tmp_path / 'b.png')), load_png(out))
+    ref = render_recipe_png(G, None, stored.replace(synthesis='ref'), tmp_path / 'c.png')
+    assert Recipe.from_dict(read_recipe(ref)).synthesis == 'ref'
+    assert np.abs(load_png(ref).astype(int) - load_png(out).astype(int)).max() <= 1
+    monkeypatch.setenv('EXPLORER_KERNELS', 'ref')
+    assert rendering.synthesis_path(G, 'auto') == 'ref'
