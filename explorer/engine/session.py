@@ -356,7 +356,8 @@ class Session:
         if fr is None:
             # CPU fp32 (no CUDA graphs): the renderer G.synthesis itself keeps (one plan in memory;
             # the view's full frames are then bit for bit the 'fast' export's).
-            shared = fast_synthesis.renderer(self.G.synthesis) if (dtype, self.device.type) == ('fp32', 'cpu') else None
+            shared = (fast_synthesis.renderer(self.G.synthesis)     # (StyleGAN2's; StyleGAN3 keeps its own)
+                      if (dtype, self.device.type, self.G.family) == ('fp32', 'cpu', 'stylegan2') else None)
             fr = self._fast[dtype] = shared or FastRenderer(self.G, self.device, dtype=dtype)
         return fr
 
