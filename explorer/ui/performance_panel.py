@@ -111,7 +111,11 @@ class PerformancePanel(QWidget):
 
     def redraw(self) -> None:
         for key, curve in self.curves.items():
-            curve.setData(list(self.samples[key]))
+            data = list(self.samples[key])
+            curve.setData(data)
+            curve.setSymbol('o' if len(data) == 1 else None)     # one frame so far: a dot, not nothing
+        n = max((len(v) for v in self.samples.values()), default=0)
+        self.plot.setXRange(0, max(n - 1, 10), padding=0.02)
         fps = self.fps()
         self.fps_label.setText(f'{fps:.1f}' if fps else '– (idle)')
         r = sorted(v for v in self.samples['render_ms'] if v == v)

@@ -177,3 +177,18 @@ def test_performance_tab_graphs_frames_and_caps_fps(qtbot, win):
     assert win.worker.min_frame_s == pytest.approx(0.05)
     ctl.panel.cap.setValue(0)
     assert win.worker.min_frame_s == 0
+
+
+def test_performance_graph_shows_the_first_frame_as_a_dot_on_a_frame_axis(qtbot):
+    from explorer.ui.performance_panel import PerformancePanel
+    panel = PerformancePanel()
+    qtbot.addWidget(panel)
+    panel.add_frame({'synthesis_ms': 30.0, 'mapping_ms': 1.0, 'total_ms': 31.0}, 40.0, now=1.0)
+    panel.redraw()
+    curve = panel.curves['render_ms']
+    assert curve.opts['symbol'] == 'o'                       # a single sample: drawn as a dot
+    assert panel.plot.viewRange()[0][0] >= -0.5               # frames count from 0, no negative axis
+    for i in range(3):
+        panel.add_frame({'synthesis_ms': 30.0 + i, 'mapping_ms': 1.0, 'total_ms': 31.0}, 40.0, now=2.0 + i)
+    panel.redraw()
+    assert curve.opts['symbol'] is None                       # a line from two frames on
