@@ -240,3 +240,32 @@ def test_image_writer_keeps_order_bounds_its_queue_and_drops_writes_on_abort():
             threading.Timer(0.2, gate.set).start()
             raise RuntimeError('stop')
     assert order[3:] == [10]                       # the write under way finished; the rest dropped
+
+
+@pytest.mark.parametrize('noise_mode', ['const', 'none'])
+def test_grid_tiles_in_batches_equal_their_cell_recipes(G, threads, batch_calls, noise_mode):
+    from explorer.engine.export import batch_to_uint8
+    from explorer.engine.grid_spec import GridSpec, cell_recipe
+    from explorer.engine.mixing import iter_grid
+    spec = GridSpec(rows=(1, 2), cols=(3, 4), layers=(0, 1, 2), psi=0.7, noise_mode=noise_mode, synthesis='fast')
+    threads(2)
+    tiles = {(k, r, c): img for k, r, c, img in iter_grid(G, spec)}
+    assert batch_calls[0] == 2 and len(tiles) == 8      # headers and cells two at a time
+    threads(1)
+    for r, row in enumerate(spec.rows):
+        for c, col in enumerate(spec.cols):
+            one = batch_to_uint8(rendering.render(G, cell_recipe(spec, G.num_ws, row, col)))[0]
+            assert np.array_equal(tiles[('cell', r, c)], one)
+
+
+@pytest.mark.parametrize('noise_mode', ['const', 'random'])
+def test_video_frames_in_batches_equal_single_renders(G, threads, batch_calls, noise_mode):
+    from explorer.engine import animation as A
+    anim = A.seed_walk([1, 2, 3], seconds=1, fps=5, base=Recipe(noise_mode=noise_mode, noise_seed=4))
+    plan = A.AnimationPlan(G, anim)
+    threads(2)
+    frames = list(plan.frames())
+    assert len(frames) == 5 and 2 in batch_calls
+    threads(1)
+    for i, frame in enumerate(frames):
+        assert np.array_equal(frame, to_uint8(rendering.render(G, plan.frame_recipe(i)))), i
