@@ -200,6 +200,7 @@ def synthesize(G, recipe: Recipe, ws: torch.Tensor, interrupt=None, **extra) -> 
 # family, a GPU: its batched convolutions and the plan's batch formulation, non-fused
 # modulation, round differently from a batch of one) recipes render one by one.
 BATCH_IMAGE_BYTES = 1 << 30     # float images a batch export holds at once (rendered + waiting to be written)
+BATCH_WORK_BYTES = 4 << 30      # working memory of the samples a batch renders concurrently
 MAX_BATCH = 16
 
 
@@ -211,17 +212,30 @@ def synthesis_key(G, recipe: Recipe) -> tuple:
             tuple(recipe.translate), float(recipe.rotate))
 
 
+def sample_work_bytes(G) -> int:
+    """Working memory of one sample rendered by the plan, estimated as six fp32 maps of the
+    last block (its channels at full resolution). Measured, config-f 1024 (32 channels, estimate
+    768 MiB): a second concurrent sample raised the peak RSS by 0.55-0.9 GB."""
+    R = int(G.img_resolution)
+    block = getattr(G.synthesis, f'b{R}', None)
+    channels = int(block.conv1.weight.shape[0]) if block is not None and hasattr(block, 'conv1') else 512
+    return 6 * 4 * channels * R * R
+
+
 def batch_size(G, device=None) -> int:
     """How many recipes ``synthesize_batch`` renders in one call here: the CPU lanes
-    (``fast_plan.cpu_lanes``, the intra-op thread count) for a StyleGAN2 model on its fast path
-    on the CPU, capped so that a batch's float images stay within ``BATCH_IMAGE_BYTES`` (twice:
-    one batch rendered while the previous one is written) and at ``MAX_BATCH``; else 1."""
+    (``fast_plan.cpu_lanes``, the intra-op thread count: the samples render concurrently) for a
+    StyleGAN2 model on its fast path on the CPU, at most ``MAX_BATCH``, with the concurrent
+    samples' working memory (``sample_work_bytes``) within ``BATCH_WORK_BYTES`` and a batch's
+    float images within ``BATCH_IMAGE_BYTES`` (counted twice: one batch rendered while the
+    previous one is written); else 1."""
     from explorer.engine import fast_plan
     device = torch.device(device) if device is not None else latents._device_of(G)
     if G.family != 'stylegan2' or device.type != 'cpu' or not fast_available(G):
         return 1
     image_bytes = 4 * int(G.img_channels) * int(G.img_resolution) ** 2
-    return max(1, min(fast_plan.cpu_lanes(), MAX_BATCH, BATCH_IMAGE_BYTES // (2 * image_bytes)))
+    return max(1, min(fast_plan.cpu_lanes(), MAX_BATCH, BATCH_WORK_BYTES // sample_work_bytes(G),
+                      BATCH_IMAGE_BYTES // (2 * image_bytes)))
 
 
 @torch.no_grad()

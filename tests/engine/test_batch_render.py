@@ -135,8 +135,22 @@ def test_batch_size_follows_the_lanes_and_bounds_memory(G, threads, monkeypatch)
     assert rendering.batch_size(G) == 3
     monkeypatch.setattr(rendering, 'BATCH_IMAGE_BYTES', image_bytes)
     assert rendering.batch_size(G) == 1
+    monkeypatch.setattr(rendering, 'BATCH_IMAGE_BYTES', 1 << 30)
+    work = rendering.sample_work_bytes(G)
+    assert work == 6 * 4 * G.synthesis.b64.conv1.weight.shape[0] * 64 * 64
+    monkeypatch.setattr(rendering, 'BATCH_WORK_BYTES', 5 * work)
+    assert rendering.batch_size(G) == 5
     monkeypatch.setenv('EXPLORER_KERNELS', 'ref')
     assert rendering.batch_size(G) == 1
+
+
+def test_working_memory_estimate_caps_config_f_1024():
+    """config-f 1024 (32 channels at 1024 px): 768 MiB a sample, so 5 at once at most."""
+    with torch.device('meta'):                      # shapes only, no memory
+        G = Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024, img_channels=3,
+                      synthesis_kwargs=dict(channel_base=32768, channel_max=512))
+    assert rendering.sample_work_bytes(G) == 768 << 20
+    assert rendering.BATCH_WORK_BYTES // rendering.sample_work_bytes(G) == 5
 
 
 @pytest.mark.parametrize('noise_mode', ['const', 'random'])
