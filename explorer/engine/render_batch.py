@@ -217,6 +217,8 @@ def render_seeds_to_dir(G, checkpoint_path, seeds, outdir, psi=1.0, cutoff=None,
     with ImageWriter(depth=size) as writer:
         for start in range(0, len(todo), size):
             part = todo[start:start + size]
+            if skip_existing:               # checked again just before rendering (another process may share outdir)
+                part = [job for job in part if not job[1].exists()]
             imgs = render_many(G, [recipe for _, _, recipe in part], device=device)
             for (i, out, recipe), img in zip(part, imgs):
                 frame = image_frame(img, options)

@@ -283,3 +283,18 @@ def test_video_frames_in_batches_equal_single_renders(G, threads, batch_calls, n
     threads(1)
     for i, frame in enumerate(frames):
         assert np.array_equal(frame, to_uint8(rendering.render(G, plan.frame_recipe(i)))), i
+
+
+def test_skip_existing_checks_again_before_each_batch(G, threads, tmp_path, monkeypatch):
+    """Another process writing into the same folder: a file that appears meanwhile is left alone."""
+    from explorer.engine import render_batch
+    threads(1)
+    real = render_batch.render_many
+
+    def meanwhile(G, recipes, **kw):
+        (tmp_path / 'seed0002.png').write_bytes(b'theirs')
+        return real(G, recipes, **kw)
+    monkeypatch.setattr(render_batch, 'render_many', meanwhile)
+    written = render_seeds_to_dir(G, None, [1, 2], tmp_path, skip_existing=True, batch=1)
+    assert [p.name for p in written] == ['seed0001.png']
+    assert (tmp_path / 'seed0002.png').read_bytes() == b'theirs'
