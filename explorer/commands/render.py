@@ -42,6 +42,9 @@ def add_arguments(p):
                    help='add A times direction K of --directions to the layers SPEC (coarse|middle|fine|all|0-3,8; '
                         'default: the set\'s layers), after truncation and mixing; repeatable')
     C.add_device_arg(p)
+    p.add_argument('--threads', type=C.positive_int, default=None,
+                   help="CPU threads for torch (default: torch's choice); on the CPU the fast path renders "
+                        "that many images at once, one per thread")
     C.add_exact_arg(p)
     p.add_argument('--upscale', type=int, choices=(1, 2, 4, 8), default=1,
                    help='write each PNG N times larger (Lanczos); the embedded recipe stays native')
@@ -52,6 +55,9 @@ def run(args):
     from explorer.engine import latents
     from explorer.engine.render_batch import render_seeds_to_dir
     from explorer.errors import UserError
+    if args.threads is not None:
+        import torch
+        torch.set_num_threads(args.threads)
     if args.edit and not args.directions:
         raise UserError('--edit needs --directions D.npz')
     if args.recipe is not None:

@@ -325,6 +325,9 @@ class AnimationPlan:
     def _render_states(self, states) -> np.ndarray:
         from explorer.engine.export import batch_to_uint8
         if self._fast is None:
+            if self._noise is None:     # on the CPU lanes several at once, each bit for bit as alone
+                from explorer.engine.rendering import render_many
+                return batch_to_uint8(torch.cat(render_many(self.G, [s.recipe for s in states], device=self.device)))
             imgs = [render(self.generator_for(s), s.recipe, device=self.device) for s in states]
             return batch_to_uint8(torch.cat(imgs))
         from explorer.engine.rendering import apply_input_transform, synthesis_kwargs
@@ -347,11 +350,18 @@ class AnimationPlan:
         called after each batch (it may raise ``Cancelled``); ``cancel()`` returning True stops
         with ``Cancelled`` before the next batch.
 
-        Batches: the exact path renders one frame per call (``recipe.render``, bit-exact);
+        Batches: the exact path renders each frame as ``rendering.render`` renders its recipe,
+        bit for bit, several consecutive frames with the same synthesis settings in one call
+        where that keeps the bits (``rendering.render_many``: the CPU lanes on the StyleGAN2
+        fast path, up to ``batch``; not for a noise loop, whose frames each turn the noise);
         the fast path groups up to ``batch`` consecutive frames that share noise settings
         (never with 'random' noise, whose draws depend on the batch)."""
+        from explorer.engine.rendering import batch_size, synthesis_key
         n = self.num_frames
         i = start
+        exact_batch = 1
+        if self._fast is None and self._noise is None:
+            exact_batch = min(self.batch, batch_size(self.G, self.device))
         while i < n:
             if cancel is not None and cancel():
                 raise Cancelled()
@@ -362,6 +372,12 @@ class AnimationPlan:
                     if not self._same_settings(s.recipe, states[0].recipe):
                         break
                     states.append(s)
+            key = synthesis_key(self.G, states[0].recipe) if exact_batch > 1 else None
+            while len(states) < exact_batch and i + len(states) < n:
+                s = self.state(i + len(states))
+                if synthesis_key(self.G, s.recipe) != key:
+                    break
+                states.append(s)
             yield from self._render_states(states)
             i += len(states)
             if progress is not None:

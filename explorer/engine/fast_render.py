@@ -188,10 +188,15 @@ class FastRenderer:
 
     @torch.no_grad()
     def render(self, ws, noise_mode='const', noise_scale=None, noise_generator=None, stop_at=None,
-               interrupt=None):
+               interrupt=None, shared_noise=False):
         """interrupt: optional callable asked between layers; True stops the render with
         ``explorer.engine.progress.Cancelled`` (eager renders only: a CUDA-graph replay,
-        a few milliseconds, always completes)."""
+        a few milliseconds, always completes).
+
+        shared_noise: random noise is drawn once, for one sample, and every sample of the batch
+        gets it: the noise each would get rendered alone with a generator seeded the same way
+        (batch export of recipes sharing a noise seed, ``rendering.synthesize_batch``). StyleGAN2
+        plan only; other families ignore it."""
         assert ws.ndim == 3 and ws.shape[1:] == (self.G.num_ws, self.G.w_dim), tuple(ws.shape)
         self._refresh()
         ws = ws.to(self.device, torch.float32)
@@ -211,7 +216,8 @@ class FastRenderer:
                 return self._graph_or_eager(
                     key, lambda st: self._run_generic(st['ws'], noise_mode, noise_scale, None, stop_at), {'ws': ws})
             return self._run_generic(ws, noise_mode, noise_scale, noise_generator, stop_at, interrupt)
-        noises = self._plan.noise_list(ws.shape[0], noise_mode, self._scales(noise_scale), noise_generator)
+        noises = self._plan.noise_list(1 if shared_noise else ws.shape[0], noise_mode, self._scales(noise_scale),
+                                       noise_generator)
         if not self.use_graphs:
             return self._run_plan(ws, noises, stop_at, interrupt)
         inputs = {'ws': ws}

@@ -200,9 +200,12 @@ def eligible(synthesis, ws, stop_at=None, impl='auto', block_kwargs=None) -> Fas
     return fr
 
 
-def try_render(synthesis, ws, noise_scale=None, stop_at=None, impl='auto', block_kwargs=None, interrupt=None):
+def try_render(synthesis, ws, noise_scale=None, stop_at=None, impl='auto', block_kwargs=None, interrupt=None,
+               shared_noise=False):
     """The image of the fast path, or None when the reference must render it. ``interrupt``:
-    asked before every layer, True -> ``Cancelled`` (the GUI session: a newer request waits)."""
+    asked before every layer, True -> ``Cancelled`` (the GUI session: a newer request waits).
+    ``shared_noise``: every sample gets the random noise one sample draws
+    (``FastRenderer.render``)."""
     block_kwargs = block_kwargs or {}
     fr = eligible(synthesis, ws, stop_at, impl, block_kwargs)
     if fr is None:
@@ -211,7 +214,7 @@ def try_render(synthesis, ws, noise_scale=None, stop_at=None, impl='auto', block
         try:
             return fr.render(ws, noise_mode=block_kwargs.get('noise_mode', 'random'), noise_scale=noise_scale,
                              noise_generator=block_kwargs.get('noise_generator'), stop_at=stop_at,
-                             interrupt=interrupt)
+                             interrupt=interrupt, shared_noise=shared_noise)
         except NotImplementedError as e:
             _unsupported(synthesis, e)
             return None

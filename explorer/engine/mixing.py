@@ -18,7 +18,7 @@ from explorer.engine.export import batch_to_uint8
 from explorer.engine.families import has_input_transform
 from explorer.engine.grid_spec import GridSpec, grid_export_image
 from explorer.engine.interrupt import checker, interruptible
-from explorer.engine.rendering import MappingCache, apply_edits, synthesis_path
+from explorer.engine.rendering import MappingCache, apply_edits, batch_size, synthesis_path
 from explorer.engine.stored_latents import fits_model
 from explorer.errors import UserError
 
@@ -62,10 +62,25 @@ def iter_grid(G, spec: GridSpec, device=None, batch=8, cache: MappingCache | Non
             jobs.append(('cell', r, c, w))
     if spec.edits:      # after truncation and mixing, as for a single image (rendering.recipe_ws)
         jobs = [(kind, r, c, apply_edits(w.unsqueeze(0), spec.edits)[0]) for kind, r, c, w in jobs]
-    for start in range(0, len(jobs), batch):
-        chunk = jobs[start:start + batch]
-        # Render one image per call so each cell equals the single render bit for bit.
-        for kind, r, c, w in chunk:
+    # Several tiles per call only where each keeps the bits of its single render (the CPU lanes
+    # on the StyleGAN2 fast path, ``rendering.synthesize_batch``; random noise draws from the
+    # global generator tile by tile, so not then); else one tile per call.
+    lanes = batch_size(G, device) if impl == 'auto' and spec.noise_mode != 'random' else 1
+    step = max(1, min(batch, lanes))
+    for start in range(0, len(jobs), step):
+        chunk = jobs[start:start + step]
+        check()
+        imgs = None
+        if len(chunk) > 1:
+            from explorer.engine import fast_synthesis
+            imgs = fast_synthesis.try_render(G.synthesis, torch.stack([w for *_, w in chunk]),
+                                             noise_scale=kw['noise_scale'],
+                                             block_kwargs={'noise_mode': spec.noise_mode}, interrupt=interrupt)
+        if imgs is not None:
+            for (kind, r, c, _), tile in zip(chunk, batch_to_uint8(imgs)):
+                yield kind, r, c, tile
+            continue
+        for kind, r, c, w in chunk:     # one image per call: each cell equals its single render
             check()
             if has_input_transform(G):
                 G.set_input_transform(translate=(0.0, 0.0), rotate_deg=0.0)

@@ -193,6 +193,83 @@ def synthesize(G, recipe: Recipe, ws: torch.Tensor, interrupt=None, **extra) -> 
         return G.synthesis(ws, impl='auto', **kw)
 
 
+# ---------------------------------------------------------------- several recipes in one call
+# A StyleGAN2 fp32 plan on a CPU with more than one intra-op thread renders a batch's samples
+# concurrently, one per lane (``fast_plan.run_lanes``), each with the bits it has rendered alone:
+# batch export feeds it recipes that differ only in their ws. Elsewhere (the reference, another
+# family, a GPU: its batched convolutions and the plan's batch formulation, non-fused
+# modulation, round differently from a batch of one) recipes render one by one.
+BATCH_IMAGE_BYTES = 1 << 30     # float images a batch export holds at once (rendered + waiting to be written)
+BATCH_WORK_BYTES = 4 << 30      # working memory of the samples a batch renders concurrently
+MAX_BATCH = 16
+
+
+def synthesis_key(G, recipe: Recipe) -> tuple:
+    """Equal for recipes whose synthesis call differs only in ws: same path, noise settings
+    (the random noise's seed included) and input transform."""
+    return (synthesis_path(G, recipe.synthesis), recipe.noise_mode, float(recipe.noise_strength),
+            recipe.layer_noise, int(recipe.noise_seed) if recipe.noise_mode == 'random' else None,
+            tuple(recipe.translate), float(recipe.rotate))
+
+
+def sample_work_bytes(G) -> int:
+    """Working memory of one sample rendered by the plan, estimated as six fp32 maps of the
+    last block (its channels at full resolution). Measured, config-f 1024 (32 channels, estimate
+    768 MiB): a second concurrent sample raised the peak RSS by 0.55-0.9 GB."""
+    R = int(G.img_resolution)
+    block = getattr(G.synthesis, f'b{R}', None)
+    channels = int(block.conv1.weight.shape[0]) if block is not None and hasattr(block, 'conv1') else 512
+    return 6 * 4 * channels * R * R
+
+
+def batch_size(G, device=None) -> int:
+    """How many recipes ``synthesize_batch`` renders in one call here: the CPU lanes
+    (``fast_plan.cpu_lanes``, the intra-op thread count: the samples render concurrently) for a
+    StyleGAN2 model on its fast path on the CPU, at most ``MAX_BATCH``, with the concurrent
+    samples' working memory (``sample_work_bytes``) within ``BATCH_WORK_BYTES`` and a batch's
+    float images within ``BATCH_IMAGE_BYTES`` (counted twice: one batch rendered while the
+    previous one is written); else 1."""
+    from explorer.engine import fast_plan
+    device = torch.device(device) if device is not None else latents._device_of(G)
+    if G.family != 'stylegan2' or device.type != 'cpu' or not fast_available(G):
+        return 1
+    image_bytes = 4 * int(G.img_channels) * int(G.img_resolution) ** 2
+    return max(1, min(fast_plan.cpu_lanes(), MAX_BATCH, BATCH_WORK_BYTES // sample_work_bytes(G),
+                      BATCH_IMAGE_BYTES // (2 * image_bytes)))
+
+
+@torch.no_grad()
+def synthesize_batch(G, recipes, ws: torch.Tensor) -> list[torch.Tensor]:
+    """The images [1, C, H, W] of ``recipes`` from their ws stacked (``recipe_ws`` each, [N, L, D]),
+    each bit for bit what ``synthesize`` gives it alone. One synthesis call for the lot when
+    they share a ``synthesis_key`` on the StyleGAN2 fast path on the CPU (random noise: every
+    sample gets the noise its own seeded generator draws, ``shared_noise``); else one by one."""
+    assert ws.ndim == 3 and ws.shape[0] == len(recipes), (tuple(ws.shape), len(recipes))
+    recipes = list(recipes)
+    if (len(recipes) > 1 and G.family == 'stylegan2' and ws.device.type == 'cpu'
+            and len({synthesis_key(G, r) for r in recipes}) == 1
+            and synthesis_path(G, recipes[0].synthesis) == 'fast'):
+        from explorer.engine import fast_synthesis
+        kw = synthesis_kwargs(G, recipes[0])
+        img = fast_synthesis.try_render(G.synthesis, ws, noise_scale=kw.pop('noise_scale'), block_kwargs=kw,
+                                        shared_noise=True)
+        if img is not None:
+            return [img[i:i + 1] for i in range(len(recipes))]
+    return [synthesize(G, r, ws[i:i + 1]) for i, r in enumerate(recipes)]
+
+
+@torch.no_grad()
+def render_many(G, recipes, device=None, cache: MappingCache | None = None) -> list[torch.Tensor]:
+    """``[render(G, r, device, cache) for r in recipes]``, bit for bit, in as few synthesis calls
+    as ``synthesize_batch`` allows (the mapping runs per recipe, as ``render`` runs it: a
+    mapping batch could round differently)."""
+    recipes = list(recipes)
+    if not recipes:
+        return []
+    ws = torch.cat([recipe_ws(G, r, device, cache) for r in recipes])
+    return synthesize_batch(G, recipes, ws)
+
+
 @torch.no_grad()
 def render(G, recipe: Recipe, device=None, cache: MappingCache | None = None, **extra) -> torch.Tensor:
     """[1, C, H, W] float image in about [-1, 1], on the recipe's synthesis path."""
