@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sg2_nets import make_sg2
 
 from explorer.engine import fast_synthesis, rendering
 from explorer.engine.export import to_uint8
@@ -21,17 +22,7 @@ from explorer.errors import UserError
 
 def make_G(res=64, cmax=128, seed=0):
     """Channels enough for the lanes to split a layer, maps of 32x32 and more (NNPACK)."""
-    torch.manual_seed(seed)
-    G = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=res, img_channels=3,
-                  mapping_kwargs=dict(num_layers=2),
-                  synthesis_kwargs=dict(channel_base=res * 64, channel_max=cmax, conv_clamp=0.5))
-    with torch.no_grad():
-        for n, p in G.named_parameters():
-            if n.endswith('noise_strength'):
-                p.fill_(0.3)
-            elif n.endswith('bias') and 'affine' not in n and 'mapping' not in n:
-                p.normal_(0, 0.3)
-    return G.eval().requires_grad_(False)
+    return make_sg2(res=res, base_per_px=64, cmax=cmax, clamp=0.5, seed=seed)
 
 
 @pytest.fixture(scope='module')

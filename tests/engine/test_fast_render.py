@@ -3,27 +3,17 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from sg2_nets import make_sg2
 
 from explorer.engine.capabilities import cpu_supports_bf16, nnpack_available
 from explorer.engine.cuda_graphs import GraphCache
 from explorer.engine.fast_plan import one_intra_op_thread
 from explorer.engine.fast_render import FastRenderer
-from explorer.engine.networks_stylegan2 import Generator
 from explorer.engine.quality import psnr
 
 
 def make_G(arch='skip', res=32, clamp=None, seed=0):
-    torch.manual_seed(seed)
-    G = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=res, img_channels=3,
-                  mapping_kwargs=dict(num_layers=2),
-                  synthesis_kwargs=dict(channel_base=res * 16, channel_max=32, conv_clamp=clamp, architecture=arch))
-    with torch.no_grad():
-        for n, p in G.named_parameters():
-            if n.endswith('noise_strength'):
-                p.fill_(0.3)
-            elif n.endswith('bias') and 'affine' not in n and 'mapping' not in n:
-                p.normal_(0, 0.3)
-    return G.eval().requires_grad_(False)
+    return make_sg2(res=res, base_per_px=16, cmax=32, clamp=clamp, arch=arch, seed=seed)
 
 
 def _ws(G, n, seed=1):

@@ -10,28 +10,17 @@ import threading
 
 import pytest
 import torch
+from sg2_nets import make_sg2
 
 from explorer.engine import fast_plan
 from explorer.engine.capabilities import cpu_supports_bf16, nnpack_available
 from explorer.engine.fast_plan import one_intra_op_thread, run_lanes, run_split
 from explorer.engine.fast_render import FastRenderer
-from explorer.engine.networks_stylegan2 import Generator
 
 
 def make_G(res=64, cmax=128, clamp=0.5, arch='skip', seed=0):
     """Channels enough to split (LAYER_SPLIT_MIN per slice) and maps of 32x32 and more (NNPACK)."""
-    torch.manual_seed(seed)
-    G = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=res, img_channels=3,
-                  mapping_kwargs=dict(num_layers=2),
-                  synthesis_kwargs=dict(channel_base=res * 64, channel_max=cmax, conv_clamp=clamp,
-                                        architecture=arch))
-    with torch.no_grad():
-        for n, p in G.named_parameters():
-            if n.endswith('noise_strength'):
-                p.fill_(0.3)
-            elif n.endswith('bias') and 'affine' not in n and 'mapping' not in n:
-                p.normal_(0, 0.3)
-    return G.eval().requires_grad_(False)
+    return make_sg2(res=res, base_per_px=64, cmax=cmax, clamp=clamp, arch=arch, seed=seed)
 
 
 def _ws(G, n, seed=1):
