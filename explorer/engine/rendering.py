@@ -246,9 +246,9 @@ def synthesize_batch(G, recipes, ws: torch.Tensor) -> list[torch.Tensor]:
     sample gets the noise its own seeded generator draws, ``shared_noise``); else one by one."""
     assert ws.ndim == 3 and ws.shape[0] == len(recipes), (tuple(ws.shape), len(recipes))
     recipes = list(recipes)
-    if (len(recipes) > 1 and G.family == 'stylegan2' and ws.device.type == 'cpu'
-            and len({synthesis_key(G, r) for r in recipes}) == 1
-            and synthesis_path(G, recipes[0].synthesis) == 'fast'):
+    batchable = len(recipes) > 1 and G.family == 'stylegan2' and ws.device.type == 'cpu'
+    keys = {synthesis_key(G, r) for r in recipes} if batchable else set()
+    if len(keys) == 1 and next(iter(keys))[0] == 'fast':          # (a key starts with the path)
         from explorer.engine import fast_synthesis
         kw = synthesis_kwargs(G, recipes[0])
         img = fast_synthesis.try_render(G.synthesis, ws, noise_scale=kw.pop('noise_scale'), block_kwargs=kw,
