@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explorer.engine.capabilities import nnpack_available
 from explorer.engine.interrupt import checker
 from kernels.cpu_filtered_lrelu import FilteredLReLUPlan
 
@@ -43,13 +44,6 @@ def layers_token(synthesis) -> tuple:
         layer = getattr(synthesis, name)
         out.extend((t.data_ptr(), t._version) for t in list(layer.parameters()) + list(layer.buffers()))
     return tuple(out)
-
-
-def _nnpack_ok() -> bool:
-    try:
-        return bool(torch.backends.nnpack.is_available())   # also initialises NNPACK
-    except Exception:  # noqa: BLE001 - builds without the backend module
-        return False
 
 
 class _Layer:
@@ -101,7 +95,7 @@ class SG3Plan:
         self.synthesis = synthesis
         self.dtype = dtype
         if use_nnpack is None:
-            use_nnpack = dtype == torch.float32 and _nnpack_ok()
+            use_nnpack = dtype == torch.float32 and nnpack_available()
         self.use_nnpack = bool(use_nnpack)
         self.layers = [_Layer(getattr(synthesis, name), dtype) for name in synthesis.layer_names]
         self.token = layers_token(synthesis)
