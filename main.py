@@ -10,6 +10,11 @@ import sys
 os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
 
 from explorer.cli import main  # noqa: E402 - after the environment above
+from explorer.engine.cpu_heap import keep_freed_memory  # noqa: E402
+
+# glibc keeps freed memory for the next render instead of page-faulting it in again every time
+# (explorer/engine/cpu_heap.py; EXPLORER_MALLOC=system keeps glibc's defaults).
+keep_freed_memory()
 
 
 def finish(code) -> None:

@@ -31,6 +31,11 @@ that load from other processes hits all of them alike):
 path runs there (``G.synthesis`` if it dispatches fast, else ``FastRenderer`` fp32 without
 graphs). PSNR against ``ref`` is then the default path's parity check on that device.
 
+The CPU fast path sets glibc's heap thresholds for the whole process on first use
+(``explorer.engine.cpu_heap``), so NVIDIA's code timed in the same process runs on that heap
+too (it then takes fewer page faults as well); ``EXPLORER_MALLOC=system`` times both on glibc's
+own thresholds. The state is printed.
+
 Prints the load average before and after and a markdown table: median / min ms per call,
 images/s, median relative to NVIDIA's (or to ``ref`` without NVIDIA), PSNR against NVIDIA's
 output (or ``ref``'s). Batches > 1 on the CPU: our fast path renders the samples on concurrent
@@ -53,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from explorer.engine import cpu_heap  # noqa: E402
 from explorer.engine.bench import CONFIGS, build_config, device_description  # noqa: E402
 from explorer.engine.capabilities import dtype_supported  # noqa: E402
 from explorer.engine.fast_render import FastRenderer  # noqa: E402
@@ -194,6 +200,7 @@ def main(argv=None):
     print()
     print(f'{args.config}, batch {args.batch}, psi {args.psi}, {args.rounds} rounds, '
           f'{device_description(device)}, torch {torch.__version__}')
+    print(f'CPU heap (explorer.engine.cpu_heap, process-wide: NVIDIA\'s code runs on it too): {cpu_heap.state()}')
     print(f'load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, '
           f'after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}')
     print()

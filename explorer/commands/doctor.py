@@ -34,6 +34,8 @@ def format_report(r: dict) -> str:
     lines += [f'  {k:8s} {v if v is not None else "not installed"}' for k, v in r['versions'].items()]
     t = r['threads']
     lines.append(f'Threads: {t["intra_op"]} intra-op, {t["inter_op"]} inter-op')
+    if 'cpu_heap' in r:
+        lines.append(f'CPU heap: {r["cpu_heap"]}')
     forced = '  (EXPLORER_KERNELS=ref: reference everywhere)' if r['kernels_forced_ref'] else ''
     lines.append(f'Fast paths on {r["device"]} (self-checked on first use on '
                  f'{", ".join(r["checked_on_first_use"])}):{forced}')

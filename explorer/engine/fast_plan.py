@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explorer.engine.cpu_heap import keep_freed_memory
 from explorer.engine.interrupt import checker
 
 # ---------------------------------------------------------------- CPU lanes
@@ -280,6 +281,8 @@ class SG2Plan:
 
     def __init__(self, synthesis, device, dtype, channels_last=False):
         self.device = torch.device(device)
+        if self.device.type == 'cpu':
+            keep_freed_memory()
         self.dtype = dtype
         self.channels_last = channels_last
         self.use_nnpack = False

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.engine.capabilities import nnpack_available
+from explorer.engine.cpu_heap import keep_freed_memory
 from explorer.engine.interrupt import checker
 from kernels.cpu_filtered_lrelu import FilteredLReLUPlan
 
@@ -92,6 +93,7 @@ class SG3Plan:
     """Precomputed constants of a StyleGAN3 ``SynthesisNetwork`` (CPU, ``dtype`` fp32 or bf16)."""
 
     def __init__(self, synthesis, dtype=torch.float32, use_nnpack=None):
+        keep_freed_memory()
         self.synthesis = synthesis
         self.dtype = dtype
         if use_nnpack is None:

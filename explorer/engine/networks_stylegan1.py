@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.engine.capabilities import nnpack_available
+from explorer.engine.cpu_heap import keep_freed_memory
 from explorer.engine.fast_synthesis import check_impl
 from explorer.engine.layers import StyleLayer, per_layer_values
 from explorer.errors import UserError
@@ -82,6 +83,7 @@ def conv3x3(x, weight, fast=False):
     Winograd convolution, one sample at a time, on maps of 32x32 and more (2-2.7x oneDNN's fp32
     at one thread here; relative error ~1.4e-5); smaller maps and any NNPACK failure: ``F.conv2d``."""
     if fast and x.dtype == torch.float32 and x.shape[-1] * x.shape[-2] >= 1024:
+        keep_freed_memory()
         w = weight.contiguous()
         try:
             return torch.cat([torch._nnpack_spatial_convolution(x[i:i + 1].contiguous(), w, None, [1, 1])

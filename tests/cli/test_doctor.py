@@ -27,7 +27,7 @@ def test_doctor_prints_devices_versions_and_fast_paths():
     assert r.returncode == 0, r.stderr
     out = r.stdout
     for text in ('Devices:', '  cpu ', 'Versions:', f'torch    {torch.__version__}', 'python ', 'triton ',
-                 'pyqt6 ', 'Threads:', 'Fast paths on cpu'):
+                 'pyqt6 ', 'Threads:', 'CPU heap: ', 'Fast paths on cpu'):
         assert text in out, (text, out)
     if torch.version.cuda is None:
         assert 'cuda     not installed' in out
@@ -78,6 +78,7 @@ def test_format_report_shows_why_a_path_fell_back():
               'versions': {'python': '3.11', 'torch': '2.5', 'cuda': '12.4', 'cudnn': 90100, 'triton': None,
                            'pyqt6': '6.7'},
               'threads': {'intra_op': 4, 'inter_op': 4}, 'kernels_forced_ref': False,
+              'cpu_heap': 'set (mmap threshold 1024 MiB, trim threshold 1024 MiB)',
               'checked_on_first_use': ['cuda', 'mps'],
               'fast_paths': [
                   {'name': 'triton.modconv', 'state': 'fell back', 'reason': 'RuntimeError: boom', 'error': None,
@@ -88,3 +89,4 @@ def test_format_report_shows_why_a_path_fell_back():
     assert '  mps      not available' in text and '  triton   not installed' in text
     assert 'triton.modconv  fell back: RuntimeError: boom' in text
     assert 'render.fp16     ok (max error 0.004, 12 ms)' in text
+    assert 'CPU heap: set (mmap threshold 1024 MiB' in text
