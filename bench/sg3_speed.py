@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
+from explorer.engine import cpu_heap  # noqa: E402
 from explorer.engine import networks_stylegan3 as sg3  # noqa: E402
 
 
@@ -107,6 +108,7 @@ def main():
                 fn()
                 times[name].append(time.perf_counter() - t0)
     base = statistics.median(times['NVIDIA SynthesisNetwork']) if args.nvidia_repo else None
+    print(f'CPU heap (process-wide, NVIDIA\'s code runs on it too): {cpu_heap.state()}')
     print(f'{"variant":32s} {"median s":>9s} {"vs NVIDIA":>9s} {"max|diff|":>10s} {"PSNR dB":>8s}')
     for name in variants:
         med = statistics.median(times[name])

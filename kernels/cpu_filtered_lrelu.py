@@ -255,7 +255,7 @@ class FilteredLReLUPlan:
             self._cache[key] = A
         return self._cache[key]
 
-    def _strips(self, x, out_h, out_w, strip):
+    def _strips(self, x, out_h, out_w, strip, map_strips=None):
         """Separable filters, cache-sized: output rows in strips of ``strip``; each strip
         computes only the upsampled rows it needs, so the 4x/16x intermediate never leaves
         the cache. The column upsampling is a band-matrix product over whole rows (NHWC rows
@@ -274,7 +274,9 @@ class FilteredLReLUPlan:
         tq = 4
         A = self._up_h_matrix(tq)
         out = torch.empty([1, C, out_h, out_w], dtype=x.dtype)
-        for o0 in range(0, out_h, strip):
+
+        def one(j):
+            o0 = j * strip
             o1 = min(out_h, o0 + strip)
             i0, i1 = o0 * d, (o1 - 1) * d + ld
             q0, q1 = i0 // up, -(-i1 // up)
@@ -297,10 +299,20 @@ class FilteredLReLUPlan:
                 y.clamp_(-self.clamp, self.clamp)
             z = self._downsample(y, o1 - o0, out_w)
             out[:, :, o0:o1].copy_(z)
+
+        count = -(-out_h // strip)
+        if map_strips is None:
+            for j in range(count):
+                one(j)
+        else:
+            map_strips(one, count)
         return out
 
-    def run_one(self, x, b=None, strip=None):
-        """One sample: x [1, C, H, W] -> [1, C, out_h, out_w] (channels_last strides)."""
+    def run_one(self, x, b=None, strip=None, map_strips=None):
+        """One sample: x [1, C, H, W] -> [1, C, out_h, out_w] (channels_last strides).
+
+        map_strips: ``map_strips(fn, n)`` -> ``[fn(i) for i in range(n)]``, e.g. spread over
+        threads (the strips are independent; each writes its own output rows)."""
         assert x.ndim == 4 and x.shape[0] == 1 and x.shape[1] == self.channels, tuple(x.shape)
         x = x.to(self.dtype)
         if b is not None:
@@ -308,7 +320,7 @@ class FilteredLReLUPlan:
         out_h, out_w = self.output_size(x.shape[2], x.shape[3])
         strip = self.strip if strip is None else strip
         if strip and self.up_separable and not self.identity_up and self.up > 1:
-            return self._strips(x, out_h, out_w, strip)
+            return self._strips(x, out_h, out_w, strip, map_strips)
         y = self._upsample(x)
         if self.slope != 1:
             y = F.leaky_relu_(y, self.slope) if y.is_contiguous(memory_format=_CL) else F.leaky_relu(y, self.slope)

@@ -143,6 +143,47 @@ def run_lanes(fn, count, lanes=None):
     return out
 
 
+def nnpack_conv(x, w, bias, padding, lanes=None):
+    """``torch._nnpack_spatial_convolution(x, w, bias, [padding, padding])`` for one sample
+    (x [1, I, H, W] contiguous, w [O, I, 3, 3]) spread over ``lanes`` lanes (default
+    ``cpu_lanes()``), with the bits of the single call: by rows on maps of ``ROW_SPLIT_MIN`` rows
+    or more with ``ROW_SPLIT_MIN_CHANNELS`` input channels or more (cut on NNPACK's 6-row output
+    tiles, each slice reading the input rows its tiles read, see ``SG2Plan._rows_layer``), else
+    by output channels (``LAYER_SPLIT_MIN`` or more per slice), else whole."""
+    lanes = cpu_lanes() if lanes is None else lanes
+    _, I, H, W = x.shape
+    O, _, k, _ = w.shape
+    p = int(padding)
+    Ho, Wo = H + 2 * p - k + 1, W + 2 * p - k + 1
+    if lanes < 2 or k != 3 or not 1 <= p <= 6:
+        return torch._nnpack_spatial_convolution(x, w, bias, [p, p])
+    out = torch.empty([1, O, Ho, Wo], dtype=x.dtype)
+    if H >= ROW_SPLIT_MIN and I >= ROW_SPLIT_MIN_CHANNELS and Ho >= 12:
+        def rows(r0, r1):
+            # Slice output row o' is output row a + o' when the slice starts at input row a
+            # (a on a 6-row tile boundary, p rows or more above r0: the tiles kept read real
+            # rows); the last kept tile reads input rows up to r1 - p + 1.
+            a = max(r0 - 6, 0)
+            b = min(H, r1 - p + 2)
+            y = torch._nnpack_spatial_convolution(x[:, :, a:b].contiguous(), w, bias, [p, p])
+            return out[:, :, r0:r1].copy_(y[:, :, r0 - a:r1 - a])
+        parts = max(1, min(lanes, Ho // ROW_SPLIT_MIN * 2))
+        L = (Ho + 6 * (parts - 1)) / parts          # balanced: a slice after the first also computes 6 rows above
+        cuts = sorted({0, Ho} | {min(Ho - 6, 6 * round((j * (L - 6) + 6) / 6)) for j in range(1, parts)})
+        run_split(rows, cuts, lanes)
+        return out
+    if O < 2 * LAYER_SPLIT_MIN:
+        return torch._nnpack_spatial_convolution(x, w, bias, [p, p])
+
+    def chans(a, b):
+        return out[:, a:b].copy_(torch._nnpack_spatial_convolution(x, w[a:b], None if bias is None else bias[a:b],
+                                                                    [p, p]))
+    unit = LAYER_SPLIT_MIN
+    parts = min(lanes, O // unit)
+    run_split(chans, sorted({unit * round(O / unit * i / parts) for i in range(parts)} | {O}), lanes)
+    return out
+
+
 def _shuffled_epilogue(y, noise, clamp, dst, d=None, bias=None):
     """A folded up layer's epilogue (demodulation and bias when ``d`` is given, noise, leaky
     ReLU, clamp) done on the conv output BEFORE ``pixel_shuffle``, the shuffle being the final

@@ -27,12 +27,15 @@ and R networks to <= 1e-5 x max(1, |output|) and >= 100 dB. bf16: ~60 dB (T 256)
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from explorer.engine.capabilities import nnpack_available
 from explorer.engine.cpu_heap import keep_freed_memory
+from explorer.engine.fast_plan import LAYER_SPLIT_MIN, cpu_lanes, nnpack_conv, one_intra_op_thread, run_lanes, run_split
 from explorer.engine.interrupt import checker
 from kernels.cpu_filtered_lrelu import FilteredLReLUPlan
 
@@ -105,16 +108,28 @@ class SG3Plan:
         self._resume = None      # {'ws', 'transform', 'at', 'act'}: see run(resume=True)
         self._want = None
 
-    def _conv(self, lp, x, wt):
-        """x [1, I, H, W] -> conv with wt [O, I, k, k] (+ bias), padding k - 1."""
+    def _conv(self, lp, x, wt, lanes=1):
+        """x [1, I, H, W] -> conv with wt [O, I, k, k] (+ bias), padding k - 1; fp32 with
+        ``lanes`` > 1: spread over the CPU lanes (the bits of one call, see ``fast_plan``)."""
         pad = lp.k - 1
         if self.dtype == torch.float32:
             if self.use_nnpack and lp.k == 3:
                 try:
-                    return torch._nnpack_spatial_convolution(x.contiguous(), wt, lp.bias, [pad, pad])
+                    return nnpack_conv(x.contiguous(), wt, lp.bias, pad, lanes)
                 except RuntimeError:
                     self.use_nnpack = False
-            return F.conv2d(x, wt, lp.bias, padding=pad)
+            O = wt.shape[0]
+            if lanes < 2 or O < 2 * LAYER_SPLIT_MIN:
+                return F.conv2d(x, wt, lp.bias, padding=pad)
+            # oneDNN computes every output channel on its own: slices give the whole conv's bits.
+            y = torch.empty([1, O, x.shape[2] + 2 * pad - lp.k + 1, x.shape[3] + 2 * pad - lp.k + 1])
+
+            def part(a, b):
+                return y[:, a:b].copy_(F.conv2d(x, wt[a:b], lp.bias[a:b], padding=pad))
+            parts = min(lanes, O // LAYER_SPLIT_MIN)
+            run_split(part, sorted({LAYER_SPLIT_MIN * round(O / LAYER_SPLIT_MIN * i / parts)
+                                    for i in range(parts)} | {O}), lanes)
+            return y
         wt = wt.to(self.dtype).contiguous(memory_format=torch.channels_last)
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
         return F.conv2d(x, wt, lp.bias_lp, padding=pad)
@@ -125,8 +140,14 @@ class SG3Plan:
         resume: start from the activation kept from an earlier call when the ws rows before
         it and the input transform are unchanged (see ``run``); ``self.last_start`` says where
         this call started (0: the Fourier input)."""
+        lanes = cpu_lanes() if self.dtype == torch.float32 else 1
+        with one_intra_op_thread() if lanes > 1 else contextlib.nullcontext():
+            return self._run_one(w, check, hooks, resume, lanes)
+
+    def _run_one(self, w, check, hooks, resume, lanes):
         start, x, want = self._resume_point(w) if resume else (0, None, None)
         self.last_start = start
+        strips = (lambda fn, n: run_lanes(fn, n, lanes)) if lanes > 1 else None
         kept = (0, None)
         if start == 0:
             x = self.synthesis.input(w[:, 0])
@@ -141,8 +162,8 @@ class SG3Plan:
             if check is not None:
                 check()
             wt = lp.modulated_weight(w[:, i + 1])
-            y = self._conv(lp, x, wt)
-            x = lp.flrelu.run_one(y)
+            y = self._conv(lp, x, wt, lanes)
+            x = lp.flrelu.run_one(y, map_strips=strips)
             assert tuple(x.shape[2:]) == lp.out_size, (tuple(x.shape), lp.out_size)
         if resume:
             self._resume = {'ws': w[0].clone(), 'transform': self.synthesis.input.transform.clone(),

@@ -68,6 +68,29 @@ def test_input_transform_is_honoured(cfg):
         assert not torch.allclose(G.synthesis(ws), moved)
 
 
+@pytest.mark.parametrize('cfg', [dict(CFG_T32, channel_base=4096, channel_max=128),
+                                 dict(CFG_R, channel_base=4096, channel_max=128)], ids=['T32', 'R16'])
+def test_same_bits_at_any_thread_count(cfg):
+    """With two or more threads the plan spreads each conv (NNPACK 3x3 for T, oneDNN 1x1 for R;
+    by output channels here) and the filtered leaky ReLU's strips over the CPU lanes, each at one
+    intra-op thread: the bits of one thread."""
+    G = make(cfg, seed=5)
+    ws = ws_for(G, 2)
+    old = torch.get_num_threads()
+    try:
+        out = {}
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            with torch.no_grad():
+                out[n] = G.synthesis(ws)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(out[1], out[2]) and torch.equal(out[1], out[3])
+    with torch.no_grad():
+        check_close(out[2], G.synthesis(ws, impl='ref'))
+
+
 def test_same_bits_whatever_the_batch_position():
     G = make(CFG_T)
     ws = ws_for(G, 4)

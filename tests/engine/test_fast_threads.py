@@ -175,6 +175,32 @@ def test_nnpack_slices_and_concurrent_calls_are_exact(threads):
     assert torch.equal(torch.cat(parts, 1), whole)
 
 
+@pytest.mark.skipif(not nnpack_available(), reason='NNPACK not in this torch build')
+@pytest.mark.parametrize('shape', [(64, 40, 130, 1), (64, 40, 131, 2), (72, 24, 140, 2), (24, 160, 30, 2),
+                                   (24, 40, 30, 2)], ids=['rows-p1', 'rows-p2', 'rows-p2-b', 'chans', 'whole'])
+@pytest.mark.parametrize('lanes', [2, 3])
+def test_nnpack_conv_split_gives_the_one_call_bits(threads, shape, lanes):
+    """fast_plan.nnpack_conv (the StyleGAN3 plan's convs): by rows on 6-row tiles (padding 1
+    and 2, StyleGAN3's), by output channels, or whole: the bits of one NNPACK call."""
+    I, O, H, p = shape
+    g = torch.Generator().manual_seed(H)
+    x = torch.randn(1, I, H, H - 3, generator=g)
+    w = torch.randn(O, I, 3, 3, generator=g)
+    b = torch.randn(O, generator=g)
+    whole = torch._nnpack_spatial_convolution(x, w, b, [p, p])
+    threads(lanes)
+    calls = []
+    real = run_split
+    def counting(fn, cuts, n):
+        calls.append(len(cuts) - 1)
+        return real(fn, cuts, n)
+    import unittest.mock
+    with unittest.mock.patch.object(fast_plan, 'run_split', counting), one_intra_op_thread():
+        y = fast_plan.nnpack_conv(x, w, b, p, lanes)
+    assert torch.equal(y, whole)
+    assert bool(calls and calls[0] >= 2) == (shape[2] >= 128 or O >= 128), calls
+
+
 @pytest.mark.parametrize('clamp', [0.3, None])
 @pytest.mark.parametrize('noise_shape', ['const', 'random', None])
 @pytest.mark.parametrize('modulate', [False, True])
