@@ -96,6 +96,7 @@ def one_intra_op_thread():
 LAYER_SPLIT_MIN = 32         # a conv layer split over lanes: output channels per slice at least
 ROW_SPLIT_MIN = 128          # NNPACK layers with this many input rows or more split by rows
 ROW_SPLIT_MIN_CHANNELS = 64  # ... and this many input channels or more
+TORGB_SPLIT_MIN = 64         # one sample's ToRGB (and image upsampling) on the lanes from this many rows
 
 
 def run_split(fn, cuts, lanes):
@@ -185,22 +186,22 @@ def nnpack_conv(x, w, bias, padding, lanes=None):
 
 
 def _shuffled_epilogue(y, noise, clamp, dst, d=None, bias=None):
-    """A folded up layer's epilogue (demodulation and bias when ``d`` is given, noise, leaky
-    ReLU, clamp) done on the conv output BEFORE ``pixel_shuffle``, the shuffle being the final
-    copy into ``dst``: y [1, 4*O, h, w] (channels in pixel_shuffle's order (o, a, b)) ->
-    dst [1, O, 2h, 2w] (may be a view). Elementwise ops commute with the shuffle's
-    permutation, so the bits are those of shuffling first; it saves a pass over the output."""
+    """A folded up layer's ``pixel_shuffle`` into ``dst`` and its epilogue (demodulation and bias
+    when ``d`` is given, noise, leaky ReLU, clamp): y [1, 4*O, h, w] (channels in pixel_shuffle's
+    order (o, a, b)) -> dst [1, O, 2h, 2w] (may be a row slice of a larger output). The shuffle
+    first, then the elementwise ops in place on ``dst``: measured 6.7 -> 5.3 ms at 256 px (64
+    channels, one thread) against the ops on the strided phase views before the shuffle; the
+    same bits (elementwise ops commute with the shuffle's permutation)."""
     _, C, h, w = y.shape
     O = C // 4
-    y6 = y.unflatten(1, (O, 2, 2))                                     # [1, O, a, b, h, w]
+    dst.unflatten(-1, (w, 2)).unflatten(-3, (h, 2)).copy_(y.unflatten(1, (O, 2, 2)).permute(0, 1, 4, 2, 5, 3))
     if d is not None:
-        y6 = y6.mul_(d.reshape(1, O, 1, 1, 1, 1)).add_(bias.reshape(1, O, 1, 1, 1, 1))
-    if noise is not None:                                              # [..., 2h, 2w] -> [..., a, b, h, w]
-        y6 = y6.add_(noise.unflatten(-1, (w, 2)).unflatten(-3, (h, 2)).movedim((-3, -1), (-4, -3)))
-    y6 = F.leaky_relu_(y6, 0.2)
+        dst = dst.mul_(d.reshape(1, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
+    if noise is not None:
+        dst = dst.add_(noise)
+    dst = F.leaky_relu_(dst, 0.2)
     if clamp is not None:
-        y6 = y6.clamp_(-clamp, clamp)
-    dst.unflatten(-1, (w, 2)).unflatten(-3, (h, 2)).movedim((-3, -1), (-4, -3)).copy_(y6)
+        dst = dst.clamp_(-clamp, clamp)
     return dst
 
 
@@ -702,6 +703,33 @@ class SG2Plan:
             y = y.clamp_(-lp.clamp, lp.clamp)
         return y
 
+    def _image_lanes(self, entry, img, x, w, lanes):
+        """One CPU sample on ``lanes`` lanes: the block's image, ``upsample(img) + torgb(x)``,
+        with the upsampling and row slices of the 1x1 ToRGB conv as concurrent lane tasks
+        (a 1x1 conv computes every pixel on its own: the slices give the whole conv's bits)."""
+        lp = entry['torgb']
+        I, H = x.shape[1], x.shape[2]
+        s = self.styles(lp, w)
+        wt = (lp.weight * s.reshape(1, I, 1, 1)).to(x.dtype)
+        bias = lp.bias.to(x.dtype)
+        y = torch.empty([1, lp.weight.shape[0], H, x.shape[3]], dtype=torch.float32)
+        out = {}
+
+        def rows(r0, r1):
+            part = F.conv2d(x[:, :, r0:r1], wt, bias=bias).to(torch.float32)
+            if lp.clamp is not None:
+                part = part.clamp_(-lp.clamp, lp.clamp)
+            y[:, :, r0:r1].copy_(part)
+
+        parts = 2 * lanes
+        cuts = sorted({round(H * j / parts) for j in range(parts + 1)})
+        tasks = [lambda a=a, b=b: rows(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+        if img is not None:
+            wf, pt, op = entry['img_up']
+            tasks.insert(0, lambda: out.setdefault('up', upfirdn_up(img, wf, 2, pt, op)))
+        run_lanes(lambda i: tasks[i](), len(tasks), lanes)
+        return y if img is None else out['up'].add_(y)
+
     def lanes_ok(self):
         """Lanes only for the fp32 plan: bf16 convs (oneDNN, channels_last) do not give the
         same bits sliced or at another thread count, and their NHWC activations would be
@@ -755,12 +783,17 @@ class SG2Plan:
                     check()
                     x = self.conv_layer(lp, x, ws[:, lp.ws_index], noises[ni], epilogue)
                     ni += 1
-            if img is not None:
-                wf, pt, op = entry['img_up']
-                img = upfirdn_up(img, wf, 2, pt, op)
-            if entry['torgb'] is not None:
-                y = self.torgb(entry['torgb'], x, ws[:, entry['torgb'].ws_index])
-                img = y if img is None else img.add_(y)
+            rgb = entry['torgb']
+            if rgb is not None and self.lanes >= 2 and N == 1 and x.shape[2] >= TORGB_SPLIT_MIN \
+                    and x.device.type == 'cpu':
+                img = self._image_lanes(entry, img, x, ws[:, rgb.ws_index], self.lanes)
+            else:
+                if img is not None:
+                    wf, pt, op = entry['img_up']
+                    img = upfirdn_up(img, wf, 2, pt, op)
+                if rgb is not None:
+                    y = self.torgb(rgb, x, ws[:, rgb.ws_index])
+                    img = y if img is None else img.add_(y)
             if stop_at is not None and res >= stop_at:
                 if img is None:
                     raise ValueError(f'architecture {block.architecture!r} has no image before the last block')
