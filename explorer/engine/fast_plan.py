@@ -96,7 +96,6 @@ def one_intra_op_thread():
 LAYER_SPLIT_MIN = 32         # a conv layer split over lanes: output channels per slice at least
 ROW_SPLIT_MIN = 128          # NNPACK layers with this many input rows or more split by rows
 ROW_SPLIT_MIN_CHANNELS = 64  # ... and this many input channels or more
-TORGB_SPLIT_MIN = 64         # one sample's ToRGB (and image upsampling) on the lanes from this many rows
 
 
 def run_split(fn, cuts, lanes):
@@ -703,33 +702,6 @@ class SG2Plan:
             y = y.clamp_(-lp.clamp, lp.clamp)
         return y
 
-    def _image_lanes(self, entry, img, x, w, lanes):
-        """One CPU sample on ``lanes`` lanes: the block's image, ``upsample(img) + torgb(x)``,
-        with the upsampling and row slices of the 1x1 ToRGB conv as concurrent lane tasks
-        (a 1x1 conv computes every pixel on its own: the slices give the whole conv's bits)."""
-        lp = entry['torgb']
-        I, H = x.shape[1], x.shape[2]
-        s = self.styles(lp, w)
-        wt = (lp.weight * s.reshape(1, I, 1, 1)).to(x.dtype)
-        bias = lp.bias.to(x.dtype)
-        y = torch.empty([1, lp.weight.shape[0], H, x.shape[3]], dtype=torch.float32)
-        out = {}
-
-        def rows(r0, r1):
-            part = F.conv2d(x[:, :, r0:r1], wt, bias=bias).to(torch.float32)
-            if lp.clamp is not None:
-                part = part.clamp_(-lp.clamp, lp.clamp)
-            y[:, :, r0:r1].copy_(part)
-
-        parts = 2 * lanes
-        cuts = sorted({round(H * j / parts) for j in range(parts + 1)})
-        tasks = [lambda a=a, b=b: rows(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
-        if img is not None:
-            wf, pt, op = entry['img_up']
-            tasks.insert(0, lambda: out.setdefault('up', upfirdn_up(img, wf, 2, pt, op)))
-        run_lanes(lambda i: tasks[i](), len(tasks), lanes)
-        return y if img is None else out['up'].add_(y)
-
     def lanes_ok(self):
         """Lanes only for the fp32 plan: bf16 convs (oneDNN, channels_last) do not give the
         same bits sliced or at another thread count, and their NHWC activations would be
@@ -783,17 +755,12 @@ class SG2Plan:
                     check()
                     x = self.conv_layer(lp, x, ws[:, lp.ws_index], noises[ni], epilogue)
                     ni += 1
-            rgb = entry['torgb']
-            if rgb is not None and self.lanes >= 2 and N == 1 and x.shape[2] >= TORGB_SPLIT_MIN \
-                    and x.device.type == 'cpu':
-                img = self._image_lanes(entry, img, x, ws[:, rgb.ws_index], self.lanes)
-            else:
-                if img is not None:
-                    wf, pt, op = entry['img_up']
-                    img = upfirdn_up(img, wf, 2, pt, op)
-                if rgb is not None:
-                    y = self.torgb(rgb, x, ws[:, rgb.ws_index])
-                    img = y if img is None else img.add_(y)
+            if img is not None:
+                wf, pt, op = entry['img_up']
+                img = upfirdn_up(img, wf, 2, pt, op)
+            if entry['torgb'] is not None:
+                y = self.torgb(entry['torgb'], x, ws[:, entry['torgb'].ws_index])
+                img = y if img is None else img.add_(y)
             if stop_at is not None and res >= stop_at:
                 if img is None:
                     raise ValueError(f'architecture {block.architecture!r} has no image before the last block')
