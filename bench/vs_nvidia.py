@@ -34,7 +34,10 @@ graphs). PSNR against ``ref`` is then the default path's parity check on that de
 The CPU fast path sets glibc's heap thresholds for the whole process on first use
 (``explorer.engine.cpu_heap``), so NVIDIA's code timed in the same process runs on that heap
 too (it then takes fewer page faults as well); ``EXPLORER_MALLOC=system`` times both on glibc's
-own thresholds. The state is printed.
+own thresholds. ``--nvidia-process separate`` runs NVIDIA's network in a child process of
+its own instead (glibc's defaults there, as it runs without this project; the same seeded
+weights; the calls still alternate, one process waiting while the other runs; the child
+times its own calls). The state is printed.
 
 Prints the load average before and after and a markdown table: median / min ms per call,
 images/s, median relative to NVIDIA's (or to ``ref`` without NVIDIA), PSNR against NVIDIA's
@@ -95,6 +98,77 @@ def nvidia_synthesis(repo: str, config: str, state_dict):
     return net.eval().requires_grad_(False)
 
 
+def _nvidia_worker(conn, repo, config, seed, device):
+    """``--nvidia-process separate``: NVIDIA's network in a process of its own, on glibc's
+    default heap (as it runs without this project), same weights (the same seeded build).
+    Commands over ``conn``: ('ws', shape, float32 bytes) -> output bytes; ('run', threads) ->
+    milliseconds of one call, timed here; ('stop',)."""
+    import numpy as np
+    torch.set_num_threads(1)
+    G = build_config(config, seed=seed)
+    net = nvidia_synthesis(repo, config, G.synthesis.state_dict()).to(device)
+    del G
+    ws = None
+    conn.send(('ready', cpu_heap.state()))
+    with torch.no_grad():
+        while True:
+            msg = conn.recv()
+            if msg[0] == 'stop':
+                return
+            if msg[0] == 'ws':
+                ws = torch.from_numpy(np.frombuffer(msg[2], dtype=np.float32).reshape(msg[1]).copy()).to(device)
+                with warnings.catch_warnings():
+                    warnings.simplefilter('ignore')
+                    out = net(ws, noise_mode='const', force_fp32=True).float().cpu()
+                conn.send((tuple(out.shape), out.numpy().tobytes()))
+            elif msg[0] == 'run':
+                torch.set_num_threads(msg[1])
+                if device != 'cpu':
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter('ignore')
+                    net(ws, noise_mode='const', force_fp32=True)
+                if device != 'cpu':
+                    torch.cuda.synchronize()
+                conn.send((time.perf_counter() - t0) * 1e3)
+
+
+class SeparateNvidia:
+    """NVIDIA's network run in a child process (see ``_nvidia_worker``); calls block until the
+    child is done, so the two processes never run at the same time."""
+
+    def __init__(self, repo, config, seed, device, ws):
+        import multiprocessing as mp
+
+        import numpy as np
+        ctx = mp.get_context('spawn')
+        self.conn, child = ctx.Pipe()
+        old = os.environ.get(cpu_heap.ENV)
+        os.environ[cpu_heap.ENV] = 'system'      # the child keeps glibc's heap defaults
+        try:
+            self.proc = ctx.Process(target=_nvidia_worker, args=(child, repo, config, seed, str(device)), daemon=True)
+            self.proc.start()
+        finally:
+            if old is None:
+                os.environ.pop(cpu_heap.ENV, None)
+            else:
+                os.environ[cpu_heap.ENV] = old
+        tag, self.heap = self.conn.recv()
+        w = ws.detach().float().cpu().contiguous()
+        self.conn.send(('ws', tuple(w.shape), w.numpy().tobytes()))
+        shape, data = self.conn.recv()
+        self.output = torch.from_numpy(np.frombuffer(data, dtype=np.float32).reshape(shape).copy())
+
+    def timed(self, threads):
+        self.conn.send(('run', threads))
+        return self.conn.recv()
+
+    def close(self):
+        self.conn.send(('stop',))
+        self.proc.join(timeout=30)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--config', default='paper256', choices=[c for c, v in CONFIGS.items()
@@ -109,6 +183,9 @@ def main(argv=None):
     ap.add_argument('--bf16', action='store_true', help='also time FastRenderer bf16 (if the CPU has it)')
     ap.add_argument('--skip', default='', help="variants not to time, e.g. 'ref'")
     ap.add_argument('--json', default=None, help='write the raw timings here')
+    ap.add_argument('--nvidia-process', choices=['same', 'separate'], default='same',
+                    help="same: NVIDIA's network in this process (on the heap our fast path sets); "
+                         "separate: in a child process on glibc's default heap, as it runs on its own")
     args = ap.parse_args(argv)
     threads = [int(t) for t in args.threads.split(',') if t]
     skip = {s for s in args.skip.split(',') if s}
@@ -129,7 +206,11 @@ def main(argv=None):
     variants = {}
     outputs = {}
     nv = None
-    if args.nvidia_repo:
+    separate = None
+    if args.nvidia_repo and args.nvidia_process == 'separate':
+        separate = nv = SeparateNvidia(str(Path(args.nvidia_repo).resolve()), args.config, args.seed, device, ws)
+        variants['nvidia'] = lambda: separate.output
+    elif args.nvidia_repo:
         nv = nvidia_synthesis(args.nvidia_repo, args.config, G.synthesis.state_dict()).to(device)
 
         def run_nvidia():
@@ -181,12 +262,18 @@ def main(argv=None):
     with torch.no_grad():
         for t in threads:               # warm-up at each thread count
             torch.set_num_threads(t)
-            for fn in variants.values():
-                fn()
+            for name, fn in variants.items():
+                if name == 'nvidia' and separate is not None:
+                    separate.timed(t)
+                else:
+                    fn()
         for r in range(args.rounds):
             for t in threads:
                 torch.set_num_threads(t)
                 for name, fn in variants.items():
+                    if name == 'nvidia' and separate is not None:
+                        times[(t, name)].append(separate.timed(t))
+                        continue
                     sync()
                     t0 = time.perf_counter()
                     fn()
@@ -200,7 +287,11 @@ def main(argv=None):
     print()
     print(f'{args.config}, batch {args.batch}, psi {args.psi}, {args.rounds} rounds, '
           f'{device_description(device)}, torch {torch.__version__}')
-    print(f'CPU heap (explorer.engine.cpu_heap, process-wide: NVIDIA\'s code runs on it too): {cpu_heap.state()}')
+    if separate is not None:
+        separate.close()
+        print(f'CPU heap: ours {cpu_heap.state()}; NVIDIA in a separate process: {separate.heap}')
+    else:
+        print(f'CPU heap (explorer.engine.cpu_heap, process-wide: NVIDIA\'s code runs on it too): {cpu_heap.state()}')
     print(f'load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, '
           f'after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}')
     print()
