@@ -143,6 +143,34 @@ def run_lanes(fn, count, lanes=None):
     return out
 
 
+def tile_row_cuts(rows, parts):
+    """Cuts of ``rows`` output rows into ``parts`` about equal slices, each cut a multiple of 6
+    (NNPACK's F(6x6, 3x3) output tiles)."""
+    inner = {6 * round(rows * j / parts / 6) for j in range(1, parts)}
+    return sorted({0, rows} | {c for c in inner if 0 < c < rows})
+
+
+def nnpack_rows(x, w, bias, p, r0, r1):
+    """Output rows ``r0:r1`` of ``torch._nnpack_spatial_convolution(x, w, bias, [p, p])`` (x [1, I,
+    H, W], w [O, I, 3, 3], ``r0`` a multiple of 6): the input rows they read, ``r0 - p`` to
+    ``r1 - p + 1``, copied (rows outside the map as zeros) and convolved without row padding. The
+    slice's 6x6 output tiles then start where the whole conv's do and read the same numbers:
+    the same bits, and no rows computed twice."""
+    _, I, H, W = x.shape
+    a, b = r0 - p, r1 - p + 2
+    lo, hi = max(a, 0), min(b, H)
+    if (lo, hi) == (a, b):
+        inp = x[:, :, a:b].contiguous()
+    else:
+        inp = torch.empty([1, I, b - a, W], dtype=x.dtype)
+        if lo > a:
+            inp[:, :, :lo - a].zero_()
+        if hi < b:
+            inp[:, :, hi - a:].zero_()
+        inp[:, :, lo - a:hi - a].copy_(x[:, :, lo:hi])
+    return torch._nnpack_spatial_convolution(inp, w, bias, [0, p])
+
+
 def nnpack_conv(x, w, bias, padding, lanes=None):
     """``torch._nnpack_spatial_convolution(x, w, bias, [padding, padding])`` for one sample
     (x [1, I, H, W] contiguous, w [O, I, 3, 3]) spread over ``lanes`` lanes (default
@@ -160,16 +188,8 @@ def nnpack_conv(x, w, bias, padding, lanes=None):
     out = torch.empty([1, O, Ho, Wo], dtype=x.dtype)
     if H >= ROW_SPLIT_MIN and I >= ROW_SPLIT_MIN_CHANNELS and Ho >= 12:
         def rows(r0, r1):
-            # Slice output row o' is output row a + o' when the slice starts at input row a
-            # (a on a 6-row tile boundary, p rows or more above r0: the tiles kept read real
-            # rows); the last kept tile reads input rows up to r1 - p + 1.
-            a = max(r0 - 6, 0)
-            b = min(H, r1 - p + 2)
-            y = torch._nnpack_spatial_convolution(x[:, :, a:b].contiguous(), w, bias, [p, p])
-            return out[:, :, r0:r1].copy_(y[:, :, r0 - a:r1 - a])
-        parts = max(1, min(lanes, Ho // ROW_SPLIT_MIN * 2))
-        L = (Ho + 6 * (parts - 1)) / parts          # balanced: a slice after the first also computes 6 rows above
-        cuts = sorted({0, Ho} | {min(Ho - 6, 6 * round((j * (L - 6) + 6) / 6)) for j in range(1, parts)})
+            return out[:, :, r0:r1].copy_(nnpack_rows(x, w, bias, p, r0, r1))
+        cuts = tile_row_cuts(Ho, max(1, min(lanes, Ho // ROW_SPLIT_MIN * 2)))
         run_split(rows, cuts, lanes)
         return out
     if O < 2 * LAYER_SPLIT_MIN:
@@ -567,9 +587,11 @@ class SG2Plan:
         """A layer whose conv runs through NNPACK on a map of ``ROW_SPLIT_MIN`` rows or more,
         split by rows over the lanes: NNPACK's Winograd transform of the input is then not
         repeated per slice (what an output-channel split costs where there are few channels).
-        Each slice starts on a multiple of 6 rows, so NNPACK's 6x6 output tiles are the whole
-        conv's tiles and see the same inputs: the same bits (a slice also computes the 6 rows
-        above it, from a zero-padded edge, and drops them)."""
+        Each slice starts on a multiple of 6 rows and reads exactly the input rows it needs
+        (``nnpack_rows``), so NNPACK's 6x6 output tiles are the whole conv's tiles and see the same
+        inputs: the same bits. (Before: a slice also computed the 6 rows above it and dropped them,
+        measured +1.9 ms of 18.6 on conv 128 @ 128 and +3.3 of 31.5 on the folded 256 px up layer,
+        two slices, one thread.)"""
         dt = self._dt(lp)
         N, I, H, W = x.shape
         O = lp.weight.shape[0]
@@ -594,9 +616,7 @@ class SG2Plan:
         out = torch.empty([1, O, up * H, up * W], dtype=dt)
 
         def part(r0, r1):
-            lo, hi = max(r0 - 6, 0), min(r1 + 1, H)
-            y = torch._nnpack_spatial_convolution(inp[:, :, lo:hi].contiguous(), wgt, cbias, [1, 1])
-            y = y[:, :, r0 - lo:r1 - lo]
+            y = nnpack_rows(inp, wgt, cbias, 1, r0, r1)
             if up == 2:
                 n = None if noise is None else noise[..., 2 * r0:2 * r1, :]
                 return _shuffled_epilogue(y, n, lp.clamp, out[:, :, 2 * r0:2 * r1],
@@ -610,10 +630,7 @@ class SG2Plan:
             if lp.clamp is None:
                 return dst.copy_(y)
             return torch.clamp(y, -lp.clamp, lp.clamp, out=dst)
-        k = max(1, min(lanes, H // ROW_SPLIT_MIN * 2))
-        # Balanced work: slice j > 0 also computes the 6 rows above it.
-        L = (H + 6 * (k - 1)) / k
-        cuts = sorted({0, H} | {min(H - 6, 6 * round((j * (L - 6) + 6) / 6)) for j in range(1, k)})
+        cuts = tile_row_cuts(H, max(1, min(lanes, H // ROW_SPLIT_MIN * 2)))
         run_split(part, cuts, lanes)
         return out
 
