@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from explorer.engine.capabilities import nnpack_available
 from explorer.engine.cpu_heap import keep_freed_memory
+from explorer.engine.fast_plan import nnpack_conv
 from explorer.engine.fast_synthesis import check_impl
 from explorer.engine.layers import StyleLayer, per_layer_values
 from explorer.errors import UserError
@@ -81,13 +82,14 @@ def runtime_gain(fan_in, gain, use_wscale, lrmul=1.0) -> float:
 def conv3x3(x, weight, fast=False):
     """3x3 convolution, padding 1. ``fast`` (the default no-grad path on the CPU): NNPACK's
     Winograd convolution, one sample at a time, on maps of 32x32 and more (2-2.7x oneDNN's fp32
-    at one thread here; relative error ~1.4e-5); smaller maps and any NNPACK failure: ``F.conv2d``."""
+    at one thread here; relative error ~1.4e-5), spread over the CPU lanes with more than one
+    intra-op thread (``fast_plan.nnpack_conv``: the bits of one call; ATen's NNPACK pool runs on
+    one thread); smaller maps and any NNPACK failure: ``F.conv2d``."""
     if fast and x.dtype == torch.float32 and x.shape[-1] * x.shape[-2] >= 1024:
         keep_freed_memory()
         w = weight.contiguous()
         try:
-            return torch.cat([torch._nnpack_spatial_convolution(x[i:i + 1].contiguous(), w, None, [1, 1])
-                              for i in range(x.shape[0])])
+            return torch.cat([nnpack_conv(x[i:i + 1].contiguous(), w, None, 1) for i in range(x.shape[0])])
         except RuntimeError:
             pass
     return F.conv2d(x, weight, padding=1)
