@@ -47,6 +47,12 @@ _lanes_pool: ThreadPoolExecutor | None = None
 _in_lane = threading.local()
 
 
+def weights_token(module: torch.nn.Module) -> tuple:
+    """Changes whenever a parameter or buffer of ``module`` is replaced or modified in place (a
+    cached plan's key: one (data_ptr, version) pair per tensor)."""
+    return tuple((t.data_ptr(), t._version) for t in list(module.parameters()) + list(module.buffers()))
+
+
 def cpu_lanes() -> int:
     """Lanes a CPU render on this thread may use: its intra-op thread count; 1 inside a lane."""
     if getattr(_in_lane, 'active', False):

@@ -56,17 +56,11 @@ import torch
 
 from explorer.engine.capabilities import DTYPES, dtype_supported, nnpack_available
 from explorer.engine.cuda_graphs import GraphCache
-from explorer.engine.fast_plan import SG2Plan, run_lanes
+from explorer.engine.fast_plan import SG2Plan, run_lanes, weights_token
 from explorer.engine.fast_sg3 import plan_for
 from explorer.engine.interrupt import interruptible
 from explorer.engine.layers import per_layer_values
 from kernels import forced_ref, selfcheck, triton_available
-
-
-def weights_token(module: torch.nn.Module) -> tuple:
-    """Changes whenever a parameter or buffer is replaced or modified in place."""
-    return tuple((t.data_ptr(), t._version) for t in list(module.parameters()) + list(module.buffers()))
-
 
 
 class FastRenderer:

@@ -39,7 +39,15 @@ import torch.nn.functional as F
 
 from explorer.engine.capabilities import nnpack_available
 from explorer.engine.cpu_heap import keep_freed_memory
-from explorer.engine.fast_plan import LAYER_SPLIT_MIN, cpu_lanes, nnpack_conv, one_intra_op_thread, run_lanes, run_split
+from explorer.engine.fast_plan import (
+    LAYER_SPLIT_MIN,
+    cpu_lanes,
+    nnpack_conv,
+    one_intra_op_thread,
+    run_lanes,
+    run_split,
+    weights_token,
+)
 from explorer.engine.interrupt import checker
 from kernels.cpu_filtered_lrelu import FilteredLReLUPlan
 
@@ -47,11 +55,7 @@ from kernels.cpu_filtered_lrelu import FilteredLReLUPlan
 def layers_token(synthesis) -> tuple:
     """Changes whenever a layer's parameter or buffer is replaced or modified in place (the
     Fourier input is not part of the plan: it runs its own module)."""
-    out = []
-    for name in synthesis.layer_names:
-        layer = getattr(synthesis, name)
-        out.extend((t.data_ptr(), t._version) for t in list(layer.parameters()) + list(layer.buffers()))
-    return tuple(out)
+    return tuple(t for name in synthesis.layer_names for t in weights_token(getattr(synthesis, name)))
 
 
 class _Layer:

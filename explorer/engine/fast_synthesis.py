@@ -21,7 +21,7 @@ with an empty one) and returns None -- the caller then runs the reference -- unl
   ``NotImplementedError`` there: remembered, the reference serves from then on) and, on
   CUDA/MPS, the ``render.fp32`` first-use self-check passed.
 
-The plan rebuilds itself when a weight changes (``fast_render.weights_token``: one
+The plan rebuilds itself when a weight changes (``fast_plan.weights_token``: one
 (data_ptr, version) pair per tensor, ~0.2 ms). Random noise is drawn from the same generator
 in the same order and shapes as the reference, so the same values come out (with ``stop_at``
 the plan also draws the noise of the layers it skips: the image is the same, the generator is
