@@ -150,6 +150,14 @@ def run_lanes(fn, count, lanes=None):
     return out
 
 
+def channel_cuts(channels, parts):
+    """Cuts of ``channels`` output channels into at most ``parts`` slices of about equal size,
+    each a multiple of ``LAYER_SPLIT_MIN`` (the last slice ends at ``channels``)."""
+    unit = LAYER_SPLIT_MIN
+    parts = max(1, min(parts, channels // unit))
+    return sorted({unit * round(channels / unit * i / parts) for i in range(parts)} | {channels})
+
+
 def tile_row_cuts(rows, parts):
     """Cuts of ``rows`` output rows into ``parts`` about equal slices, each cut a multiple of 6
     (NNPACK's F(6x6, 3x3) output tiles)."""
@@ -205,9 +213,7 @@ def nnpack_conv(x, w, bias, padding, lanes=None):
     def chans(a, b):
         return out[:, a:b].copy_(torch._nnpack_spatial_convolution(x, w[a:b], None if bias is None else bias[a:b],
                                                                     [p, p]))
-    unit = LAYER_SPLIT_MIN
-    parts = min(lanes, O // unit)
-    run_split(chans, sorted({unit * round(O / unit * i / parts) for i in range(parts)} | {O}), lanes)
+    run_split(chans, channel_cuts(O, lanes), lanes)
     return out
 
 
@@ -593,9 +599,7 @@ class SG2Plan:
             return self._rows_layer(lp, x, xs, s, d, noise, folded, lanes)
         if lanes < 2 or lp.weight.shape[0] < 2 * LAYER_SPLIT_MIN:
             return self._conv_part(lp, x, xs, s, d, noise, epilogue, folded, 0, O)
-        unit = LAYER_SPLIT_MIN
-        parts = min(lanes * self.slices_per_lane, O // unit)
-        cuts = sorted({unit * round(O / unit * i / parts) for i in range(parts)} | {O})
+        cuts = channel_cuts(O, lanes * self.slices_per_lane)
         pad = lp.padding - (lp.weight.shape[-1] - 1) // 2
         Ho, Wo = (2 * H, 2 * W) if lp.kind == 'up' else (H + 2 * pad, W + 2 * pad)
         out = torch.empty([1, O, Ho, Wo], dtype=dt)

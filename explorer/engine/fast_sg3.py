@@ -41,6 +41,7 @@ from explorer.engine.capabilities import nnpack_available
 from explorer.engine.cpu_heap import keep_freed_memory
 from explorer.engine.fast_plan import (
     LAYER_SPLIT_MIN,
+    channel_cuts,
     cpu_lanes,
     nnpack_conv,
     one_intra_op_thread,
@@ -134,9 +135,7 @@ class SG3Plan:
 
             def part(a, b):
                 return y[:, a:b].copy_(F.conv2d(x, wt[a:b], lp.bias[a:b], padding=pad))
-            parts = min(lanes, O // LAYER_SPLIT_MIN)
-            run_split(part, sorted({LAYER_SPLIT_MIN * round(O / LAYER_SPLIT_MIN * i / parts)
-                                    for i in range(parts)} | {O}), lanes)
+            run_split(part, channel_cuts(O, lanes), lanes)
             return y
         wt = wt.to(self.dtype).contiguous(memory_format=torch.channels_last)
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
