@@ -299,6 +299,31 @@ def test_stylegan1_reference_when_asked_or_with_gradients(monkeypatch):
         G.synthesis(ws, impl='fast')
 
 
+def test_stylegan1_convs_take_the_lanes_with_the_one_call_bits(monkeypatch):
+    """At two threads StyleGAN1's NNPACK convs are split over the CPU lanes (ATen's NNPACK pool
+    runs on one thread): each sample's output equals its single NNPACK call."""
+    from explorer.engine import fast_plan
+    from explorer.engine.capabilities import nnpack_available
+    from explorer.engine.networks_stylegan1 import conv3x3
+    if not nnpack_available():
+        pytest.skip('NNPACK not in this torch build')
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 64, 32, 32, generator=g)
+    w = torch.randn(96, 64, 3, 3, generator=g)
+    splits = []
+    real = fast_plan.run_split
+    monkeypatch.setattr(fast_plan, 'run_split', lambda fn, cuts, lanes: splits.append(cuts) or real(fn, cuts, lanes))
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        y = conv3x3(x, w, fast=True)
+    finally:
+        torch.set_num_threads(old)
+    assert splits == [[0, 64, 96], [0, 64, 96]]            # by output channels, one split per sample
+    for i in range(2):
+        assert torch.equal(y[i:i + 1], torch._nnpack_spatial_convolution(x[i:i + 1].contiguous(), w, None, [1, 1]))
+
+
 def test_stylegan1_bits_do_not_depend_on_batch():
     G = _G1()
     ws = _ws(G, 3)
