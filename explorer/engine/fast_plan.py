@@ -33,7 +33,8 @@ from explorer.engine.interrupt import checker
 # - one sample: each conv layer split over the lanes, each lane running the whole layer (conv,
 #   FIR, bias, noise, activation, clamp) for its slice and writing it into the layer's output:
 #   NNPACK layers on maps of ``ROW_SPLIT_MIN`` rows or more by rows, cut on NNPACK's 6-row
-#   Winograd tiles (``SG2Plan._rows_layer``), the others by output channels: NNPACK, oneDNN's
+#   Winograd tiles (``SG2Plan._rows_layer``, ``nnpack_rows``: each slice reads exactly the input
+#   rows its tiles read), the others by output channels: NNPACK, oneDNN's
 #   direct and depthwise convs and the elementwise ops compute every output channel (and every
 #   tile) independently, with the same reduction order whatever the slice;
 # - a CPU batch rendered sample by sample: the samples shared out over the lanes.
