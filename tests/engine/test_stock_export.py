@@ -131,7 +131,8 @@ def test_xmp_in_the_raw_bytes_says_trained_algorithmic_media(tmp_path, fmt, bits
     root = _xmp_from_bytes(path)
     assert root.find(f'.//{IPTC_EXT}').text == DST
     desc = root.find('.//{http://purl.org/dc/elements/1.1/}description//{http://www.w3.org/1999/02/22-rdf-syntax-ns#}li')
-    assert 'portraits64.pt' in desc.text and 'seed 42' in desc.text and 'does not exist' in desc.text
+    assert 'portraits64.pt' in desc.text and 'seed 42' in desc.text
+    assert 'AI-generated (trained algorithmic media): no real person, place or object is shown.' in desc.text
     tool = root.find('.//{http://ns.adobe.com/xap/1.0/}CreatorTool').text
     assert tool.startswith('StyleGAN Explorer ')
 
@@ -158,7 +159,7 @@ def test_exiftool_reads_label_description_checkpoint_and_profile(tmp_path):
         path, _ = _write(tmp_path, fmt, bits, extra)
         tags = _exiftool(path)
         assert tags['XMP:DigitalSourceType'] == DST, (fmt, bits)
-        assert 'this person does not exist' in tags['XMP:Description']
+        assert 'no real person, place or object is shown' in tags['XMP:Description']
         assert tags['XMP:CreatorTool'].startswith('StyleGAN Explorer ')
         assert tags['XMP:CheckpointSHA256'] == SHA
         assert 'sRGB' in tags['ICC_Profile:ProfileDescription']
