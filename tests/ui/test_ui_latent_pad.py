@@ -58,7 +58,25 @@ def test_drawn_grid_and_drag_use_one_scale(pad):
         p = pad.to_screen(i, j)
         rect = labels[seed].rect                        # next to its dot: right of it, below (or above)
         assert p.x() < rect.left() < p.x() + 10
-        assert p.y() < rect.top() < p.y() + 10 or p.y() - 10 < rect.bottom() < p.y()
+        if seed == 10:                                  # under the cross: just below the cross's arm
+            assert rect.top() == pad.centre().y() + 11
+        else:
+            assert p.y() < rect.top() < p.y() + 10 or p.y() - 10 < rect.bottom() < p.y()
+
+
+@pytest.mark.parametrize('xy', [(10, 0), (10.12, 0.15), (10.05, 0.7), (10.5, 0.5), (10.9, 0.1), (10.02, 0.95)])
+def test_the_cross_never_covers_a_label(pad, xy):
+    pad.set_position(*xy)
+    c = pad.centre()
+    cross = QRectF(c.x() - 10, c.y() - 10, 20, 20)
+    labels = pad.label_layout()
+    weighted = [lab for lab in labels if lab.weight]
+    assert weighted and max(lab.weight for lab in weighted) >= 0.25   # the blend's seeds stay labelled
+    fm = QFontMetricsF(pad.font())
+    for lab in labels:                                  # the text itself (a rect spans its whole cell)
+        inked = QRectF(lab.rect.left(), lab.rect.top(), max(fm.horizontalAdvance(t) for t in lab.text.split('\n')),
+                       lab.rect.height())
+        assert not inked.intersects(cross), (xy, lab)
 
 
 def test_the_grid_under_the_pointer_moves_with_the_pointer(qtbot, pad):

@@ -160,7 +160,8 @@ class LatentPad(QWidget):
         """[PadLabel] per grid point whose label is in view: the seed (and, for the four seeds
         around the cross, its weight on a second line) right of the point and below it (above
         it where the bottom edge would cut it), within one cell's width, so no two labels
-        overlap whatever the seeds' length. A seed too long for its cell (or cut by the right
+        overlap whatever the seeds' length; the label of the point whose cell holds the cross steps
+        below (or above) the cross. A seed too long for its cell (or cut by the right
         edge of the pad) is elided from the left, keeping the digits that differ between
         neighbours; a label cut by another edge is left out (a clipped number would read as
         another seed)."""
@@ -168,6 +169,8 @@ class LatentPad(QWidget):
         s, pad = self.PIXELS_PER_SEED, self.LABEL_PAD
         area = QRectF(self.rect()).adjusted(1, 1, -1, -1)
         least = fm.horizontalAdvance('…00')
+        c = self.centre()
+        cross = QRectF(c.x() - 11, c.y() - 11, 22, 22)      # the cross's arms and a margin
         out = []
         for i, j in self.visible_points():
             seed = (i + j * STEP_Y) & SEED_MASK
@@ -177,12 +180,21 @@ class LatentPad(QWidget):
             rect = QRectF(p.x() + pad, p.y() + pad, min(s - 2 * pad, area.right() - (p.x() + pad)), height)
             if rect.bottom() > area.bottom():
                 rect.moveBottom(p.y() - pad)        # above the point: the cell above has room below its label
-            if rect.left() < area.left() or rect.top() < area.top() or rect.bottom() > area.bottom() \
-                    or rect.width() < least:
-                continue
             text = fm.elidedText(str(seed), Qt.TextElideMode.ElideLeft, rect.width())
             if w:
                 text += '\n' + fm.elidedText(f'× {w:.2f}', Qt.TextElideMode.ElideRight, rect.width())
+            inked = QRectF(rect.left(), rect.top(), max(fm.horizontalAdvance(t) for t in text.split('\n')), height)
+            if w and inked.intersects(cross):
+                # The cross sits in this point's cell: the label steps below it (or above it),
+                # staying in the cell, so the cross does not hide the seed or its weight.
+                for moved in (rect.translated(0, cross.bottom() - rect.top()),
+                              rect.translated(0, cross.top() - rect.bottom())):
+                    if p.y() + pad <= moved.top() and moved.bottom() <= p.y() + s - pad:
+                        rect = moved
+                        break
+            if rect.left() < area.left() or rect.top() < area.top() or rect.bottom() > area.bottom() \
+                    or rect.width() < least:
+                continue
             out.append(PadLabel((i, j), rect, text, seed, w))
         return out
 
