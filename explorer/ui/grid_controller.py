@@ -41,7 +41,10 @@ class GridController:
         window.worker.gridTile.connect(self._on_tile)
         window.worker.gridFinished.connect(self._on_finished)
         window.worker.progress.connect(self._on_progress)
-        window.worker.pngSaved.connect(self._on_saved)
+        # The window's pngSaved (the exporter re-emits the worker's after its status line), so the
+        # bar and Cancel are hidden before anyone else hears of the save (a second queued slot on
+        # the worker's signal ran one event later: a test saw 'Saved' with Cancel still shown).
+        window.pngSaved.connect(self._on_saved)
         window.cancel_btn.clicked.connect(self.cancel_export)      # the status bar's Cancel
         self._saving = ''           # the grid image being rendered again for an export
 
