@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
@@ -201,6 +202,46 @@ class FakeEngine:
             rng = np.random.RandomState(recipe.seeds[0] % 1000)
             x = rng.randn(info.channels, info.height, info.width).astype(np.float32)
             return inspect_array(x, info, options, recipe=recipe, timings={'capture_ms': 1.0})
+
+
+class GridEngine(FakeEngine):
+    """Mixing-grid tiles one at a time (``delay`` seconds each); counts the tiles it produced and
+    keeps the specs asked for. ``honour_interrupt``: stop with ``Cancelled`` before a tile when
+    ``interrupt()`` says so (as ``Session.render_grid_iter`` does)."""
+
+    def __init__(self, delay=0.0, honour_interrupt=False):
+        super().__init__()
+        self.delay = delay
+        self.honour_interrupt = honour_interrupt
+        self.produced = 0
+        self.specs = []
+        self.lock = threading.Lock()
+
+    def render_grid_iter(self, spec, interrupt=None):
+        from explorer.engine.progress import Cancelled
+        self.specs.append(spec)
+        keys = [('col', -1, c) for c in range(len(spec.cols))] + [('row', r, -1) for r in range(len(spec.rows))]
+        keys += [('cell', r, c) for r in range(len(spec.rows)) for c in range(len(spec.cols))]
+
+        def tiles():
+            for kind, r, c in keys:
+                if self.honour_interrupt and interrupt is not None and interrupt():
+                    raise Cancelled()
+                time.sleep(self.delay)
+                with self.lock:
+                    self.produced += 1
+                yield kind, r, c, np.full((8, 8, 3), 40 + 10 * max(r, 0) + max(c, 0), np.uint8)
+        return tiles()
+
+
+def qimage_array(img) -> np.ndarray:
+    """QImage -> uint8 [H, W, 3] copy."""
+    from PyQt6.QtGui import QImage
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    h, w = img.height(), img.width()
+    ptr = img.constBits()
+    ptr.setsize(img.sizeInBytes())
+    return np.frombuffer(ptr, np.uint8).reshape(h, img.bytesPerLine())[:, :3 * w].reshape(h, w, 3).copy()
 
 
 def make_window(qtbot, **kw):

@@ -11,6 +11,8 @@ import pytest
 pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
+from ui_helpers import qimage_array  # noqa: E402
+
 from explorer.engine.checkpoint import load_generator  # noqa: E402
 from explorer.engine.export import to_uint8  # noqa: E402
 from explorer.engine.grid_spec import GridSpec, cell_recipe, compose_grid  # noqa: E402
@@ -96,16 +98,6 @@ def test_grid_image_takes_the_reference_option(qtbot, win, tmp_path, tiny_ckpt):
             cell = image[h:2 * h, (c + 1) * h:(c + 2) * h]
             assert np.array_equal(cell, to_uint8(render(G, cell_recipe(spec, G.num_ws, spec.rows[0], col)))), c
     assert np.array_equal(load_png(fast), compose_grid(win.grid.spec, shown, (h, h, 3)))
-
-
-def qimage_array(img) -> np.ndarray:
-    """QImage -> uint8 [H, W, 3] copy."""
-    from PyQt6.QtGui import QImage
-    img = img.convertToFormat(QImage.Format.Format_RGB888)
-    h, w = img.height(), img.width()
-    ptr = img.constBits()
-    ptr.setsize(img.sizeInBytes())
-    return np.frombuffer(ptr, np.uint8).reshape(h, img.bytesPerLine())[:, :3 * w].reshape(h, w, 3).copy()
 
 
 def test_copy_image_takes_the_reference_option(qtbot, win, tiny_ckpt):

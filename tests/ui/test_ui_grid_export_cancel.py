@@ -3,50 +3,31 @@ for exports): the status bar's progress bar and Cancel; a cancelled export write
 and leaves the worker ready; the view renders between the export's tiles."""
 
 import dataclasses
-import threading
-import time
 
-import numpy as np
 import pytest
 
 pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
-from ui_helpers import FakeEngine  # noqa: E402
+from ui_helpers import GridEngine  # noqa: E402
 
 from explorer.engine.png import read_recipe  # noqa: E402
-from explorer.engine.progress import Cancelled  # noqa: E402
 from explorer.engine.recipe import Recipe  # noqa: E402
 
 
-class SlowGridEngine(FakeEngine):
+class SlowGridEngine(GridEngine):
     """A model whose recipes render on the fast path (so a reference export renders the grid
     again); grid tiles one at a time, ``delay`` seconds each, honouring ``interrupt``."""
 
     def __init__(self):
-        super().__init__()
-        self.delay = 0.0
-        self.produced = 0
-        self.grid_specs = []
-        self.lock = threading.Lock()
+        super().__init__(honour_interrupt=True)
+
+    @property
+    def grid_specs(self):
+        return self.specs
 
     def load(self, path, progress=None, sha256=None):
         return dataclasses.replace(super().load(path, progress, sha256), synthesis_path='fast')
-
-    def render_grid_iter(self, spec, interrupt=None):
-        self.grid_specs.append(spec)
-        keys = [('col', -1, c) for c in range(len(spec.cols))] + [('row', r, -1) for r in range(len(spec.rows))]
-        keys += [('cell', r, c) for r in range(len(spec.rows)) for c in range(len(spec.cols))]
-
-        def tiles():
-            for kind, r, c in keys:
-                if interrupt is not None and interrupt():
-                    raise Cancelled()
-                time.sleep(self.delay)
-                with self.lock:
-                    self.produced += 1
-                yield kind, r, c, np.full((8, 8, 3), 40 + 10 * max(r, 0) + max(c, 0), np.uint8)
-        return tiles()
 
 
 @pytest.fixture

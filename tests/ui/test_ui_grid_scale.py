@@ -1,10 +1,7 @@
 """Mixing grid tab: square tiles fitted to the tab and zoomable, the grid's own psi beside
 Explore's noise, 'tile k/N' progress and a Cancel that stops the worker between tiles."""
 
-import threading
-import time
 
-import numpy as np
 import pytest
 
 pytest.importorskip('PyQt6')
@@ -13,31 +10,7 @@ pytest.importorskip('pytestqt')
 from PyQt6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PyQt6.QtGui import QWheelEvent  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
-from ui_helpers import FakeEngine  # noqa: E402
-
-
-class GridEngine(FakeEngine):
-    """Grid tiles one at a time (``delay`` seconds each); counts the tiles it produced."""
-
-    def __init__(self, delay=0.0):
-        super().__init__()
-        self.delay = delay
-        self.produced = 0
-        self.specs = []
-        self.lock = threading.Lock()
-
-    def render_grid_iter(self, spec, interrupt=None):
-        self.specs.append(spec)
-        keys = [('col', -1, c) for c in range(len(spec.cols))] + [('row', r, -1) for r in range(len(spec.rows))]
-        keys += [('cell', r, c) for r in range(len(spec.rows)) for c in range(len(spec.cols))]
-
-        def tiles():
-            for kind, r, c in keys:
-                time.sleep(self.delay)
-                with self.lock:
-                    self.produced += 1
-                yield kind, r, c, np.full((8, 8, 3), 40 + 10 * max(r, 0) + max(c, 0), np.uint8)
-        return tiles()
+from ui_helpers import GridEngine  # noqa: E402
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ pytest.importorskip('PyQt6')
 pytest.importorskip('pytestqt')
 
 from PyQt6.QtCore import Qt  # noqa: E402
-from ui_helpers import FakeEngine  # noqa: E402
+from ui_helpers import FakeEngine, qimage_array  # noqa: E402
 
 from explorer.engine.checkpoint import load_generator, save_generator  # noqa: E402
 from explorer.engine.export import to_uint8  # noqa: E402
@@ -351,16 +351,6 @@ def test_bf16_menu_only_where_supported(qtbot, win):
     assert win.last_request.option('dtype') is None
     settle(qtbot, win)
     assert 'fast fp32' in win.status_label.text()
-
-
-def qimage_array(img) -> np.ndarray:
-    """QImage -> uint8 [H, W, 3] copy."""
-    from PyQt6.QtGui import QImage
-    img = img.convertToFormat(QImage.Format.Format_RGB888)
-    h, w = img.height(), img.width()
-    ptr = img.constBits()
-    ptr.setsize(img.sizeInBytes())
-    return np.frombuffer(ptr, np.uint8).reshape(h, img.bytesPerLine())[:, :3 * w].reshape(h, w, 3).copy()
 
 
 def test_copy_and_star_use_exact_pixels_of_the_recipe_on_screen(qtbot, win):
