@@ -1,23 +1,10 @@
 """Headless CLI: render/mix/info work, bad input is one line on stderr with exit code 2."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args, cwd=None, env_extra=None):
-    env = dict(os.environ)
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, str(ROOT / 'main.py'), *args], cwd=cwd or ROOT, env=env,
-                          capture_output=True, text=True, timeout=240)
 
 
 @pytest.fixture(scope='module')

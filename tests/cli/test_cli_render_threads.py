@@ -1,23 +1,13 @@
 """render --threads N: the same pixels at any thread count (on the CPU the fast path renders N
 seeds at once, each bit for bit as alone); a bad count is one line and exit 2."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 
 from explorer.engine.png import load_png, read_recipe
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, str(ROOT / 'main.py'), *args], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=240)
 
 
 @pytest.fixture(scope='module')
