@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from explorer.engine.bench import nontrivial
 from explorer.engine.networks_stylegan2 import Generator
 
 
@@ -15,10 +16,4 @@ def make_sg2(res=32, base_per_px=16, cmax=32, clamp=None, arch='skip', seed=0):
                   mapping_kwargs=dict(num_layers=2),
                   synthesis_kwargs=dict(channel_base=res * base_per_px, channel_max=cmax, conv_clamp=clamp,
                                         architecture=arch))
-    with torch.no_grad():
-        for n, p in G.named_parameters():
-            if n.endswith('noise_strength'):
-                p.fill_(0.3)
-            elif n.endswith('bias') and 'affine' not in n and 'mapping' not in n:
-                p.normal_(0, 0.3)
-    return G.eval().requires_grad_(False)
+    return nontrivial(G, noise_strength=0.3, bias_std=0.3)

@@ -68,12 +68,19 @@ def build_config(name: str, seed: int = 0):
     family = cfg.pop('family')
     torch.manual_seed(seed)
     G = build_generator(family, dict(c_dim=0, **cfg))
+    return nontrivial(G, noise_strength=0.1, bias_std=0.1)
+
+
+def nontrivial(G, noise_strength: float, bias_std: float):
+    """``G`` with every noise strength set to ``noise_strength`` and the synthesis layers' biases
+    drawn from N(0, ``bias_std``) (freshly initialised ones are zero, which would hide whatever
+    they feed); eval mode, no grad."""
     with torch.no_grad():
         for n, p in G.named_parameters():
             if n.endswith('noise_strength'):
-                p.fill_(0.1)
+                p.fill_(noise_strength)
             elif n.endswith('bias') and 'mapping' not in n and 'affine' not in n:
-                p.normal_(0, 0.1)
+                p.normal_(0, bias_std)
     return G.eval().requires_grad_(False)
 
 
