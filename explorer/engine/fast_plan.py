@@ -213,20 +213,28 @@ def nnpack_conv(x, w, bias, padding, lanes=None):
     Ho, Wo = H + 2 * p - k + 1, W + 2 * p - k + 1
     if lanes < 2 or k != 3 or not 1 <= p <= 6:
         return torch._nnpack_spatial_convolution(x, w, bias, [p, p])
-    out = torch.empty([1, O, Ho, Wo], dtype=x.dtype)
     if H >= ROW_SPLIT_MIN and I >= ROW_SPLIT_MIN_CHANNELS and Ho >= 12:
+        out = torch.empty([1, O, Ho, Wo], dtype=x.dtype)
+
         def rows(r0, r1):
             return out[:, :, r0:r1].copy_(nnpack_rows(x, w, bias, p, r0, r1))
         cuts = tile_row_cuts(Ho, row_parts(Ho, lanes))
         run_split(rows, cuts, lanes)
         return out
-    if O < 2 * LAYER_SPLIT_MIN:
-        return torch._nnpack_spatial_convolution(x, w, bias, [p, p])
+    return by_output_channels(
+        lambda a, b: torch._nnpack_spatial_convolution(x, w[a:b], None if bias is None else bias[a:b], [p, p]),
+        O, [1, O, Ho, Wo], lanes)
 
-    def chans(a, b):
-        return out[:, a:b].copy_(torch._nnpack_spatial_convolution(x, w[a:b], None if bias is None else bias[a:b],
-                                                                    [p, p]))
-    run_split(chans, channel_cuts(O, lanes), lanes)
+
+def by_output_channels(conv, channels, shape, lanes):
+    """``conv(0, channels)`` (one sample, output ``shape`` [1, channels, H, W]) as output-channel
+    slices ``conv(a, b)`` spread over ``lanes`` lanes, written into one output; whole when there
+    are fewer than two slices' worth of channels. For convs that compute every output channel on
+    its own (NNPACK, oneDNN's direct convs): the bits of the whole call."""
+    if lanes < 2 or channels < 2 * LAYER_SPLIT_MIN:
+        return conv(0, channels)
+    out = torch.empty(shape)
+    run_split(lambda a, b: out[:, a:b].copy_(conv(a, b)), channel_cuts(channels, lanes), lanes)
     return out
 
 

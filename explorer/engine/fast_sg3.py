@@ -40,13 +40,11 @@ import torch.nn.functional as F
 from explorer.engine.capabilities import nnpack_available
 from explorer.engine.cpu_heap import keep_freed_memory
 from explorer.engine.fast_plan import (
-    LAYER_SPLIT_MIN,
-    channel_cuts,
+    by_output_channels,
     cpu_lanes,
     nnpack_conv,
     one_intra_op_thread,
     run_lanes,
-    run_split,
     weights_token,
 )
 from explorer.engine.interrupt import checker
@@ -128,15 +126,8 @@ class SG3Plan:
                 except RuntimeError:
                     self.use_nnpack = False
             O = wt.shape[0]
-            if lanes < 2 or O < 2 * LAYER_SPLIT_MIN:
-                return F.conv2d(x, wt, lp.bias, padding=pad)
-            # oneDNN computes every output channel on its own: slices give the whole conv's bits.
-            y = torch.empty([1, O, x.shape[2] + 2 * pad - lp.k + 1, x.shape[3] + 2 * pad - lp.k + 1])
-
-            def part(a, b):
-                return y[:, a:b].copy_(F.conv2d(x, wt[a:b], lp.bias[a:b], padding=pad))
-            run_split(part, channel_cuts(O, lanes), lanes)
-            return y
+            return by_output_channels(lambda a, b: F.conv2d(x, wt[a:b], lp.bias[a:b], padding=pad), O,
+                                      [1, O, x.shape[2] + 2 * pad - lp.k + 1, x.shape[3] + 2 * pad - lp.k + 1], lanes)
         wt = wt.to(self.dtype).contiguous(memory_format=torch.channels_last)
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
         return F.conv2d(x, wt, lp.bias_lp, padding=pad)
