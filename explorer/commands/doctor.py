@@ -36,6 +36,8 @@ def format_report(r: dict) -> str:
     lines.append(f'Threads: {t["intra_op"]} intra-op, {t["inter_op"]} inter-op')
     if 'cpu_heap' in r:
         lines.append(f'CPU heap: {r["cpu_heap"]}')
+    if 'nnpack_cache' in r:
+        lines.append(f'NNPACK cached Winograd transforms (CPU): {r["nnpack_cache"]}')
     forced = '  (EXPLORER_KERNELS=ref: reference everywhere)' if r['kernels_forced_ref'] else ''
     lines.append(f'Fast paths on {r["device"]} (self-checked on first use on '
                  f'{", ".join(r["checked_on_first_use"])}):{forced}')

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explorer.engine import nnpack_winograd
 from explorer.engine.cpu_heap import keep_freed_memory
 from explorer.engine.interrupt import checker
 
@@ -105,6 +106,8 @@ ROW_SPLIT_MIN = 128          # NNPACK layers with this many input rows or more s
 ROW_SPLIT_MIN_CHANNELS = 64  # ... and this many input channels or more
 ROW_SLICE_MIN_ROWS = 16      # a row slice has this many output rows at least
 COL2IM_MAX_PIXELS = 64       # modulated-input up layers on maps this small: GEMM + col2im
+WINO_MIN_PIXELS = 256        # modulated-input 3x3 convs on maps this large: cached Winograd transforms
+WINO_MAX_BYTES = 512 << 20   # a plan's cached Winograd transforms in all, at most
 
 
 def run_split(fn, cuts, lanes):
@@ -180,10 +183,10 @@ def tile_row_cuts(rows, parts):
 
 def nnpack_rows(x, w, bias, p, r0, r1):
     """Output rows ``r0:r1`` of ``torch._nnpack_spatial_convolution(x, w, bias, [p, p])`` (x [1, I,
-    H, W], w [O, I, 3, 3], ``r0`` a multiple of 6): the input rows they read, ``r0 - p`` to
-    ``r1 - p + 1``, copied (rows outside the map as zeros) and convolved without row padding. The
-    slice's 6x6 output tiles then start where the whole conv's do and read the same numbers:
-    the same bits, and no rows computed twice."""
+    H, W], w [O, I, 3, 3] or its ``nnpack_winograd.WinogradKernel`` (p <= 2), ``r0`` a multiple of
+    6): the input rows they read, ``r0 - p`` to ``r1 - p + 1``, copied (rows outside the map as
+    zeros) and convolved without row padding. The slice's 6x6 output tiles then start where the
+    whole conv's do and read the same numbers: the same bits, and no rows computed twice."""
     _, I, H, W = x.shape
     a, b = r0 - p, r1 - p + 2
     lo, hi = max(a, 0), min(b, H)
@@ -196,6 +199,8 @@ def nnpack_rows(x, w, bias, p, r0, r1):
         if hi < b:
             inp[:, :, hi - a:].zero_()
         inp[:, :, lo - a:hi - a].copy_(x[:, :, lo:hi])
+    if isinstance(w, nnpack_winograd.WinogradKernel):
+        return w.conv(inp, bias, (0, p, 0, p))
     return torch._nnpack_spatial_convolution(inp, w, bias, [0, p])
 
 
@@ -388,6 +393,18 @@ class SG2Plan:
         self.synthesis = synthesis
         self._tls = threading.local()       # .lanes while ``run`` runs on this thread
         self.slices_per_lane = 1            # a split layer: slices per lane (taken as lanes get free)
+        # Modulated-input 3x3 convs on maps of WINO_MIN_PIXELS or more run on NNPACK with their
+        # Winograd kernel transforms cached (nnpack_winograd; turned off here if a call fails),
+        # up to ``wino_budget`` bytes of transforms; and so do the up layers from output
+        # resolution ``wino_fold_from`` on whose input has fewer than ROW_SPLIT_MIN rows, folded
+        # (measured one thread, up layer 256 -> 128 channels at 128 px, paper256: polyphase 32.2 ms,
+        # folded through ATen 31.1, folded on the cache 29.5; config-f's 512 -> 256: 110.5 / 110.4 /
+        # 99.5 ms; at 64 px (512 -> 256) folding is slower: 31.3 ms for the conv alone vs 27.3).
+        self.use_wino = True
+        self.wino_budget = WINO_MAX_BYTES
+        self.wino_fold_from = 128
+        self._wino_bytes = 0
+        self._wino_lock = threading.Lock()
         self.blocks = []
         for res, start, count in synthesis.block_ws_slices():
             block = getattr(synthesis, f'b{res}')
@@ -507,6 +524,76 @@ class SG2Plan:
         return (self.use_nnpack and x.dtype == torch.float32 and tuple(w.shape[-2:]) == (3, 3)
                 and x.shape[-1] * x.shape[-2] >= 1024)
 
+    def _wino_ok(self, lp, xs, fold=False):
+        """This layer's modulated-input conv (``xs``: activations times styles, one CPU sample)
+        runs on NNPACK with cached Winograd kernel transforms (``nnpack_winograd``): a stride-1 3x3
+        conv with padding 1 (``fold``: an up layer's folded kernel stack) on a map of
+        ``WINO_MIN_PIXELS`` or more, in fp32, while the plan's transforms fit ``wino_budget``.
+        Measured one thread, 512 -> 512 channels, NNPACK with / without the cache / oneDNN: 8x8
+        4.8 / 9.6 / 3.2 ms (not used there), 16x16 6.4 / 11.2 / 11.6 ms, 32x32 16.2 / 20.9 / 42.5 ms."""
+        if not (xs is not None and self.use_nnpack and self.use_wino and xs.dtype == torch.float32
+                and xs.shape[0] == 1 and xs.device.type == 'cpu' and xs.shape[-1] * xs.shape[-2] >= WINO_MIN_PIXELS):
+            return False
+        if not fold and not (lp.kind == 'conv' and lp.padding == 1 and tuple(lp.weight.shape[-2:]) == (3, 3)):
+            return False
+        key = 'wino_fold' if fold else 'wino'
+        if key not in lp.extra:
+            O, I = lp.weight.shape[:2]
+            need = (4 if fold else 1) * O * I * 64 * 4          # NNPACK: 8x8 fp32 per kernel
+            if self._wino_bytes + need > self.wino_budget:
+                return False
+        return nnpack_winograd.available()
+
+    def _wino_fold_ok(self, lp, x):
+        """This up layer runs folded on cached transforms, its input modulated: one CPU sample in
+        fp32, output resolution ``wino_fold_from`` or more, input of fewer than ``ROW_SPLIT_MIN``
+        rows (a layer split by rows would modulate its input on the calling thread alone)."""
+        return (lp.kind == 'up' and 'phases' in lp.extra and x.shape[0] == 1 and self._dt(lp) == torch.float32
+                and self.wino_fold_from <= 2 * x.shape[-2] and x.shape[-2] < ROW_SPLIT_MIN
+                and self._nnpack_ok(x, lp.weight) and self._wino_ok(lp, x, fold=True))
+
+    def _wino(self, lp, parts=1, fold=False):
+        """The cached Winograd kernels (cuts, kernels) of the layer's weight (``fold``: of its
+        folded kernel stack, 4 kernels per output channel): one ``WinogradKernel`` per
+        output-channel slice ``cuts[k]:cuts[k + 1]``, so a split over the lanes reuses them. Built
+        on first use; rebuilt (replacing the old ones) when ``channel_cuts(O, parts)`` has more
+        slices than the cache. Fewer lanes run several slices in turn: every output channel is
+        computed on its own, so the bits do not depend on the slices."""
+        O = lp.weight.shape[0]
+        key = 'wino_fold' if fold else 'wino'
+        cache = lp.extra.get(key)
+        if cache is None or (parts > len(cache[1]) and len(channel_cuts(O, parts)) > len(cache[0])):
+            with self._wino_lock:
+                cache = lp.extra.get(key)
+                cuts = channel_cuts(O, parts)
+                if cache is None or len(cuts) > len(cache[0]):
+                    weight, m = (lp.extra['fold'], 4) if fold else (lp.weight.to(torch.float32), 1)
+                    kernels = [nnpack_winograd.WinogradKernel(weight[m * a:m * b]) for a, b in zip(cuts[:-1], cuts[1:])]
+                    old = 0 if cache is None else sum(k.nbytes for k in cache[1])
+                    self._wino_bytes += sum(k.nbytes for k in kernels) - old
+                    cache = lp.extra[key] = (cuts, kernels)
+        return cache
+
+    def _wino_conv(self, lp, xs, a, b, out=None, fold=False):
+        """Output channels a:b of the stride-1 3x3 conv of ``xs`` with the layer's raw weight (or
+        of its folded stack, channels 4a:4b), padding 1, on the cached Winograd kernels (into
+        ``out`` when given, contiguous); None when a:b is not made of cached slices or NNPACK
+        failed (the caller then uses ``_conv``)."""
+        cuts, kernels = self._wino(lp, fold=fold)
+        if a not in cuts or b not in cuts:
+            return None
+        m = 4 if fold else 1
+        H, W = xs.shape[-2:]
+        if out is None:
+            out = torch.empty([1, m * (b - a), H, W], dtype=xs.dtype)
+        try:
+            for k in range(cuts.index(a), cuts.index(b)):
+                kernels[k].conv(xs, None, (1, 1, 1, 1), out[:, m * (cuts[k] - a):m * (cuts[k + 1] - a)])
+        except RuntimeError:
+            self.use_wino = False
+            return None
+        return out
+
     def _conv(self, x, w, bias, padding):
         """Ordinary stride-1 conv; NNPACK (Winograd, about 2x oneDNN's fp32 speed for 3x3 on
         CPU, relative error ~1e-5) where enabled, else ``F.conv2d``."""
@@ -529,7 +616,7 @@ class SG2Plan:
             return False
         N, I, H, W = x.shape
         O, _, k, _ = lp.weight.shape
-        return N > 1 or H * W * (I + O) < O * I * k * k
+        return N > 1 or H * W * (I + O) < O * I * k * k or self._wino_fold_ok(lp, x)
 
     def _raw(self, lp, key, t):
         """Raw (unmodulated) weight ``t`` in the compute dtype and memory format, cast once."""
@@ -556,10 +643,12 @@ class SG2Plan:
 
     def _folded(self, lp, x):
         """The folded kernel stack of an up layer (see fold_up_fir), built on first use, when
-        this layer runs in fp32 through NNPACK at a resolution of ``fold_from`` or more and
-        one sample at a time; else None."""
+        this layer runs in fp32 through NNPACK at a resolution of ``fold_from`` or more (or on
+        cached Winograd transforms, ``_wino_fold_ok``) and one sample at a time; else None."""
         if (lp.kind != 'up' or 'phases' not in lp.extra or x.shape[0] != 1 or self._dt(lp) != torch.float32
-                or 2 * x.shape[-1] < self.fold_from or not self._nnpack_ok(x, lp.weight)):
+                or not self._nnpack_ok(x, lp.weight)):
+            return None
+        if 2 * x.shape[-1] < self.fold_from and not self._wino_fold_ok(lp, x):
             return None
         if 'fold' not in lp.extra:     # (bias first: concurrent lanes test 'fold')
             lp.extra['fold_bias'] = lp.bias.to(torch.float32).repeat_interleave(4).contiguous()
@@ -620,7 +709,11 @@ class SG2Plan:
             return self._rows_layer(lp, x, xs, s, d, noise, folded, lanes)
         if lanes < 2 or lp.weight.shape[0] < 2 * LAYER_SPLIT_MIN:
             return self._conv_part(lp, x, xs, s, d, noise, epilogue, folded, 0, O)
-        cuts = channel_cuts(O, lanes * self.slices_per_lane)
+        fold = folded is not None
+        if self._wino_ok(lp, xs, fold):
+            cuts = self._wino(lp, lanes * self.slices_per_lane, fold)[0]
+        else:
+            cuts = channel_cuts(O, lanes * self.slices_per_lane)
         pad = lp.padding - (lp.weight.shape[-1] - 1) // 2
         Ho, Wo = (2 * H, 2 * W) if lp.kind == 'up' else (H + 2 * pad, W + 2 * pad)
         out = torch.empty([1, O, Ho, Wo], dtype=dt)
@@ -643,7 +736,9 @@ class SG2Plan:
         if folded is not None:
             up = 2
             if xs is not None:
-                inp, wgt, cbias = xs, folded, None
+                wino = self._wino(lp, fold=True) if self._wino_ok(lp, xs, fold=True) else None
+                wgt = wino[1][0] if wino is not None and len(wino[1]) == 1 else folded
+                inp, cbias = xs, None
             else:
                 inp = _reshape(x, [1, I, H, W])
                 scale = d.repeat_interleave(4, dim=1).unsqueeze(2) * s.unsqueeze(1)
@@ -652,11 +747,16 @@ class SG2Plan:
         else:
             up = 1
             if xs is not None:
-                inp, wgt, cbias = xs, self._raw(lp, 'w', lp.weight), None
+                wino = self._wino(lp) if self._wino_ok(lp, xs) else None
+                if wino is not None and len(wino[1]) == 1:
+                    inp, wgt, cbias = xs, wino[1][0], None
+                else:
+                    inp, wgt, cbias = xs, self._raw(lp, 'w', lp.weight), None
             else:
                 inp, wgt, cbias = x, self._modulated(lp, 'w', lp.weight, d.unsqueeze(2) * s.unsqueeze(1), dt), bias
         inp = inp.contiguous()
-        wgt = wgt.contiguous()
+        if isinstance(wgt, torch.Tensor):
+            wgt = wgt.contiguous()
         out = torch.empty([1, O, up * H, up * W], dtype=dt)
 
         def part(r0, r1):
@@ -691,7 +791,9 @@ class SG2Plan:
         d = d[:, a:b]
         if folded is not None and epilogue is None:
             if xs is not None:
-                y = self._conv(xs, folded[4 * a:4 * b], None, 1)
+                y = self._wino_conv(lp, xs, a, b, fold=True) if self._wino_ok(lp, xs, fold=True) else None
+                if y is None:
+                    y = self._conv(xs, folded[4 * a:4 * b], None, 1)
             else:
                 wt = self._modulated(lp, 'fold', folded, d.repeat_interleave(4, dim=1).unsqueeze(2)
                                      * s.unsqueeze(1), dt, 4 * a)
@@ -710,7 +812,9 @@ class SG2Plan:
                                                lp.extra['fold_bias'][4 * a:4 * b], 1), 2)
         elif xs is not None:
             if lp.kind == 'conv':
-                y = self._conv(xs, self._raw(lp, 'w', lp.weight)[a:b], None, lp.padding)
+                y = self._wino_conv(lp, xs, a, b, dst) if self._wino_ok(lp, xs) else None
+                if y is None:
+                    y = self._conv(xs, self._raw(lp, 'w', lp.weight)[a:b], None, lp.padding)
             elif N == 1 and H * W <= COL2IM_MAX_PIXELS and xs.dtype == torch.float32 and lp.weight.shape[-1] == 3:
                 y = self._up_col2im(lp, xs, a, b)
             elif phases is not None:

@@ -82,12 +82,13 @@ def fast_path_status(device, run_checks=True) -> list[dict]:
 def report(device=None, run_checks=True) -> dict:
     """Everything `doctor` prints: devices, versions, threads, the fast paths on ``device``
     (default: the one the app would pick)."""
-    from explorer.engine import cpu_heap
+    from explorer.engine import cpu_heap, nnpack_winograd
     from explorer.engine.device import pick_device
     device = pick_device(device)
     return {'device': str(device), 'devices': devices(), 'versions': versions(),
             'threads': {'intra_op': torch.get_num_threads(), 'inter_op': torch.get_num_interop_threads()},
             'cpu_heap': cpu_heap.state(),
+            'nnpack_cache': nnpack_winograd.state(),
             'kernels_forced_ref': forced_ref(),
             'checked_on_first_use': sorted(selfcheck.CHECKED_DEVICE_TYPES),
             'fast_paths': fast_path_status(device, run_checks=run_checks)}

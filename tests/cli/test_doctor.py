@@ -46,6 +46,8 @@ def test_doctor_json():
     assert d['versions']['torch'] == torch.__version__ and d['versions']['python'] == sys.version.split()[0]
     assert d['devices'][0]['device'] == 'cpu' and d['threads']['intra_op'] >= 1
     assert set(d['checked_on_first_use']) == {'cuda', 'mps'}
+    from explorer.engine import nnpack_winograd
+    assert d['nnpack_cache'] == nnpack_winograd.state()     # this process and the CLI's agree
     paths = {p['name']: p for p in d['fast_paths']}
     assert {'triton.bias_act', 'triton.upfirdn2d', 'triton.modconv', 'triton.epilogue', 'triton.filtered_lrelu',
             'render.fp32', 'render.fp16', 'render.bf16', 'cuda_graphs'} <= set(paths)
@@ -79,6 +81,7 @@ def test_format_report_shows_why_a_path_fell_back():
                            'pyqt6': '6.7'},
               'threads': {'intra_op': 4, 'inter_op': 4}, 'kernels_forced_ref': False,
               'cpu_heap': 'set (mmap threshold 1024 MiB, trim threshold 1024 MiB)',
+              'nnpack_cache': 'not available (NNPACK is not available in this torch build)',
               'checked_on_first_use': ['cuda', 'mps'],
               'fast_paths': [
                   {'name': 'triton.modconv', 'state': 'fell back', 'reason': 'RuntimeError: boom', 'error': None,
@@ -90,3 +93,4 @@ def test_format_report_shows_why_a_path_fell_back():
     assert 'triton.modconv  fell back: RuntimeError: boom' in text
     assert 'render.fp16     ok (max error 0.004, 12 ms)' in text
     assert 'CPU heap: set (mmap threshold 1024 MiB' in text
+    assert 'NNPACK cached Winograd transforms (CPU): not available (NNPACK is not available' in text
