@@ -161,6 +161,31 @@ def test_run_lanes_and_run_split_keep_order_and_raise(threads):
     assert torch.get_num_threads() == 3
 
 
+def test_concurrent_callers_share_the_lane_workers(threads):
+    """Two threads splitting work at once: each gets its own results, and the lane worker threads
+    are reused (taken while a split runs, given back after), not made anew for every split."""
+    torch.set_num_threads(3)
+    results, errors = {}, []
+
+    def caller(k):
+        try:
+            torch.set_num_threads(3)
+            results[k] = [run_lanes(lambda i: (k, r, i, fast_plan.cpu_lanes()), 5) for r in range(40)]
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+    run_lanes(lambda i: i, 3)                               # at least two workers exist
+    before = fast_plan._worker_count
+    callers = [threading.Thread(target=caller, args=(k,)) for k in range(2)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert not errors
+    for k in range(2):
+        assert results[k] == [[(k, r, i, 1) for i in range(5)] for r in range(40)]
+    assert fast_plan._worker_count <= before + 4           # at most two more per concurrent caller
+
+
 @pytest.mark.skipif(not nnpack_available(), reason='NNPACK not in this torch build')
 def test_nnpack_slices_and_concurrent_calls_are_exact(threads):
     """What the split relies on: an NNPACK conv's output-channel slices, run at the same time
