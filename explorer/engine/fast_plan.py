@@ -447,6 +447,7 @@ class SG2Plan:
         # folded through ATen 31.1, folded on the cache 29.5; config-f's 512 -> 256: 110.5 / 110.4 /
         # 99.5 ms; at 64 px (512 -> 256) folding is slower: 31.3 ms for the conv alone vs 27.3).
         self.use_wino = True
+        self.styles_up_front = True         # lanes >= 2: every layer's styles first, on the lanes
         self.wino_budget = WINO_MAX_BYTES
         self.wino_fold_from = 128
         self._wino_bytes = 0
@@ -935,7 +936,7 @@ class SG2Plan:
         self._tls.lanes = lanes
         try:
             with one_intra_op_thread() if lanes > 1 else contextlib.nullcontext():
-                if lanes > 1:
+                if lanes > 1 and self.styles_up_front:
                     self._tls.ahead = self._styles_ahead(ws.to(torch.float32), stop_at)
                 return self._run(ws, noises, stop_at, memory_format, epilogue, interrupt)
         finally:
