@@ -448,6 +448,7 @@ class SG2Plan:
         # 99.5 ms; at 64 px (512 -> 256) folding is slower: 31.3 ms for the conv alone vs 27.3).
         self.use_wino = True
         self.styles_up_front = True         # lanes >= 2: every layer's styles first, on the lanes
+        self.rgb_by_rows = True             # one fp32 CPU sample: ToRGB as torch.mm, in the row lanes
         self.wino_budget = WINO_MAX_BYTES
         self.wino_fold_from = 128
         self._wino_bytes = 0
@@ -734,7 +735,7 @@ class SG2Plan:
             return 1
         return self.lanes
 
-    def conv_layer(self, lp, x, w, noise, epilogue=None):
+    def conv_layer(self, lp, x, w, noise, epilogue=None, rgb=None):
         """One modulated conv layer (``up``: with its 2x upsampling and FIR) with bias, noise,
         leaky ReLU and clamp. On a CPU with ``self.lanes`` > 1, one sample: the output channels
         are split over the lanes, each lane running the whole layer for its slice (the same
@@ -752,7 +753,7 @@ class SG2Plan:
         # slice copies and page faults outweighing the halved conv: it stays whole.)
         if lanes >= 2 and H >= ROW_SPLIT_MIN and I >= ROW_SPLIT_MIN_CHANNELS and (folded is not None or (
                 lp.kind == 'conv' and lp.padding == 1 and self._nnpack_ok(x, lp.weight))):
-            return self._rows_layer(lp, x, xs, s, d, noise, folded, lanes)
+            return self._rows_layer(lp, x, xs, s, d, noise, folded, lanes, rgb)
         if lanes < 2 or lp.weight.shape[0] < 2 * LAYER_SPLIT_MIN:
             return self._conv_part(lp, x, xs, s, d, noise, epilogue, folded, 0, O)
         fold = folded is not None
@@ -766,7 +767,7 @@ class SG2Plan:
         run_split(lambda a, b: self._conv_part(lp, x, xs, s, d, noise, None, folded, a, b, out[:, a:b]), cuts, lanes)
         return out
 
-    def _rows_layer(self, lp, x, xs, s, d, noise, folded, lanes):
+    def _rows_layer(self, lp, x, xs, s, d, noise, folded, lanes, rgb=None):
         """A layer whose conv runs through NNPACK on a map of ``ROW_SPLIT_MIN`` rows or more,
         split by rows over the lanes: NNPACK's Winograd transform of the input is then not
         repeated per slice (what an output-channel split costs where there are few channels).
@@ -804,22 +805,33 @@ class SG2Plan:
         if isinstance(wgt, torch.Tensor):
             wgt = wgt.contiguous()
         out = torch.empty([1, O, up * H, up * W], dtype=dt)
+        # rgb: {'layer', 'w'} of the ToRGB this output feeds: made here too, each lane's rows right
+        # after it wrote them (measured, paper256 at 2 threads: ToRGB at 256 px 1.7 ms on the
+        # calling thread alone), returned in rgb['out'].
+        if rgb is not None and self._rgb_mm_ok(out):
+            rgb_w = self._rgb_weight(rgb['layer'], rgb['w'])
+            rgb['out'] = torch.empty([1, rgb['layer'].weight.shape[0], up * H, up * W])
+        else:
+            rgb = None
 
         def part(r0, r1):
             y = nnpack_rows(inp, wgt, cbias, 1, r0, r1)
+            dst = out[:, :, up * r0:up * r1]
             if up == 2:
                 n = None if noise is None else noise[..., 2 * r0:2 * r1, :]
-                return _shuffled_epilogue(y, n, lp.clamp, out[:, :, 2 * r0:2 * r1],
-                                          *((d.to(dt), bias) if xs is not None else ()))
-            if xs is not None:
-                y = y.mul_(d.to(dt).reshape(N, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
-            if noise is not None:
-                y = y.add_(noise[..., up * r0:up * r1, :])
-            dst = out[:, :, up * r0:up * r1]
-            y = F.leaky_relu_(y, 0.2)
-            if lp.clamp is None:
-                return dst.copy_(y)
-            return torch.clamp(y, -lp.clamp, lp.clamp, out=dst)
+                _shuffled_epilogue(y, n, lp.clamp, dst, *((d.to(dt), bias) if xs is not None else ()))
+            else:
+                if xs is not None:
+                    y = y.mul_(d.to(dt).reshape(N, O, 1, 1)).add_(bias.reshape(1, O, 1, 1))
+                if noise is not None:
+                    y = y.add_(noise[..., up * r0:up * r1, :])
+                y = F.leaky_relu_(y, 0.2)
+                if lp.clamp is None:
+                    dst.copy_(y)
+                else:
+                    torch.clamp(y, -lp.clamp, lp.clamp, out=dst)
+            if rgb is not None:
+                self._rgb_rows(rgb['layer'], rgb_w, out, up * r0, up * r1, rgb['out'][:, :, up * r0:up * r1])
         cuts = tile_row_cuts(H, row_parts(H, lanes))
         run_split(part, cuts, lanes)
         return out
@@ -901,8 +913,36 @@ class SG2Plan:
             return F.leaky_relu_(y, 0.2).clamp_(-lp.clamp, lp.clamp)
         return torch.clamp(F.leaky_relu_(y, 0.2), -lp.clamp, lp.clamp, out=dst)
 
+    def _rgb_mm_ok(self, x):
+        """ToRGB of one contiguous fp32 CPU sample runs as ``torch.mm`` on rows (``_rgb_rows``)."""
+        return (x.shape[0] == 1 and x.dtype == torch.float32 and x.device.type == 'cpu'
+                and x.is_contiguous() and self.rgb_by_rows)
+
+    def _rgb_weight(self, lp, w):
+        """The modulated ToRGB weight of one sample as a matrix [O, I]."""
+        s = self._styles_of(lp, w)[0]                                      # [1, I]
+        return lp.weight.reshape(lp.weight.shape[0], -1) * s
+
+    @staticmethod
+    def _rgb_rows(lp, wt, x, r0, r1, dst):
+        """ToRGB of rows r0:r1 of one sample x [1, I, H, W] into ``dst`` [1, O, r1 - r0, W] (bias,
+        clamp): one ``torch.mm`` of the weight and the rows as an [I, rows * W] view. MKL computes
+        each output column with the same operations whatever the columns around it when the slices
+        are whole rows of at least 16-float-aligned maps: the same bits split by rows as whole
+        (tests/engine/test_fast_threads.py), which the CPU lanes use to run the last layers' ToRGB
+        beside the conv that wrote the rows (``_rows_layer``)."""
+        _, I, H, W = x.shape
+        y = torch.mm(wt, x[0, :, r0:r1].reshape(I, (r1 - r0) * W)).add_(lp.bias.to(torch.float32)[:, None])
+        y = y.view(1, -1, r1 - r0, W)
+        if lp.clamp is not None:
+            return torch.clamp(y, -lp.clamp, lp.clamp, out=dst)
+        return dst.copy_(y)
+
     def torgb(self, lp, x, w):
         N, I = x.shape[:2]
+        if self._rgb_mm_ok(x):
+            out = torch.empty([1, lp.weight.shape[0], *x.shape[2:]])
+            return self._rgb_rows(lp, self._rgb_weight(lp, w), x, 0, x.shape[2], out)
         s = self._styles_of(lp, w)[0]                                      # [N, I]
         O = lp.weight.shape[0]
         # In the activations' dtype (converting them to fp32 would cost a pass over the
@@ -987,6 +1027,7 @@ class SG2Plan:
             if 'const' in entry:
                 x = entry['const'].unsqueeze(0).expand(N, -1, -1, -1)
                 x = x.contiguous(memory_format=memory_format)
+            rgb = {} if entry['torgb'] is None else {'layer': entry['torgb'], 'w': ws[:, entry['torgb'].ws_index]}
             if entry['skip'] is not None:
                 check()
                 y_skip = block.skip(x.to(torch.float32), gain=np.sqrt(0.5))
@@ -999,13 +1040,16 @@ class SG2Plan:
             else:
                 for lp in layers:
                     check()
-                    x = self.conv_layer(lp, x, ws[:, lp.ws_index], noises[ni], epilogue)
+                    x = self.conv_layer(lp, x, ws[:, lp.ws_index], noises[ni], epilogue,
+                                        rgb=rgb if lp is layers[-1] else None)
                     ni += 1
             if img is not None:
                 wf, pt, op = entry['img_up']
                 img = upfirdn_up(img, wf, 2, pt, op)
             if entry['torgb'] is not None:
-                y = self.torgb(entry['torgb'], x, ws[:, entry['torgb'].ws_index])
+                y = rgb.get('out')
+                if y is None:
+                    y = self.torgb(entry['torgb'], x, ws[:, entry['torgb'].ws_index])
                 img = y if img is None else img.add_(y)
             if stop_at is not None and res >= stop_at:
                 if img is None:

@@ -10,6 +10,7 @@ import threading
 
 import pytest
 import torch
+import torch.nn.functional as F
 from sg2_nets import make_sg2
 
 from explorer.engine import fast_plan
@@ -159,6 +160,33 @@ def test_run_lanes_and_run_split_keep_order_and_raise(threads):
         assert torch.get_num_threads() == 1
         assert run_lanes(lambda i: i * i, 4) == [0, 1, 4, 9]   # one thread: one lane, in order
     assert torch.get_num_threads() == 3
+
+
+@pytest.mark.parametrize('channels,res', [(64, 256), (128, 128), (32, 64)])
+def test_torgb_by_rows_gives_the_whole_maps_bits(threads, channels, res):
+    """ToRGB as torch.mm on whole rows (what the row lanes of the last layers compute) == on the
+    whole map, bit for bit, at the lanes' cuts (multiples of 6 rows)."""
+    torch.set_num_threads(1)
+    G = make_G(res=64)
+    fr = FastRenderer(G, 'cpu')
+    fr._refresh()
+    lp = fr._plan.blocks[-1]['torgb']
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, channels, res, res, generator=g)
+    lp_big = fast_plan.LayerPlan(**{**lp.__dict__, 'weight': torch.randn(3, channels, 1, 1, generator=g),
+                                      'extra': {}})
+    wt = lp_big.weight.reshape(3, -1) * torch.rand(1, channels, generator=g)
+    whole = fr._plan._rgb_rows(lp_big, wt, x, 0, res, torch.empty(1, 3, res, res))
+    for parts in (2, 3, 4):
+        cuts = fast_plan.tile_row_cuts(res, parts)
+        out = torch.empty(1, 3, res, res)
+        for r0, r1 in zip(cuts[:-1], cuts[1:]):
+            fr._plan._rgb_rows(lp_big, wt, x, r0, r1, out[:, :, r0:r1])
+        assert torch.equal(out, whole), cuts
+    ref = F.conv2d(x, wt.reshape(3, channels, 1, 1), bias=lp_big.bias)
+    if lp_big.clamp is not None:
+        ref = ref.clamp(-lp_big.clamp, lp_big.clamp)
+    torch.testing.assert_close(whole, ref, atol=1e-5, rtol=1e-5)
 
 
 def test_concurrent_callers_share_the_lane_workers(threads):
