@@ -335,6 +335,62 @@ def upfirdn_up(x, w, up, pt, out_pad):
     return F.conv_transpose2d(x, w, stride=up, padding=pt, output_padding=out_pad, groups=C)
 
 
+def separable_up2_taps(f: torch.Tensor, gain: float):
+    """Per-axis taps (rows, columns) of a symmetric 4-tap FIR ``f`` (1-D, or 2-D and exactly the
+    outer product of its row and column sums, as ``setup_filter`` makes [1, 3, 3, 1]) for
+    ``upsample2_rows``, each axis carrying sqrt(``gain``); None for any other filter."""
+    f = f.detach().to('cpu', torch.float32)
+    if f.ndim == 1:
+        f = torch.outer(f, f)
+    if tuple(f.shape) != (4, 4):
+        return None
+    total = f.sum()
+    a, b = f.sum(1), f.sum(0)
+    if (not torch.equal(torch.outer(a, b) / total, f) or not torch.equal(a, a.flip(0))
+            or not torch.equal(b, b.flip(0))):
+        return None
+    g = (gain / float(total)) ** 0.5
+    return tuple(float(v) * g for v in a), tuple(float(v) * g for v in b)
+
+
+def _up2_axis(x, t, dim):
+    """2x upsampling along ``dim`` (-1 or -2) with the symmetric 4-tap filter ``t`` and upfirdn2d's
+    padding: out[2j] = t2 x[j] + t0 x[j-1], out[2j+1] = t1 x[j] + t3 x[j+1] (zero outside)."""
+    t0, t1, t2, t3 = t
+    L = x.shape[dim]
+    even = x * t2
+    even.narrow(dim, 1, L - 1).add_(x.narrow(dim, 0, L - 1), alpha=t0)
+    odd = x * t1
+    odd.narrow(dim, 0, L - 1).add_(x.narrow(dim, 1, L - 1), alpha=t3)
+    shape = list(x.shape)
+    shape[dim] *= 2
+    return torch.stack([even, odd], dim=x.ndim + dim + 1).reshape(shape)
+
+
+def upsample2_rows(x, taps_h, taps_w, r0, r1):
+    """Output rows r0:r1 (even) of the image's 2x upsampling (``upfirdn_up`` with the block's
+    separable symmetric 4-tap filter, gain 4): x [N, C, L, W] -> [N, C, r1 - r0, 2W], in 1-D passes
+    of a few elementwise ops. Every output row is made by the same operations whatever the
+    slice (the rows beyond the map as zeros): the same bits by rows as whole, so the row lanes of
+    the last layer upsample the image too. (In the plan the depthwise transposed conv took ~0.96
+    ms at 128 -> 256 px, these passes ~0.5 ms; float rounding differs from the conv's.)"""
+    N, C, L, W = x.shape
+    j0, j1 = r0 // 2, (r1 + 1) // 2
+    lo, hi = max(j0 - 1, 0), min(j1 + 1, L)
+    xw = _up2_axis(x[:, :, lo:hi], taps_w, -1)
+    if (lo, hi) != (j0 - 1, j1 + 1):
+        xe = xw.new_zeros([N, C, j1 - j0 + 2, 2 * W])
+        xe[:, :, lo - j0 + 1:hi - j0 + 1] = xw
+    else:
+        xe = xw
+    t0, t1, t2, t3 = taps_h
+    mid = xe[:, :, 1:-1]
+    even = (mid * t2).add_(xe[:, :, :-2], alpha=t0)
+    odd = (mid * t1).add_(xe[:, :, 2:], alpha=t3)
+    y = torch.stack([even, odd], dim=3).reshape(N, C, 2 * (j1 - j0), 2 * W)
+    return y[:, :, r0 - 2 * j0:r1 - 2 * j0]
+
+
 def fir_pad_params(f: torch.Tensor, channels, gain, dtype, device):
     """Depthwise correlation weights for a same-rate FIR (what upfirdn2d does with up=down=1)."""
     if f.ndim == 1:
@@ -449,6 +505,7 @@ class SG2Plan:
         self.use_wino = True
         self.styles_up_front = True         # lanes >= 2: every layer's styles first, on the lanes
         self.rgb_by_rows = True             # one fp32 CPU sample: ToRGB as torch.mm, in the row lanes
+        self.separable_img_up = True        # the image's 2x upsampling in 1-D passes (upsample2_rows)
         self.wino_budget = WINO_MAX_BYTES
         self.wino_fold_from = 128
         self._wino_bytes = 0
@@ -474,6 +531,7 @@ class SG2Plan:
             # upsample2d(img): padding [(fw+1)//2, (fw-2)//2], gain 4.
             entry['img_up'] = fir_up_params(f, synthesis.img_channels, 2, (fw + 1) // 2, (fw - 2) // 2, 4.0,
                                              torch.float32, self.device)
+            entry['img_up_taps'] = separable_up2_taps(f, 4.0)
             self.blocks.append(entry)
 
     def _affine(self, layer):
@@ -808,9 +866,14 @@ class SG2Plan:
         # rgb: {'layer', 'w'} of the ToRGB this output feeds: made here too, each lane's rows right
         # after it wrote them (measured, paper256 at 2 threads: ToRGB at 256 px 1.7 ms on the
         # calling thread alone), returned in rgb['out'].
+        # With the previous image and separable taps given, each lane also upsamples the image's
+        # rows and adds them: rgb['img_out'], the block's image.
         if rgb is not None and self._rgb_mm_ok(out):
             rgb_w = self._rgb_weight(rgb['layer'], rgb['w'])
             rgb['out'] = torch.empty([1, rgb['layer'].weight.shape[0], up * H, up * W])
+            prev = rgb.get('img')
+            if prev is not None and tuple(prev.shape[2:]) != (up * H // 2, up * W // 2):
+                prev = None
         else:
             rgb = None
 
@@ -831,9 +894,13 @@ class SG2Plan:
                 else:
                     torch.clamp(y, -lp.clamp, lp.clamp, out=dst)
             if rgb is not None:
-                self._rgb_rows(rgb['layer'], rgb_w, out, up * r0, up * r1, rgb['out'][:, :, up * r0:up * r1])
+                rows = self._rgb_rows(rgb['layer'], rgb_w, out, up * r0, up * r1, rgb['out'][:, :, up * r0:up * r1])
+                if prev is not None:
+                    rows.add_(upsample2_rows(prev, *rgb['taps'], up * r0, up * r1))
         cuts = tile_row_cuts(H, row_parts(H, lanes))
         run_split(part, cuts, lanes)
+        if rgb is not None and prev is not None:
+            rgb['img_out'] = rgb['out']
         return out
 
     def _conv_part(self, lp, x, xs, s, d, noise, epilogue, folded, a, b, dst=None):
@@ -1027,7 +1094,9 @@ class SG2Plan:
             if 'const' in entry:
                 x = entry['const'].unsqueeze(0).expand(N, -1, -1, -1)
                 x = x.contiguous(memory_format=memory_format)
-            rgb = {} if entry['torgb'] is None else {'layer': entry['torgb'], 'w': ws[:, entry['torgb'].ws_index]}
+            taps = entry['img_up_taps'] if self.separable_img_up else None
+            rgb = {} if entry['torgb'] is None else {'layer': entry['torgb'], 'w': ws[:, entry['torgb'].ws_index],
+                                                     'img': img if taps is not None else None, 'taps': taps}
             if entry['skip'] is not None:
                 check()
                 y_skip = block.skip(x.to(torch.float32), gain=np.sqrt(0.5))
@@ -1043,14 +1112,20 @@ class SG2Plan:
                     x = self.conv_layer(lp, x, ws[:, lp.ws_index], noises[ni], epilogue,
                                         rgb=rgb if lp is layers[-1] else None)
                     ni += 1
-            if img is not None:
-                wf, pt, op = entry['img_up']
-                img = upfirdn_up(img, wf, 2, pt, op)
-            if entry['torgb'] is not None:
-                y = rgb.get('out')
-                if y is None:
-                    y = self.torgb(entry['torgb'], x, ws[:, entry['torgb'].ws_index])
-                img = y if img is None else img.add_(y)
+            if rgb.get('img_out') is not None:      # the image made in the last layer's lanes
+                img = rgb['img_out']
+            else:
+                if img is not None:
+                    if taps is not None:
+                        img = upsample2_rows(img, *taps, 0, 2 * img.shape[2])
+                    else:
+                        wf, pt, op = entry['img_up']
+                        img = upfirdn_up(img, wf, 2, pt, op)
+                if entry['torgb'] is not None:
+                    y = rgb.get('out')
+                    if y is None:
+                        y = self.torgb(entry['torgb'], x, ws[:, entry['torgb'].ws_index])
+                    img = y if img is None else img.add_(y)
             if stop_at is not None and res >= stop_at:
                 if img is None:
                     raise ValueError(f'architecture {block.architecture!r} has no image before the last block')

@@ -189,6 +189,25 @@ def test_torgb_by_rows_gives_the_whole_maps_bits(threads, channels, res):
     torch.testing.assert_close(whole, ref, atol=1e-5, rtol=1e-5)
 
 
+def test_image_upsampling_by_rows_gives_the_whole_images_bits():
+    """The plan's separable 2x image upsampling: close to upfirdn2d's, and the same bits by row
+    slices (the lanes' cuts, or any even cut) as whole; other filters are not taken."""
+    from kernels.upfirdn2d import setup_filter
+    f = setup_filter([1, 3, 3, 1])
+    taps = fast_plan.separable_up2_taps(f, 4.0)
+    assert taps == ((0.25, 0.75, 0.75, 0.25),) * 2
+    wf, pt, op = fast_plan.fir_up_params(f, 3, 2, 2, 1, 4.0, torch.float32, 'cpu')
+    x = torch.randn(2, 3, 40, 24, generator=torch.Generator().manual_seed(0))
+    whole = fast_plan.upsample2_rows(x, *taps, 0, 80)
+    torch.testing.assert_close(whole, fast_plan.upfirdn_up(x, wf, 2, pt, op), atol=1e-6, rtol=1e-6)
+    for cuts in (fast_plan.tile_row_cuts(80, 2), fast_plan.tile_row_cuts(80, 3), [0, 2, 78, 80], [0, 40, 80]):
+        parts = torch.cat([fast_plan.upsample2_rows(x, *taps, a, b) for a, b in zip(cuts[:-1], cuts[1:])], 2)
+        assert torch.equal(parts, whole), cuts
+    assert fast_plan.separable_up2_taps(setup_filter([1, 2, 1]), 4.0) is None          # 3 taps
+    assert fast_plan.separable_up2_taps(setup_filter([1, 3, 2, 1]), 4.0) is None       # asymmetric
+    assert fast_plan.separable_up2_taps(torch.rand(4, 4) + torch.eye(4), 4.0) is None  # not separable
+
+
 def test_concurrent_callers_share_the_lane_workers(threads):
     """Two threads splitting work at once: each gets its own results, and the lane worker threads
     are reused (taken while a split runs, given back after), not made anew for every split."""
