@@ -31,6 +31,14 @@ that load from other processes hits all of them alike):
 path runs there (``G.synthesis`` if it dispatches fast, else ``FastRenderer`` fp32 without
 graphs). PSNR against ``ref`` is then the default path's parity check on that device.
 
+Round-robin has a price on a CPU with few cores: after a call that ran OpenMP regions on several
+threads (NVIDIA's code, our reference ops), libgomp's worker threads keep spinning for a while
+(``GOMP_SPINCOUNT``), on the cores the next call wants (measured, paper256 at 2 threads on 2 cores:
+ours 117.7 ms after ours, 126.0 ms after NVIDIA's call, 117.5 ms after it with
+``GOMP_SPINCOUNT=0``). ``--settle N`` makes N untimed calls of the same variant before each timed
+one, so every variant is timed after itself, as an application rendering frame after frame runs
+it; the default (0) times the variants back to back as before.
+
 The CPU fast path sets glibc's heap thresholds for the whole process on first use
 (``explorer.engine.cpu_heap``), so NVIDIA's code timed in the same process runs on that heap
 too (it then takes fewer page faults as well); ``EXPLORER_MALLOC=system`` times both on glibc's
@@ -183,6 +191,9 @@ def main(argv=None):
     ap.add_argument('--bf16', action='store_true', help='also time FastRenderer bf16 (if the CPU has it)')
     ap.add_argument('--skip', default='', help="variants not to time, e.g. 'ref'")
     ap.add_argument('--json', default=None, help='write the raw timings here')
+    ap.add_argument('--settle', type=int, default=0,
+                    help='untimed calls of the same variant right before each timed one (0: none); see the '
+                         "module's docstring")
     ap.add_argument('--nvidia-process', choices=['same', 'separate'], default='same',
                     help="same: NVIDIA's network in this process (on the heap our fast path sets); "
                          "separate: in a child process on glibc's default heap, as it runs on its own")
@@ -272,8 +283,12 @@ def main(argv=None):
                 torch.set_num_threads(t)
                 for name, fn in variants.items():
                     if name == 'nvidia' and separate is not None:
+                        for _ in range(args.settle):
+                            separate.timed(t)
                         times[(t, name)].append(separate.timed(t))
                         continue
+                    for _ in range(args.settle):
+                        fn()
                     sync()
                     t0 = time.perf_counter()
                     fn()
