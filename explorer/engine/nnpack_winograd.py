@@ -18,7 +18,7 @@ kernel takes 64 floats instead of 9 (512 x 512 channels: 67 MB).
 Every call is validated before it reaches C (fp32, CPU, contiguous, shapes, padding, output
 size), since a wrong pointer or size there would corrupt memory rather than raise. The call runs
 on the calling thread (no NNPACK thread pool) with the GIL released, so the CPU lanes of
-``fast_plan`` run theirs side by side; each thread keeps its own workspace.
+``fast_plan`` run theirs side by side, each with a workspace from a shared pool.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class _Padding(ctypes.Structure):
 _lock = threading.Lock()
 _fn = None                      # nnp_convolution_inference, once bound
 _state: str | None = None       # None: not tried; 'ok' or why not
-_tls = threading.local()        # .workspace: this thread's aligned workspace tensor
+_free_workspaces: list = []     # aligned workspace tensors not in use (taken and given back per call)
+_pool_lock = threading.Lock()   # (not _lock: the self-test runs convolutions while holding that)
 
 
 def _bind():
@@ -130,11 +131,22 @@ def _aligned(nbytes: int) -> torch.Tensor:
     return buf[off:off + n]
 
 
-def _workspace(nbytes: int) -> torch.Tensor:
-    ws = getattr(_tls, 'workspace', None)
-    if ws is None or ws.numel() * 4 < nbytes:
-        ws = _tls.workspace = _aligned(nbytes)
-    return ws
+def _take_workspace(nbytes: int) -> torch.Tensor:
+    """A workspace of ``nbytes`` or more for one call, from the pool (one per concurrent caller,
+    reused). Not a thread-local: a tensor left in a thread's locals is freed while that thread's
+    Python state is torn down, which crashed the process when a QThread that had rendered ended."""
+    with _pool_lock:
+        for i, ws in enumerate(_free_workspaces):
+            if ws.numel() * 4 >= nbytes:
+                return _free_workspaces.pop(i)
+        if _free_workspaces:                       # too small: replaced by a larger one
+            _free_workspaces.pop(0)
+    return _aligned(nbytes)
+
+
+def _give_workspace(ws: torch.Tensor) -> None:
+    with _pool_lock:
+        _free_workspaces.append(ws)
 
 
 def _check(status: int, what: str):
@@ -196,7 +208,10 @@ class WinogradKernel:
                 _Padding(top, right, bottom, left), _Size(3, 3), _Size(1, 1), x.data_ptr(),
                 self.transform.data_ptr(), bias.data_ptr(), out.data_ptr())
         _check(_fn(*args, None, ctypes.byref(size), _IDENTITY, None, None, None), 'workspace size')
-        ws = _workspace(size.value)
-        size = ctypes.c_size_t(ws.numel() * 4)
-        _check(_fn(*args, ws.data_ptr(), ctypes.byref(size), _IDENTITY, None, None, None), 'convolution')
+        ws = _take_workspace(size.value)
+        try:
+            size = ctypes.c_size_t(ws.numel() * 4)
+            _check(_fn(*args, ws.data_ptr(), ctypes.byref(size), _IDENTITY, None, None, None), 'convolution')
+        finally:
+            _give_workspace(ws)
         return out

@@ -1,6 +1,11 @@
 """NNPACK's Winograd convolution with cached kernel transforms (``nnpack_winograd``) and the CPU
 plan's use of it: ATen's bits, validated calls, the fallback, and the plan's images."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from sg2_nets import make_sg2
@@ -158,3 +163,32 @@ def test_a_failing_cached_conv_falls_back_for_the_plan(monkeypatch):
     img = fr.render(ws, noise_mode='const')
     assert fr._plan.use_wino is False
     torch.testing.assert_close(img, ref, atol=5e-5, rtol=1e-4)
+
+
+_QTHREAD_SCRIPT = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from PyQt6.QtCore import QThread, QCoreApplication
+from explorer.engine import nnpack_winograd as nw
+app = QCoreApplication([])
+w = torch.randn(64, 32, 3, 3); x = torch.randn(1, 32, 20, 20)
+class T(QThread):
+    def run(self):
+        assert nw.available(), nw.state()      # first use (and self-test) on this thread
+        self.out = nw.WinogradKernel(w).conv(x, None, (1, 1, 1, 1))
+for i in range(4):
+    t = T(); t.start(); t.wait()
+    assert torch.equal(t.out, torch._nnpack_spatial_convolution(x, w, None, [1, 1]))
+print('ok')
+"""
+
+
+@needs_cache
+def test_threads_that_ran_cached_convs_end_cleanly():
+    """Regression: the workspace was a thread-local tensor, and a QThread (the window's render
+    thread) that had run a cached conv crashed the process as it ended (SIGSEGV)."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, QT_QPA_PLATFORM='offscreen')
+    r = subprocess.run([sys.executable, '-c', _QTHREAD_SCRIPT, str(root)], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == 'ok', (r.returncode, r.stderr[-2000:])
