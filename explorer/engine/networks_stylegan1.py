@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from explorer.engine.capabilities import nnpack_available
 from explorer.engine.cpu_heap import keep_freed_memory
-from explorer.engine.fast_plan import nnpack_conv
+from explorer.engine.fast_plan import few_samples_on_cpu, nnpack_conv
 from explorer.engine.fast_synthesis import check_impl
 from explorer.engine.layers import StyleLayer, per_layer_values
 from explorer.errors import UserError
@@ -185,6 +185,10 @@ class MappingNetwork(torch.nn.Module):
         self.register_buffer('w_avg', torch.zeros([w_dim]))
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False):
+        with few_samples_on_cpu(z):
+            return self._forward(z, c, truncation_psi, truncation_cutoff)
+
+    def _forward(self, z, c, truncation_psi, truncation_cutoff):
         assert z is not None and z.ndim == 2 and z.shape[1] == self.z_dim, f'z must be [N, {self.z_dim}]'
         x = z.to(torch.float32)
         if self.c_dim > 0:

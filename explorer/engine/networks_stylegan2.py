@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from explorer.engine import fast_render, fast_synthesis
+from explorer.engine.fast_plan import few_samples_on_cpu
 from explorer.engine.layers import StyleLayer, per_layer_values
 from kernels import activation_funcs, bias_act, conv2d_resample, modulated_conv2d, setup_filter, upsample2d
 
@@ -154,6 +155,10 @@ class MappingNetwork(torch.nn.Module):
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False,
                 skip_w_avg_update=None):
+        with few_samples_on_cpu(z if z is not None else c):
+            return self._forward(z, c, truncation_psi, truncation_cutoff, update_emas)
+
+    def _forward(self, z, c, truncation_psi, truncation_cutoff, update_emas):
         x = None
         if self.z_dim > 0:
             assert z is not None and z.ndim == 2 and z.shape[1] == self.z_dim, f'z must be [N, {self.z_dim}]'

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from explorer.engine import networks_stylegan2 as _sg2
+from explorer.engine.fast_plan import few_samples_on_cpu
 from explorer.engine.fast_sg3 import plan_for
 from explorer.engine.layers import StyleLayer
 from kernels import forced_ref
@@ -215,6 +216,10 @@ class MappingNetwork(torch.nn.Module):
         self.register_buffer('w_avg', torch.zeros([w_dim]))
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False):
+        with few_samples_on_cpu(z):
+            return self._forward(z, c, truncation_psi, truncation_cutoff, update_emas)
+
+    def _forward(self, z, c, truncation_psi, truncation_cutoff, update_emas):
         assert z is not None and z.ndim == 2 and z.shape[1] == self.z_dim, f'z must be [N, {self.z_dim}]'
         if truncation_cutoff is None:
             truncation_cutoff = self.num_ws

@@ -208,6 +208,33 @@ def test_image_upsampling_by_rows_gives_the_whole_images_bits():
     assert fast_plan.separable_up2_taps(torch.rand(4, 4) + torch.eye(4), 4.0) is None  # not separable
 
 
+@pytest.mark.parametrize('family', ['stylegan1', 'stylegan2', 'stylegan3'])
+def test_mapping_of_a_few_cpu_samples_runs_at_one_thread_with_the_same_bits(threads, family):
+    """The mapping networks run a CPU batch of up to fast_plan.SMALL_BATCH samples at one intra-op
+    thread (an OpenMP region would leave workers spinning on the cores the synthesis lanes need),
+    larger batches at the caller's count; the thread count is restored and the ws are the same."""
+    from explorer.engine.families import build_generator
+    kw = dict(z_dim=32, c_dim=0, w_dim=32, img_resolution=16, img_channels=3)
+    if family == 'stylegan1':
+        kw.update(mapping_layers=2, mapping_fmaps=32, fmap_base=256, fmap_max=16)
+    else:
+        kw.update(mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=256, channel_max=16))
+    G = build_generator(family, kw)
+    seen = []
+    G.mapping.fc0.register_forward_hook(lambda *a: seen.append(torch.get_num_threads()))
+    for n, want in ((1, 1), (fast_plan.SMALL_BATCH, 1), (fast_plan.SMALL_BATCH + 1, 3)):
+        z = torch.randn(n, 32, generator=torch.Generator().manual_seed(n))
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            one = G.mapping(z, None, truncation_psi=0.7)
+        torch.set_num_threads(3)
+        seen.clear()
+        with torch.no_grad():
+            three = G.mapping(z, None, truncation_psi=0.7)
+        assert seen == [want] and torch.get_num_threads() == 3, (n, seen)
+        assert torch.equal(one, three), n
+
+
 def test_concurrent_callers_share_the_lane_workers(threads):
     """Two threads splitting work at once: each gets its own results, and the lane worker threads
     are reused (taken while a split runs, given back after), not made anew for every split."""
