@@ -235,6 +235,21 @@ def test_mapping_of_a_few_cpu_samples_runs_at_one_thread_with_the_same_bits(thre
         assert torch.equal(one, three), n
 
 
+def test_frame_conversion_runs_at_one_thread_with_the_same_levels(threads, monkeypatch):
+    """to_uint8 (every frame the window shows) at one intra-op thread on the CPU, the caller's count
+    restored; the levels are those of the conversion at any thread count."""
+    from explorer.engine import export
+    img = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    torch.set_num_threads(2)
+    at_two = export.float_to_uint8(img[0]).permute(1, 2, 0).numpy()
+    seen = []
+    inner = export.float_to_uint8
+    monkeypatch.setattr(export, 'float_to_uint8', lambda t: seen.append(torch.get_num_threads()) or inner(t))
+    frame = export.to_uint8(img)
+    assert seen == [1] and torch.get_num_threads() == 2
+    assert (frame == at_two).all() and frame.dtype.name == 'uint8' and frame.shape == (256, 256, 3)
+
+
 def test_concurrent_callers_share_the_lane_workers(threads):
     """Two threads splitting work at once: each gets its own results, and the lane worker threads
     are reused (taken while a split runs, given back after), not made anew for every split."""
