@@ -517,7 +517,7 @@ class SG2Plan:
         self.use_wino = True
         self.styles_up_front = True         # lanes >= 2: every layer's styles first, on the lanes
         self.rgb_by_rows = True             # one fp32 CPU sample: ToRGB as torch.mm, in the row lanes
-        self.separable_img_up = True        # the image's 2x upsampling in 1-D passes (upsample2_rows)
+        self.separable_img_up = True        # CPU: the image's 2x upsampling in 1-D passes (upsample2_rows)
         self.wino_budget = WINO_MAX_BYTES
         self.wino_fold_from = 128
         self._wino_bytes = 0
@@ -1106,7 +1106,7 @@ class SG2Plan:
             if 'const' in entry:
                 x = entry['const'].unsqueeze(0).expand(N, -1, -1, -1)
                 x = x.contiguous(memory_format=memory_format)
-            taps = entry['img_up_taps'] if self.separable_img_up else None
+            taps = entry['img_up_taps'] if self.separable_img_up and self.device.type == 'cpu' else None
             rgb = {} if entry['torgb'] is None else {'layer': entry['torgb'], 'w': ws[:, entry['torgb'].ws_index],
                                                      'img': img if taps is not None else None, 'taps': taps}
             if entry['skip'] is not None:
