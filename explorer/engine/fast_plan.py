@@ -1074,23 +1074,20 @@ class SG2Plan:
             if stop_at is not None and entry['res'] >= stop_at:
                 break
 
-        def one(i):
-            lp = layers[i]
-            s = self.styles(lp, ws[:, lp.ws_index])
-            return s, (None if lp.w2 is None else self._demod(lp, s))
-        return {id(lp): sd for lp, sd in zip(layers, run_lanes(one, len(layers), self.lanes))}
+        sd = run_lanes(lambda i: self._styles_now(layers[i], ws[:, layers[i].ws_index]), len(layers), self.lanes)
+        return {id(lp): v for lp, v in zip(layers, sd)}
 
     def _styles_of(self, lp, w):
         """(s, d) of a layer: computed ahead (``_styles_ahead``) or now."""
         ahead = getattr(self._tls, 'ahead', None)
         if ahead is not None and id(lp) in ahead:
             return ahead[id(lp)]
-        s = self.styles(lp, w)
-        return s, (None if lp.w2 is None else self._demod(lp, s))
+        return self._styles_now(lp, w)
 
-    @staticmethod
-    def _demod(lp, s):
-        return (s.square() @ lp.w2.t() + 1e-8).rsqrt() * lp.act_gain           # [N, O] (act gain folded)
+    def _styles_now(self, lp, w):
+        """Styles [N, I] and demodulation coefficients [N, O] (act gain folded; None for ToRGB)."""
+        s = self.styles(lp, w)
+        return s, (None if lp.w2 is None else (s.square() @ lp.w2.t() + 1e-8).rsqrt() * lp.act_gain)
 
     def _run(self, ws, noises, stop_at, memory_format, epilogue, interrupt):
         check = checker(interrupt)

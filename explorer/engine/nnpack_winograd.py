@@ -37,7 +37,6 @@ _ALGO_WT8X8 = 3                 # nnp_convolution_algorithm_wt8x8: Winograd F(6x
 _PRECOMPUTE, _REUSE = 2, 3      # nnp_convolution_transform_strategy_*
 _IDENTITY = 0                   # nnp_activation_identity
 _ALIGN = 64                     # NNPACK's buffers: 64-byte aligned
-TILE = 6                        # output rows (and columns) of one Winograd tile
 
 
 class _Size(ctypes.Structure):
@@ -174,6 +173,7 @@ class WinogradKernel:
         _check(_fn(*args, self.transform.data_ptr(), ctypes.byref(size), _IDENTITY, None, None, None),
                'kernel transform')
         self.zero_bias = torch.zeros(self.out_channels)
+        self._ws_bytes = {}         # (H, W, padding) -> NNPACK's workspace size for that call
 
     @property
     def nbytes(self) -> int:
@@ -203,12 +203,16 @@ class WinogradKernel:
         elif (out.dtype != torch.float32 or out.device.type != 'cpu' or not out.is_contiguous()
               or tuple(out.shape) != (1, self.out_channels, Ho, Wo)):
             raise ValueError(f'need a contiguous fp32 CPU output [1, {self.out_channels}, {Ho}, {Wo}]')
-        size = ctypes.c_size_t(0)
         args = (_ALGO_WT8X8, _REUSE, self.in_channels, self.out_channels, _Size(W, H),
                 _Padding(top, right, bottom, left), _Size(3, 3), _Size(1, 1), x.data_ptr(),
                 self.transform.data_ptr(), bias.data_ptr(), out.data_ptr())
-        _check(_fn(*args, None, ctypes.byref(size), _IDENTITY, None, None, None), 'workspace size')
-        ws = _take_workspace(size.value)
+        key = (H, W, top, right, bottom, left)
+        need = self._ws_bytes.get(key)
+        if need is None:            # (asked once per shape: the size depends on nothing else)
+            size = ctypes.c_size_t(0)
+            _check(_fn(*args, None, ctypes.byref(size), _IDENTITY, None, None, None), 'workspace size')
+            need = self._ws_bytes[key] = size.value
+        ws = _take_workspace(need)
         try:
             size = ctypes.c_size_t(ws.numel() * 4)
             _check(_fn(*args, ws.data_ptr(), ctypes.byref(size), _IDENTITY, None, None, None), 'convolution')
